@@ -1,0 +1,36 @@
+# chatprep — `make prepare` runs the default job, `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+
+.PHONY: setup prepare test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatprep needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pipeline.setup_checks
+	@touch $(STAMP)
+
+prepare: setup
+	$(PY) -m pipeline prepare --config $(CONFIG)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(PY) -m ruff check pipeline schemas tests data/sample
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf out .cache

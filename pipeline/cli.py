@@ -1,0 +1,101 @@
+"""Command line: `python -m pipeline prepare|check-config` (also installed as `chatprep`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from pipeline.config_loader import load_config
+from pipeline.errors import UserError
+
+EXIT_OK, EXIT_NOT_READY, EXIT_USER_ERROR = 0, 1, 2
+
+MAIN_HELP = """\
+Turn raw conversation logs (CSV, Parquet, JSONL, JSON) into OpenAI chat fine-tuning files.
+
+A run reads the inputs named in a YAML config, converts them to chat examples, runs the configured
+stages (validate, dedup, language, tokens, moderation, split, ...) and writes into the output folder:
+  train.jsonl, validation.jsonl   exactly OpenAI's chat fine-tuning format, ready to upload
+  provenance.jsonl                source file + rows of every exported line
+  rejects.jsonl                   every dropped example or unreadable row, with stage and reason
+  stats.json, manifest.json       counts that add up (rows in = exported + rejected), inputs, versions
+  report.html                     what was kept, what was dropped and why
+"""
+
+EXAMPLES = """\
+examples:
+  chatprep prepare --config configs/default.yaml
+  chatprep prepare --config configs/default.yaml --out out/try2 --set stages.split.validation_fraction=0.2
+  chatprep check-config configs/default.yaml
+
+exit codes: 0 ready, 1 run finished but the data is not ready to upload (see report), 2 bad input or config
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="chatprep", description=MAIN_HELP, epilog=EXAMPLES, formatter_class=fmt)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    prep = sub.add_parser("prepare", help="run the pipeline and write the output files", formatter_class=fmt,
+                          description=MAIN_HELP, epilog=EXAMPLES)
+    prep.add_argument("--config", "-c", required=True, metavar="PATH", help="YAML config, e.g. configs/default.yaml")
+    prep.add_argument("--out", "-o", metavar="DIR", help="output folder (default: output.dir in the config, 'out')")
+    prep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                      help="override a config value; repeatable. Lists by index (inputs[0].path=...) and stages "
+                           "by name (stages.split.seed=7). The value is read as YAML.")
+    prep.add_argument("--quiet", "-q", action="store_true", help="print only the final summary")
+    chk = sub.add_parser("check-config", help="validate a config without running anything", formatter_class=fmt,
+                         description="Validate a config (keys, values, stage order, input files) without running.")
+    chk.add_argument("config", metavar="PATH")
+    chk.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        if args.command == "check-config":
+            from pipeline.ingest import resolve_sources
+
+            files = resolve_sources(config.inputs)
+            print(f"{args.config}: OK — {len(config.inputs)} input(s), {len(files)} file(s), "
+                  f"stages: {' → '.join(s.name for s in config.stages)}")
+            return EXIT_OK
+        from pipeline.runner import run_pipeline
+
+        result = run_pipeline(config, args.config, Path(args.out) if args.out else None, quiet=args.quiet)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: outputs from earlier runs were left untouched", file=sys.stderr)
+        return 130
+    print(summary(result.stats, result.out_dir))
+    return EXIT_NOT_READY if any(p.level == "error" for p in result.problems) else EXIT_OK
+
+
+def summary(stats: dict, out_dir: Path) -> str:
+    rows, ex = stats["rows"], stats["examples"]
+    lines = [
+        f"rows read: {rows['input']:,}  →  exported {rows['exported']:,}, rejected {rows['rejected']:,}",
+        f"examples: built {ex['built']:,}  →  train {ex['train']:,}, validation {ex['validation']:,}, "
+        f"rejected {ex['rejected']:,}",
+        "per step (in → out, seconds):",
+    ]
+    for s in stats["stages"]:
+        drops = ", ".join(f"{r} {n}" for r, n in s["dropped"].items())
+        cached = " (checkpoint)" if s.get("cached") else ""
+        lines.append(f"  {s['name']:<12} {s['in']:>9,} → {s['out']:<9,} {s['seconds']:>7.2f}s{cached}"
+                     + (f"  dropped: {drops}" if drops else ""))
+    for p in stats["problems"]:
+        lines.append(textwrap.fill(f"{p['level'].upper()}: {p['message']}", 110, subsequent_indent="  "))
+    lines.append(f"outputs in {out_dir}/: train.jsonl validation.jsonl provenance.jsonl rejects.jsonl "
+                 f"stats.json manifest.json report.html")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

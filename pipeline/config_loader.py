@@ -1,0 +1,180 @@
+"""Load a YAML config into `schemas.config.Config`, with `--set` overrides and errors that name file and key."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import typing
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import UserError
+from schemas.config import Config
+
+_INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate a config; every problem becomes one UserError naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found (pass an existing YAML file, e.g. configs/default.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise UserError(f"{path}: {where}invalid YAML: {problem}") from None
+    if raw is None:
+        raise UserError(f"{path}: the file is empty; it needs at least `inputs:` and `stages:`")
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: the top level must be a mapping of keys (inputs, convert, stages, output)")
+    for item in overrides:
+        raw = apply_override(raw, item)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise UserError("\n".join(f"{path}: {line}" for line in describe_validation_error(e, raw))) from None
+
+
+def config_hash(config: Config) -> str:
+    """A stable hash of the validated config (defaults included), for manifests and cache keys."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def apply_override(raw: dict, item: str) -> dict:
+    """Apply one `key.path=value` override. Value is parsed as YAML (so 0.2, true, [a, b] work).
+
+    Path parts are mapping keys, list indexes (`inputs[0]` or `inputs.0`), or inside `stages` a stage
+    name (`stages.split.seed=3`).
+    """
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected key.path=value, e.g. --set stages.split.seed=7")
+    key, _, value_text = item.partition("=")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError:
+        value = value_text
+    parts: list[str | int] = []
+    for token in key.strip().split("."):
+        m = _INDEX.match(token)
+        if not m or not token:
+            raise UserError(f"--set {item!r}: cannot read key path {key!r}")
+        if m.group("key"):
+            parts.append(int(m.group("key")) if m.group("key").isdigit() else m.group("key"))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", token))
+    raw = copy.deepcopy(raw)
+    node: typing.Any = raw
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        shown = ".".join(str(p) for p in parts[: depth + 1])
+        if isinstance(node, list):
+            if isinstance(part, str):  # a stage by name
+                hits = [i for i, s in enumerate(node) if isinstance(s, dict) and s.get("name") == part]
+                if not hits:
+                    raise UserError(f"--set {item!r}: no entry named {part!r} in {shown.rsplit('.', 1)[0]}")
+                part = hits[0]
+            if not 0 <= part < len(node):
+                raise UserError(f"--set {item!r}: {shown}: index out of range (the list has {len(node)} items)")
+        elif not isinstance(node, dict):
+            raise UserError(f"--set {item!r}: {shown}: cannot set a key inside a {type(node).__name__}")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and part not in node:
+                node[part] = {}
+            node = node[part]
+    return raw
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def describe_validation_error(error: ValidationError, raw: dict) -> list[str]:
+    """One line per problem: `key.path: what is wrong (what is allowed)`."""
+    lines = []
+    for err in error.errors(include_url=False):
+        loc, model = _user_loc(err["loc"], raw)
+        if err["type"].startswith("union_tag"):
+            loc += "." + err.get("ctx", {}).get("discriminator", "").strip("'")
+        lines.append(f"{loc or '(top level)'}: {_message(err, model)}")
+    return lines
+
+
+def _user_loc(loc: tuple, raw: typing.Any) -> tuple[str, type[BaseModel] | None]:
+    """Drop pydantic's union-tag parts from `loc`, render it as `inputs[0].columns.role`,
+    and find the model class that owns the last key (to list allowed keys)."""
+    out = ""
+    node: typing.Any = raw
+    tp: typing.Any = Config
+    owner: type[BaseModel] | None = None
+    for part in loc:
+        tp = _unwrap(tp, part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        if isinstance(node, dict) and part not in node and part in (node.get("layout"), node.get("name")):
+            continue  # a discriminator tag, not a key the user wrote
+        owner = tp if isinstance(tp, type) and issubclass(tp, BaseModel) else owner
+        out += ("." if out else "") + str(part)
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+    return out, owner
+
+
+def _unwrap(tp: typing.Any, part: typing.Any) -> typing.Any:
+    """Step through list[...] / Annotated[Union[...]] / Optional to the type at `part`."""
+    for _ in range(6):
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (list, tuple) and isinstance(part, int):
+            return typing.get_args(tp)[0]
+        elif origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+            variants = [a for a in typing.get_args(tp) if a is not type(None)]
+            for v in variants:
+                if isinstance(v, type) and issubclass(v, BaseModel):
+                    for tag_field in ("layout", "name"):
+                        f = v.model_fields.get(tag_field)
+                        if f is not None and part in typing.get_args(f.annotation):
+                            return v
+            if len(variants) == 1:
+                tp = variants[0]
+            else:
+                return tp
+        else:
+            return tp
+    return tp
+
+
+def _message(err: dict, model: type[BaseModel] | None) -> str:
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "union_tag_invalid":
+        tags = ctx.get("expected_tags", "").replace("'", "")
+        return f"{ctx.get('tag')!r} is not one of {tags}"
+    if kind == "union_tag_not_found":
+        return f"missing {ctx.get('discriminator', 'tag')} key"
+    if kind == "literal_error":
+        allowed = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
+        return f"{value!r} is not one of {allowed}"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(model.model_fields) if model else ""
+        return "unknown key" + (f" (allowed here: {allowed})" if allowed else "")
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg']} (got {value!r})" if not isinstance(value, (dict, list)) else err["msg"]

@@ -1,0 +1,31 @@
+"""Convert: raw tables -> examples frame, one converter per layout, shared cleanup in `turns`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.convert.conversations import convert_conversations
+from pipeline.convert.messages import convert_messages
+from pipeline.convert.pairs import convert_pairs
+from pipeline.convert.sink import ConversionSink
+from pipeline.records import EXAMPLE_SCHEMA, rejects_frame
+
+LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations}
+
+
+@dataclass
+class Converted:
+    examples: pl.DataFrame
+    rejects: pl.DataFrame
+    counts: Counter
+
+
+def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str]) -> Converted:
+    sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
+    LAYOUTS[inp.layout](frame, inp, index, sink)
+    schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in sink.meta_columns}}
+    examples = pl.DataFrame(sink.examples, schema=schema) if sink.examples else pl.DataFrame(schema=schema)
+    return Converted(examples, rejects_frame(sink.rejects), sink.counts)

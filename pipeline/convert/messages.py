@@ -1,0 +1,42 @@
+"""`messages` layout: one row per message; conversation id, optional order column, role, content."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.convert.sink import ConversionSink
+from pipeline.convert.turns import RoleMap, Turn
+from pipeline.ingest.readers import ROW
+
+
+def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) -> None:
+    c = inp.columns
+    roles = RoleMap(inp.roles, index)
+    cid = pl.col(c.conversation_id).str.strip_chars()
+    missing = frame.filter(cid.is_null() | (cid == ""))
+    for row in missing[ROW].to_list():
+        sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
+    frame = frame.filter(cid.is_not_null() & (cid != "")).with_columns(cid.alias("__cid"))
+    order = [pl.col(c.order).str.strip_chars().cast(pl.Int64)] if c.order else []
+    meta_cols = [pl.col(m).drop_nulls().first().cast(pl.Utf8).alias(m) for m in inp.metadata]
+    grouped = (
+        frame.sort(["__cid", *order, ROW] if order else ["__cid", ROW])
+        .group_by("__cid", maintain_order=True)
+        .agg(pl.col(ROW).min().alias("__first"), pl.col(ROW), pl.col(c.role), pl.col(c.content), *meta_cols)
+        .sort("__first")
+    )
+    for rec in grouped.iter_rows(named=True):
+        rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
+        where = f"conversation {rec['__cid']!r}"
+        turns, bad = [], None
+        for row, label, text in zip(rows, labels, texts):
+            role = roles.get(label)
+            if role is None:
+                bad = roles.unknown(label, f"{where}, row {row}, column {c.role!r}")
+                break
+            turns.append(Turn({"role": role, "content": text if text is not None else ""}, [row]))
+        if bad:
+            sink.counts["unknown_role"] += 1
+            sink.reject(list(rows), "unknown_role", bad)
+            continue
+        sink.add(turns, list(rows), rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})

@@ -1,0 +1,87 @@
+"""Shared conversation cleanup for every layout: roles, trim, empty, merge, trailing turns, system prompt."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+_TOOLISH = ("tool_calls", "function_call")
+
+
+@dataclass
+class Turn:
+    message: dict  # OpenAI message: role, content, and any passthrough keys
+    rows: list[int] = field(default_factory=list)  # raw rows this message came from (messages layout only)
+
+
+class RoleMap:
+    """Raw speaker label -> OpenAI role, matched after strip + casefold; unknown labels are never guessed."""
+
+    def __init__(self, roles: dict[str, str], input_index: int):
+        self._map = {k.strip().casefold(): v for k, v in roles.items()}
+        self._known = ", ".join(sorted(roles))
+        self._key = f"inputs[{input_index}].roles"
+
+    def get(self, label) -> str | None:
+        return self._map.get(str(label).strip().casefold()) if label is not None else None
+
+    def unknown(self, label, where: str) -> str:
+        shown = "an empty speaker label" if label in (None, "") else f"speaker {label!r}"
+        return f"{where}: {shown} is not in {self._key} (known: {self._known}); add it there to map it"
+
+
+def _plain(m: dict) -> bool:
+    return isinstance(m.get("content"), str) and set(m) <= {"role", "content"}
+
+
+def _is_empty(m: dict) -> bool:
+    if any(m.get(k) for k in _TOOLISH):
+        return False
+    c = m.get("content")
+    return c is None or (isinstance(c, str) and not c.strip()) or (isinstance(c, list) and not c)
+
+
+def clean_turns(turns: list[Turn], cfg, counts: Counter) -> tuple[list[Turn], list[tuple[list[int], str, str]], str | None]:
+    """Apply the convert options. Returns (turns kept, dropped turns as (rows, reason, detail), reject reason).
+
+    A dropped turn that came from raw rows is reported with those rows; turns without rows (one row =
+    one example layouts) are only counted.
+    """
+    dropped: list[tuple[list[int], str, str]] = []
+
+    def drop(t: Turn, reason: str, what: str) -> None:
+        counts[reason] += 1
+        if t.rows:
+            where = "row " + ", ".join(map(str, t.rows)) if len(t.rows) < 4 else f"rows {t.rows[0]}–{t.rows[-1]}"
+            dropped.append((t.rows, reason, f"{where}: {what}"))
+
+    out: list[Turn] = []
+    for t in turns:
+        m = t.message
+        if cfg.trim_whitespace and isinstance(m.get("content"), str):
+            stripped = m["content"].strip()
+            if stripped != m["content"]:
+                counts["trimmed"] += 1
+                m = {**m, "content": stripped}
+                t = Turn(m, t.rows)
+        if cfg.drop_empty_messages and _is_empty(m):
+            drop(t, "empty_message", f"empty {m.get('role')} message dropped")
+            continue
+        prev = out[-1].message if out else None
+        if cfg.merge_consecutive and prev is not None and prev["role"] == m["role"] and _plain(prev) and _plain(m):
+            joined = prev["content"] + cfg.merge_separator + m["content"] if prev["content"] else m["content"]
+            out[-1] = Turn({**prev, "content": joined}, out[-1].rows + t.rows)
+            counts["merged"] += 1
+            continue
+        out.append(t)
+    last_assistant = max((i for i, t in enumerate(out) if t.message.get("role") == "assistant"), default=-1)
+    if last_assistant < 0:
+        return out, dropped, "no_assistant_message"
+    if cfg.drop_trailing_turns:
+        for t in out[last_assistant + 1:]:
+            drop(t, "trailing_turn", f"{t.message.get('role')} message after the last assistant answer dropped")
+        out = out[: last_assistant + 1]
+    if cfg.system_prompt and not any(t.message.get("role") == "system" for t in out):
+        out.insert(0, Turn({"role": "system", "content": cfg.system_prompt}))
+        counts["system_added"] += 1
+    return out, dropped, None

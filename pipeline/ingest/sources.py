@@ -1,0 +1,60 @@
+"""Resolve each input's path or glob into concrete files, and fingerprint them."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+EXTENSION_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+                     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "csv"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    input_index: int  # position in config.inputs
+    path: str  # as shown to the user (relative to the working directory when possible)
+    format: str  # csv | parquet | jsonl | json
+
+    def fingerprint(self) -> dict:
+        p = Path(self.path)
+        h = hashlib.sha256()
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return {"path": self.path, "bytes": p.stat().st_size, "sha256": h.hexdigest()}
+
+
+def resolve_sources(inputs) -> list[SourceFile]:
+    """All files of all inputs, in config order then sorted path order. Stops on any missing/empty file."""
+    files: list[SourceFile] = []
+    for i, inp in enumerate(inputs):
+        key = f"inputs[{i}].path"
+        matches = sorted(glob.glob(inp.path, recursive=True)) if glob.has_magic(inp.path) else [inp.path]
+        if not matches:
+            raise UserError(f"{key}: no file matches the glob {inp.path!r} (relative to {Path.cwd()})")
+        for m in matches:
+            p = Path(m)
+            if not p.exists():
+                raise UserError(f"{key}: file not found: {m} (relative to {Path.cwd()})")
+            if p.is_dir():
+                raise UserError(f"{key}: {m} is a folder; give a file or a glob such as {m.rstrip('/')}/*.csv")
+            if p.stat().st_size == 0:
+                raise UserError(f"{key}: {m} is empty (0 bytes)")
+            fmt = inp.format
+            if fmt == "auto":
+                fmt = EXTENSION_FORMATS.get(p.suffix.lower())
+                if fmt is None:
+                    raise UserError(
+                        f"{key}: cannot tell the format of {m} from its extension {p.suffix!r}; "
+                        f"set inputs[{i}].format to one of csv, parquet, jsonl, json"
+                    )
+            files.append(SourceFile(i, m, fmt))
+    paths = [f.path for f in files]
+    dupes = {p for p in paths if paths.count(p) > 1}
+    if dupes:
+        raise UserError(f"inputs: the same file is listed twice: {', '.join(sorted(dupes))}")
+    return files

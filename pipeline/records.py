@@ -1,0 +1,65 @@
+"""The two tables that flow through the pipeline: examples and rejects.
+
+Examples frame (one row per candidate training example):
+  example_id   stable id (hash of source file + first source row + window)
+  source_file  the file it came from; source_rows: 1-based records of that file it consumed
+  group_id     split group: examples sharing it never straddle train/validation
+  example      the OpenAI JSON object as compact text: messages (+ tools, parallel_tool_calls, functions)
+  flags        notes stages attach to kept examples (e.g. "moderation:flagged")
+  meta.<name>  metadata columns carried from the raw table
+Stages may add columns (e.g. n_tokens); export writes only `example`.
+
+Rejects frame: stage, reason (stable code), detail (human words), source_file, source_rows,
+example_id and example (null for unreadable rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+
+EXAMPLE_SCHEMA = {
+    "example_id": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_rows": pl.List(pl.Int64),
+    "group_id": pl.Utf8,
+    "example": pl.Utf8,
+    "flags": pl.List(pl.Utf8),
+}
+REJECT_SCHEMA = {
+    "stage": pl.Utf8,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_rows": pl.List(pl.Int64),
+    "example_id": pl.Utf8,
+    "example": pl.Utf8,
+}
+DROP_REASON, DROP_DETAIL = "drop_reason", "drop_detail"
+
+
+def example_id(source_file: str, first_row: int, part: int = 0) -> str:
+    key = f"{source_file}\x00{first_row}\x00{part}".encode()
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
+def dumps_example(obj: dict) -> str:
+    """The one canonical compact JSON form of an example inside the pipeline."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def empty_examples(meta_columns: list[str] = ()) -> pl.DataFrame:
+    return pl.DataFrame(schema={**EXAMPLE_SCHEMA, **{m: pl.Utf8 for m in meta_columns}})
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def rejects_frame(records: list[dict]) -> pl.DataFrame:
+    """Build a rejects frame from dicts with REJECT_SCHEMA keys (missing keys -> null)."""
+    if not records:
+        return empty_rejects()
+    return pl.DataFrame([{k: r.get(k) for k in REJECT_SCHEMA} for r in records], schema=REJECT_SCHEMA)

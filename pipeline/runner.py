@@ -1,0 +1,211 @@
+"""The runner: ingest -> convert -> configured stages -> write outputs.
+
+It alone counts, times, checkpoints and writes. Stages only decide (see pipeline/stage_api.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from tqdm import tqdm
+
+import pipeline.convert as convert_pkg
+import pipeline.ingest.readers as readers_mod
+from pipeline.accounting import account_rows
+from pipeline.checkpoints import CheckpointStore, chain_key, code_hash
+from pipeline.config_loader import config_hash
+from pipeline.convert import convert_table
+from pipeline.errors import InternalInvariantError
+from pipeline.ingest import read_table, resolve_sources
+from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
+from pipeline.run_outputs import write_outputs
+from pipeline.stage_api import Problem, StageContext
+from pipeline.stages import stage_module
+from schemas.raw_tables import check_raw_table, coerce_scalars
+
+
+@dataclass
+class RunResult:
+    stats: dict
+    out_dir: Path
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _progress(**kw):
+    kw.setdefault("disable", not sys.stderr.isatty())
+    kw.setdefault("mininterval", 0.5)
+    return tqdm(**kw)
+
+
+def _warn(message: str) -> None:
+    print(f"WARNING: {message}", file=sys.stderr)
+
+
+def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: bool = False) -> RunResult:
+    out_dir = Path(out_dir or config.output.dir)
+    cache_dir = Path(config.cache.dir)
+    store = CheckpointStore(cache_dir, config.cache.checkpoints)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    ctx = StageContext(config, out_dir, cache_dir, _progress, _warn)
+
+    # --- preflight: every file resolved, read and checked before any work -------------------------
+    t0 = time.perf_counter()
+    sources = resolve_sources(config.inputs)
+    fingerprints = [s.fingerprint() for s in sources]
+    key = chain_key("inputs", fingerprints, config.model_dump(mode="json", include={"inputs", "convert"}),
+                    code_hash(readers_mod, convert_pkg, *_convert_modules()))
+    hit = store.load(key)
+    if hit:
+        frames, data = hit
+        examples, rejects, universe = frames["examples"], frames["rejects"], frames["universe"]
+        stage_stats, source_stats = data["stage_stats"], data["sources"]
+        for s in stage_stats:
+            s["cached"] = True
+        say(f"ingest + convert: reused checkpoint ({examples.height:,} examples)")
+    else:
+        examples, rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say)
+        store.save(key, {"examples": examples, "rejects": rejects, "universe": universe},
+                   {"stage_stats": stage_stats, "sources": source_stats})
+    if hit:
+        stage_stats[0]["seconds"] = round(time.perf_counter() - t0, 3)
+        stage_stats[1]["seconds"] = 0.0
+
+    # --- configured stages ------------------------------------------------------------------------
+    problems: list[Problem] = []
+    facts: dict[str, dict] = {}
+    reject_parts = [rejects]
+    for params in config.stages:
+        module = stage_module(params.name)
+        extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
+        key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
+        t = time.perf_counter()
+        n_in = examples.height
+        hit = store.load(key)
+        if hit:
+            frames, data = hit
+            kept, dropped, stage_facts = frames["kept"], frames["dropped"], data["facts"]
+            stage_problems = [Problem(**p) for p in data["problems"]]
+        else:
+            say(f"{params.name}: {n_in:,} examples …")
+            output = module.run(examples, params, ctx)
+            kept, dropped = _split_decisions(params.name, examples, output.frame)
+            stage_facts, stage_problems = output.facts, output.problems
+            store.save(key, {"kept": kept, "dropped": dropped},
+                       {"facts": stage_facts, "problems": [p.__dict__ for p in stage_problems]})
+        examples = kept
+        reject_parts.append(_to_rejects(params.name, dropped))
+        problems.extend(stage_problems)
+        facts[params.name] = stage_facts
+        reasons = dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
+        stage_stats.append({"name": params.name, "unit": "examples", "in": n_in, "out": kept.height,
+                            "dropped": reasons, "seconds": round(time.perf_counter() - t, 3),
+                            "cached": bool(hit)})
+
+    rejects = pl.concat(reject_parts, how="vertical")
+    rows = account_rows(universe, examples, rejects)
+    stats = _stats(rows, source_stats, examples, rejects, stage_stats, problems, facts)
+    write_outputs(out_dir, config, config_path, examples, rejects, stats, fingerprints)
+    return RunResult(stats, out_dir, problems)
+
+
+def _convert_modules():
+    from pipeline.convert import conversations, messages, pairs, sink, turns
+
+    return (conversations, messages, pairs, sink, turns)
+
+
+def _ingest_and_convert(config, sources, say):
+    meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
+    t_read = time.perf_counter()
+    tables = []
+    for src in sources:
+        inp = config.inputs[src.input_index]
+        table = read_table(src, inp.csv, inp.max_cell_chars)
+        table.frame = coerce_scalars(table.frame, inp)
+        bad_cells = check_raw_table(table.frame, inp, src.input_index, src.path)
+        tables.append((src, inp, table, bad_cells))
+        say(f"read {src.path}: {table.n_rows:,} rows")
+    read_seconds = time.perf_counter() - t_read
+    t_convert = time.perf_counter()
+    example_parts, reject_parts, universe_parts, source_stats = [], [], [], []
+    read_rows = 0
+    convert_counts: dict[str, int] = {}
+    for src, inp, table, bad_cells in tables:
+        row_rejects = [{"stage": "ingest", "reason": r.reason, "detail": r.detail, "source_file": src.path,
+                        "source_rows": [r.row]} for r in table.rejects]
+        bad_rows = {row for row, _, _ in bad_cells}
+        row_rejects += [{"stage": "ingest", "reason": reason, "detail": detail, "source_file": src.path,
+                         "source_rows": [row]} for row, reason, detail in bad_cells]
+        frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
+        converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns)
+        for k, v in converted.counts.items():
+            convert_counts[k] = convert_counts.get(k, 0) + v
+        example_parts.append(converted.examples)
+        reject_parts += [rejects_frame(row_rejects), converted.rejects]
+        all_rows = table.frame[readers_mod.ROW].to_list() + [r.row for r in table.rejects]
+        universe_parts.append(pl.DataFrame({"source_file": src.path, "row": sorted(all_rows)},
+                                           schema={"source_file": pl.Utf8, "row": pl.Int64}))
+        read_rows += table.n_rows
+        source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
+                             "format": src.format, "rows": table.n_rows, "examples": converted.examples.height,
+                             "unreadable_rows": len(row_rejects)})
+    examples = pl.concat(example_parts, how="diagonal_relaxed") if example_parts else empty_examples()
+    rejects = pl.concat(reject_parts, how="vertical") if reject_parts else empty_rejects()
+    universe = pl.concat(universe_parts)
+    if universe.height != read_rows:
+        raise InternalInvariantError(f"ingest counted {read_rows} rows but numbered {universe.height}")
+    ingest_drops = rejects.filter(pl.col("stage") == "ingest")
+    convert_drops = rejects.filter(pl.col("stage") == "convert")
+    stage_stats = [
+        {"name": "ingest", "unit": "rows", "in": read_rows, "out": read_rows - ingest_drops.height,
+         "dropped": dict(sorted(ingest_drops.group_by("reason").len().iter_rows())),
+         "seconds": round(read_seconds, 3)},
+        {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height, "out": examples.height,
+         "dropped": dict(sorted(convert_drops.group_by("reason").len().iter_rows())), "changes": convert_counts,
+         "seconds": round(time.perf_counter() - t_convert, 3)},
+    ]
+    return examples, rejects, universe, stage_stats, source_stats
+
+
+def _split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
+    for col in (DROP_REASON, DROP_DETAIL):
+        if col not in after.columns:
+            raise InternalInvariantError(f"stage {name!r} returned no {col!r} column")
+    if after.height != before.height or not after["example_id"].equals(before["example_id"]):
+        raise InternalInvariantError(f"stage {name!r} returned {after.height} rows for {before.height} (or reordered them)")
+    drop = pl.col(DROP_REASON).is_not_null()
+    return after.filter(~drop).drop(DROP_REASON, DROP_DETAIL), after.filter(drop)
+
+
+def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:
+    if dropped.height == 0:
+        return empty_rejects()
+    return dropped.select(
+        pl.lit(stage).alias("stage"), pl.col(DROP_REASON).alias("reason"), pl.col(DROP_DETAIL).alias("detail"),
+        "source_file", "source_rows", "example_id", "example",
+    )
+
+
+def _stats(rows, source_stats, examples, rejects, stage_stats, problems, facts) -> dict:
+    split = examples["split"] if "split" in examples.columns else pl.Series([], dtype=pl.Utf8)
+    rejected_examples = rejects.filter(pl.col("example").is_not_null()).height
+    by_reason: dict[str, dict[str, int]] = {}
+    for stage, reason, n in rejects.group_by("stage", "reason").len().sort("stage", "reason").iter_rows():
+        by_reason.setdefault(stage, {})[reason] = n
+    return {
+        "rows": rows["total"],
+        "rows_by_source": rows["by_source"],
+        "sources": source_stats,
+        "examples": {"built": stage_stats[1]["out"], "train": int((split == "train").sum()),
+                     "validation": int((split == "validation").sum()), "rejected": rejected_examples},
+        "rejects_by_reason": by_reason,
+        "stages": stage_stats,
+        "problems": [p.__dict__ for p in problems],
+        "facts": json.loads(json.dumps(facts, default=str)),
+    }

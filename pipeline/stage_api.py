@@ -1,0 +1,57 @@
+"""The contract between the runner and the stages.
+
+A stage is one module in pipeline/stages/ with:
+  SCOPE = "batch" | "global"   batch: pure per batch of rows (safe for Ray Data map_batches);
+                               global: needs all rows at once (dedup, split) and says so.
+  def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput
+  optional: def cache_key(params) -> str   extra state that must invalidate checkpoints
+                                           (e.g. whether an API key is set). Never the secret itself.
+
+`run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
+null = keep) and `drop_detail` (human words). It may rewrite `example` or add columns for later
+stages and the report. The runner alone counts, times, checkpoints and writes the rejects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import polars as pl
+
+from pipeline.records import DROP_DETAIL, DROP_REASON
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A run-level finding shown in the console summary, stats.json and the report verdict."""
+
+    level: Literal["error", "warning"]
+    code: str
+    message: str
+
+
+@dataclass
+class StageContext:
+    config: object  # schemas.config.Config
+    out_dir: Path
+    cache_dir: Path
+    progress: Callable[..., object]  # progress(total=N, desc="...", unit="ex") -> tqdm-like
+    warn: Callable[[str], None]
+
+
+@dataclass
+class StageOutput:
+    frame: pl.DataFrame
+    facts: dict = field(default_factory=dict)  # JSON-able data for stats.json and the report
+    problems: list[Problem] = field(default_factory=list)
+
+
+def keep_all(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(None, pl.Utf8).alias(DROP_REASON), pl.lit(None, pl.Utf8).alias(DROP_DETAIL))
+
+
+def with_drops(frame: pl.DataFrame, reasons: list[str | None], details: list[str | None]) -> pl.DataFrame:
+    """Attach per-row drop decisions computed in Python (None = keep)."""
+    return frame.with_columns(pl.Series(DROP_REASON, reasons, pl.Utf8), pl.Series(DROP_DETAIL, details, pl.Utf8))

@@ -1,0 +1,46 @@
+"""export: the final line of each example, exactly OpenAI's chat fine-tuning format, plus run-level checks.
+
+Each line holds `messages` and, when present, `tools`, `parallel_tool_calls`, `functions` — nothing
+else. The runner writes the lines to train.jsonl / validation.jsonl and provenance.jsonl beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+
+from pipeline.stage_api import Problem, StageContext, StageOutput, keep_all
+
+SCOPE = "global"
+LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
+MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
+
+
+def final_line(example: str, ensure_ascii: bool) -> str:
+    obj = json.loads(example)
+    return json.dumps({k: obj[k] for k in LINE_KEYS if k in obj}, ensure_ascii=ensure_ascii)
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    if "split" not in frame.columns:
+        frame = frame.with_columns(pl.lit("train").alias("split"))
+    out = frame.with_columns(
+        pl.col("example").map_elements(lambda e: final_line(e, params.ensure_ascii), return_dtype=pl.Utf8).alias("line")
+    )
+    if params.shuffle:
+        seed = getattr(ctx.config.stage("split"), "seed", 0)
+        out = out.with_columns(pl.col("example_id").map_elements(
+            lambda i: hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).hexdigest(),
+            return_dtype=pl.Utf8).alias("export_order"))
+    n_train = out.filter(pl.col("split") == "train").height
+    problems = []
+    if n_train < MIN_TRAIN:
+        problems.append(Problem("error", "too_few_examples",
+                                f"{n_train} training examples: OpenAI rejects a training file with fewer than {MIN_TRAIN}"))
+    elif n_train < RECOMMENDED_TRAIN:
+        problems.append(Problem("warning", "few_examples",
+                                f"{n_train} training examples: OpenAI recommends starting with 50–100 well-crafted "
+                                "examples; fewer usually gives little improvement"))
+    return StageOutput(keep_all(out), {"train": n_train, "validation": out.height - n_train}, problems)

@@ -1,0 +1,1 @@
+"""Typed models: the config (pydantic), chat examples (pydantic), raw tables (pandera)."""

@@ -1,0 +1,49 @@
+"""The whole run config: YAML loads into this model (unknown keys rejected everywhere)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from schemas.base import StrictModel
+from schemas.inputs import InputConfig
+from schemas.stages import StageParams
+
+
+class ConvertConfig(StrictModel):
+    system_prompt: str | None = Field(None, description="added to conversations that have no system message")
+    merge_consecutive: bool = Field(True, description="join consecutive messages of the same role")
+    merge_separator: str = "\n"
+    trim_whitespace: bool = True
+    drop_empty_messages: bool = True
+    drop_trailing_turns: bool = Field(True, description="drop turns after the last assistant message")
+
+
+class OutputConfig(StrictModel):
+    dir: str = "out"
+
+
+class CacheConfig(StrictModel):
+    dir: str = Field(".cache", description="stage checkpoints and caches (relative to the working directory)")
+    checkpoints: bool = Field(True, description="reuse stage results when input and config are unchanged")
+
+
+class Config(StrictModel):
+    inputs: list[InputConfig] = Field(min_length=1)
+    convert: ConvertConfig = ConvertConfig()
+    stages: list[StageParams] = Field(min_length=1)
+    output: OutputConfig = OutputConfig()
+    cache: CacheConfig = CacheConfig()
+
+    @model_validator(mode="after")
+    def _stage_order(self) -> "Config":
+        names = [s.name for s in self.stages]
+        for n in set(names):
+            if names.count(n) > 1:
+                raise ValueError(f"stage '{n}' appears {names.count(n)} times; list each stage once")
+        if names[-1] != "export":
+            raise ValueError("the last stage must be 'export' (it writes train.jsonl and validation.jsonl)")
+        return self
+
+    def stage(self, name: str):
+        """The params of stage `name`, or None when it is not in the list."""
+        return next((s for s in self.stages if s.name == name), None)

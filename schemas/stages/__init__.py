@@ -1,0 +1,21 @@
+"""One parameter model per stage, keyed by `name`; the YAML's `stages:` list is a list of these.
+
+To add a stage: write schemas/stages/<name>.py with a `<Name>Params` model whose `name` is a
+Literal, add it to STAGE_PARAMS below, and add pipeline/stages/<name>.py with `run()`.
+"""
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from schemas.stages.export import ExportParams
+from schemas.stages.split import SplitParams
+
+STAGE_PARAMS = (
+    SplitParams,
+    ExportParams,
+)
+
+StageParams = Annotated[Union[STAGE_PARAMS], Field(discriminator="name")]  # type: ignore[valid-type]
+
+STAGE_NAMES = tuple(p.model_fields["name"].annotation.__args__[0] for p in STAGE_PARAMS)
