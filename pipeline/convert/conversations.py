@@ -52,7 +52,9 @@ def convert_conversations(frame: pl.DataFrame, inp, index: int, sink: Conversion
             if role is None:
                 bad = ("unknown_role", roles.unknown(msg[c.role_key], f"{where}, message {n}"))
                 break
-            out = {"role": role, "content": msg.get(c.content_key)}
+            out = {"role": role}
+            if c.content_key in msg:  # an assistant tool call may have no content key at all: keep it so
+                out["content"] = msg[c.content_key]
             out.update({k: v for k, v in msg.items() if k not in (c.role_key, c.content_key) and v is not None})
             turns.append(Turn(out))
         top: dict = {}
