@@ -1,0 +1,142 @@
+"""`make bench`: the default pipeline at 100k and 1M synthetic conversations, side by side with peers.
+
+Prints per-stage seconds and throughput, wall time, peak RSS, the scaling ratio (1M / 100k), the warm
+rerun speed-up, the OpenAI-cookbook loop and Data-Juicer on the same data, and writes it all as JSON to
+bench/results/bench.json. Not part of `make test`; no test asserts a time.
+
+    python -m bench                      # 100k and 1M, peers included
+    python -m bench --sizes 20000 --no-peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench import cookbook_baseline, data_juicer, synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_config(csv: Path, work: Path, moderation: bool) -> Path:
+    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    cfg["inputs"] = [{"name": "synthetic", "path": str(csv), "layout": "messages",
+                      "columns": {"conversation_id": "conversation_id", "role": "speaker", "content": "text"},
+                      "roles": {"customer": "user", "agent": "assistant"}}]
+    cfg["stages"] = [s for s in cfg["stages"] if moderation or s["name"] != "moderation"]
+    for s in cfg["stages"]:
+        if s["name"] == "language":
+            s.pop("allowed", None)  # the synthetic data is multilingual on purpose; keep the detector running
+    cfg["output"] = {"dir": str(work / "out")}
+    cfg["cache"] = {"dir": str(work / "cache")}
+    path = work / "bench.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def measured_run(config: Path, out: Path) -> dict:
+    """Run the pipeline in a fresh process; wall seconds, peak RSS of that process tree, stats.json."""
+    code = ("import resource, subprocess, sys, json, time; t=time.perf_counter(); "
+            "r=subprocess.run(sys.argv[1:]); w=time.perf_counter()-t; "
+            "print(json.dumps({'rc': r.returncode, 'wall': w, "
+            "'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+    cmd = [sys.executable, "-c", code, sys.executable, "-m", "pipeline", "prepare", "--quiet",
+           "--config", str(config), "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    if m["rc"] not in (0, 1):
+        raise SystemExit(f"pipeline failed on {config}:\n{r.stderr[-3000:]}")
+    stats = json.loads((out / "stats.json").read_text())
+    return {"wall_s": round(m["wall"], 2), "peak_rss_mb": round(m["rss_kb"] / 1024), "stats": stats}
+
+
+def table(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        st = r["stats"]
+        lines.append(f"\n== {r['label']}: {st['examples']['built']:,} conversations, wall {r['wall_s']:.1f} s, "
+                     f"peak RSS {r['peak_rss_mb']:,} MB")
+        lines.append(f"   {'stage':<12}{'in':>11}{'out':>11}{'seconds':>10}{'per s':>12}")
+        for s in st["stages"]:
+            rate = s["in"] / s["seconds"] if s["seconds"] else float("inf")
+            lines.append(f"   {s['name']:<12}{s['in']:>11,}{s['out']:>11,}{s['seconds']:>10.2f}{rate:>12,.0f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--no-peers", action="store_true", help="skip Data-Juicer (its install takes minutes)")
+    ap.add_argument("--moderation", action="store_true", help="keep the moderation stage (needs a server)")
+    ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+    args = ap.parse_args()
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken_cache"))
+    results: dict = {"sizes": {}, "peers": {}}
+    runs = []
+    for n in args.sizes:
+        log(f"generating {n:,} synthetic conversations …")
+        paths = synthetic.write(n, args.data)
+        work = Path(tempfile.mkdtemp(prefix=f"bench-{n}-"))
+        config = bench_config(paths["csv"], work, args.moderation)
+        log(f"running the pipeline on {n:,} …")
+        cold = measured_run(config, work / "out")
+        cold["label"] = f"{n:,} cold"
+        warm = measured_run(config, work / "out-warm")
+        warm["label"] = f"{n:,} warm rerun"
+        runs += [cold, warm]
+        results["sizes"][n] = {"cold": cold, "warm": warm, "rerun_speedup": round(cold["wall_s"] / warm["wall_s"], 1),
+                               "work": str(work)}
+    print(table(runs))
+    sizes = sorted(results["sizes"])
+    if len(sizes) >= 2:
+        a, b = results["sizes"][sizes[0]]["cold"]["wall_s"], results["sizes"][sizes[-1]]["cold"]["wall_s"]
+        results["scaling_ratio"] = round(b / a, 2)
+        print(f"\nscaling: {sizes[-1]:,} / {sizes[0]:,} conversations took {b / a:.2f}× the time "
+              f"(data ×{sizes[-1] / sizes[0]:.0f})")
+    base = sizes[0]
+    train = Path(results["sizes"][base]["work"]) / "out" / "train.jsonl"
+    cook = cookbook_baseline.run(train)
+    ours = results["sizes"][base]["cold"]["stats"]["stages"]
+    ours_s = sum(s["seconds"] for s in ours if s["name"] in ("validate", "tokens"))
+    results["peers"]["cookbook"] = {**cook, "ours_validate_tokens_s": ours_s}
+    print(f"\nOpenAI cookbook loop (validate + count) on {cook['examples']:,} exported examples: {cook['seconds']:.1f} s"
+          f" — ours (validate + tokens stages): {ours_s:.1f} s → {cook['seconds'] / ours_s:.1f}× " if ours_s else "")
+    for n in sizes:
+        print(f"warm rerun at {n:,}: {results['sizes'][n]['rerun_speedup']}× faster than cold")
+    if not args.no_peers:
+        log(f"Data-Juicer on {base:,} conversations …")
+        dj = data_juicer.run(synthetic.write(base, args.data)["parquet"], log)
+        results["peers"]["data_juicer"] = dj
+        if dj["available"]:
+            ours_wall = results["sizes"][base]["cold"]["wall_s"]
+            print(f"Data-Juicer {dj['version']} on {base:,}: {dj['seconds']:.0f} s wall — ours {ours_wall:.0f} s "
+                  f"(all stages) → {dj['seconds'] / ours_wall:.1f}× faster")
+        else:
+            print(f"Data-Juicer not run: {dj['why']}")
+    out = ROOT / "bench" / "results" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for n in results["sizes"].values():
+        for k in ("cold", "warm"):
+            n[k]["stages"] = n[k].pop("stats")["stages"]
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nfigures written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    code = main()
+    log(f"bench finished in {time.perf_counter() - t:.0f} s")
+    sys.exit(code)
