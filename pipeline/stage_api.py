@@ -8,8 +8,9 @@ A stage is one module in pipeline/stages/ with:
                                            (e.g. whether an API key is set). Never the secret itself.
 
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
-null = keep) and `drop_detail` (human words). It may rewrite `example` or add columns for later
-stages and the report. The runner alone counts, times, checkpoints and writes the rejects.
+null = keep) and `drop_detail` (human words). It may rewrite `example` — always with
+records.dumps_example, and only with OpenAI's top-level keys (messages, tools, parallel_tool_calls,
+functions) — or add columns for later stages and the report. The runner alone counts, times, checkpoints and writes the rejects.
 """
 
 from __future__ import annotations

@@ -19,16 +19,25 @@ MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
 
 
 def final_line(example: str, ensure_ascii: bool) -> str:
+    """Re-encode one example keeping only OpenAI's keys, in canonical order (compact, like the pipeline's)."""
     obj = json.loads(example)
-    return json.dumps({k: obj[k] for k in LINE_KEYS if k in obj}, ensure_ascii=ensure_ascii)
+    return json.dumps({k: obj[k] for k in LINE_KEYS if k in obj}, ensure_ascii=ensure_ascii, separators=(",", ":"))
+
+
+def _is_canonical(example: str) -> bool:
+    """By contract (pipeline/stage_api.py) `example` holds only OpenAI's keys, written by
+    records.dumps_example: compact, `messages` first. Anything else is re-encoded."""
+    return example.startswith('{"messages":[')
 
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if "split" not in frame.columns:
         frame = frame.with_columns(pl.lit("train").alias("split"))
-    out = frame.with_columns(
-        pl.col("example").map_elements(lambda e: final_line(e, params.ensure_ascii), return_dtype=pl.Utf8).alias("line")
-    )
+    if params.ensure_ascii:
+        lines = [final_line(e, True) for e in frame["example"]]
+    else:  # already the final compact form; re-encode only what a stage left in another shape
+        lines = [e if _is_canonical(e) else final_line(e, False) for e in frame["example"]]
+    out = frame.with_columns(pl.Series("line", lines, pl.Utf8))
     if params.shuffle:
         seed = getattr(ctx.config.stage("split"), "seed", 0)
         out = out.with_columns(pl.col("example_id").map_elements(
