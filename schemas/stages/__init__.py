@@ -10,8 +10,10 @@ from pydantic import Field
 
 from schemas.stages.export import ExportParams
 from schemas.stages.split import SplitParams
+from schemas.stages.tokens import TokensParams
 
 STAGE_PARAMS = (
+    TokensParams,
     SplitParams,
     ExportParams,
 )

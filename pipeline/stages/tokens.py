@@ -1,0 +1,252 @@
+"""tokens (batch): exact token counts for the target model, the per-example limit, and the cost estimate.
+
+Counting rules and their sources: pipeline/token_counting.py (tools and tool calls are approximations that
+err high). Model table (encoding, limit, price): pipeline/model_limits.py. Encodings load offline:
+pipeline/encodings.py.
+
+Adds columns `n_tokens` (billed tokens of the example) and `n_assistant_tokens` (trained tokens: assistant
+messages with weight != 0). Examples over the limit, by `on_overflow`:
+  drop      -> reason `over_token_limit`
+  truncate  -> drop the oldest turns after the leading system message(s): the kept part starts with a user
+               message and still ends on an assistant message with weight != 0; flag `tokens:truncated`.
+               When no cut fits -> reason `over_token_limit_untruncatable`
+  keep      -> flag `tokens:over_limit` and a run warning (OpenAI truncates such examples in training)
+Rows whose `example` is not a JSON object with a `messages` list -> reason `unreadable_example`.
+
+Facts (`facts.tokens`):
+  model, base_model, encoding, limit, limit_source, on_overflow, workers
+  examples            kept examples counted (after this stage)
+  totals              {tokens, assistant_tokens, messages} over kept examples
+  distribution        {tokens|assistant_tokens|messages: {min, p50, p95, max, mean}}
+  histograms          {tokens_per_example|assistant_tokens_per_example: {edges, counts} (power-of-2 bins,
+                      bin i = [edges[i], edges[i+1])), messages_per_example: {edges, counts}}; tokens also
+                      carries `limit`
+  over_limit          examples over the limit before handling; truncated, dropped_over_limit, kept_over_limit
+  samples             {over_limit: [...], truncated: [...]} up to 20 each: example_id, n_tokens (+ after, removed)
+  training_estimate   over ALL kept examples (this stage runs before split): n_examples, n_epochs,
+                      epochs_rule, billed_tokens_per_epoch, billed_tokens, price_per_million, cost_usd,
+                      price_source, scope. The report should recompute it on the train split with
+                      pipeline.token_counting.training_estimate(train n_tokens, limit, price_per_million, n_epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from itertools import pairwise
+from pathlib import Path
+
+import polars as pl
+
+import pipeline.encodings as encodings_mod
+import pipeline.model_limits as model_limits_mod
+import pipeline.token_counting as counting_mod
+from pipeline.encodings import ensure_encoding
+from pipeline.errors import UserError
+from pipeline.model_limits import TargetModel, UnknownModelError, resolve_model
+from pipeline.records import dumps_example
+from pipeline.stage_api import Problem, StageContext, StageOutput, with_drops
+from pipeline.token_counting import count_batch, counter_for, training_estimate
+
+SCOPE = "batch"
+CHUNK = 2_000
+SAMPLES = 20
+FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
+
+
+def cache_key(params) -> str:
+    """Counting code lives beside this module: its source and tiktoken's version invalidate checkpoints."""
+    import tiktoken
+
+    from pipeline.checkpoints import code_hash
+
+    return f"{code_hash(counting_mod, model_limits_mod, encodings_mod)}:tiktoken={tiktoken.__version__}"
+
+
+def target_model(params) -> TargetModel:
+    try:
+        return resolve_model(params.model, params.encoding, params.max_tokens,
+                             params.price_per_million_training_tokens)
+    except UnknownModelError as e:
+        raise UserError(f"stages.tokens: {e}") from None
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    target = target_model(params)
+    cache = Path(ctx.cache_dir) / "tiktoken"
+    ensure_encoding(target.encoding, cache)  # before any worker starts: they inherit TIKTOKEN_CACHE_DIR
+    counts, workers = _count_all(frame["example"].to_list(), target.encoding, cache, params, ctx)
+    counter = counter_for(target.encoding, str(cache))
+    limit = target.max_example_tokens
+    ids = frame["example_id"].to_list()
+
+    n = frame.height
+    reasons: list[str | None] = [None] * n
+    details: list[str | None] = [None] * n
+    totals, assistants, n_messages = [0] * n, [0] * n, [0] * n
+    new_examples: dict[int, str] = {}
+    new_flags: dict[int, str] = {}
+    samples = {"over_limit": [], "truncated": []}
+    over = 0
+    for i, c in enumerate(counts):
+        if c is None:
+            reasons[i], details[i] = "unreadable_example", "example is not a JSON object with a `messages` list"
+            continue
+        totals[i], assistants[i], n_messages[i] = c
+        if c[0] <= limit:
+            continue
+        over += 1
+        if len(samples["over_limit"]) < SAMPLES:
+            samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0]})
+        where = f"{c[0]:,} tokens > limit {limit:,} of {target.name} ({target.limit_source})"
+        if params.on_overflow == "keep":
+            new_flags[i] = FLAG_OVER_LIMIT
+        elif params.on_overflow == "drop":
+            reasons[i], details[i] = "over_token_limit", where
+        else:
+            obj = json.loads(frame["example"][i])
+            cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj), limit)
+            if cut is None:
+                reasons[i], details[i] = "over_token_limit_untruncatable", f"{where}; {why}"
+                continue
+            obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
+            after = counter.example(obj)
+            new_examples[i], new_flags[i] = dumps_example(obj), FLAG_TRUNCATED
+            if len(samples["truncated"]) < SAMPLES:
+                samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], "n_tokens_after": after.total,
+                                             "messages_removed": cut[1] - cut[0]})
+            totals[i], assistants[i], n_messages[i] = after.total, after.assistant, len(after.messages)
+
+    out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
+                             pl.Series("n_assistant_tokens", assistants, pl.Int64))
+    if new_examples:
+        idx = sorted(new_examples)
+        out = out.with_columns(out["example"].scatter(idx, [new_examples[j] for j in idx]))
+    if new_flags:
+        flags = out["flags"].to_list()
+        for j, flag in new_flags.items():
+            flags[j] = [*(flags[j] or []), flag]
+        out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
+    out = with_drops(out, reasons, details)
+
+    kept = [j for j in range(n) if reasons[j] is None]
+    facts = _facts(target, params, workers, [totals[j] for j in kept], [assistants[j] for j in kept],
+                   [n_messages[j] for j in kept])
+    facts.update({
+        "over_limit": over,
+        "truncated": sum(f == FLAG_TRUNCATED for f in new_flags.values()),
+        "dropped_over_limit": sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons),
+        "kept_over_limit": sum(f == FLAG_OVER_LIMIT for f in new_flags.values()),
+        "samples": samples,
+    })
+    problems = []
+    if params.on_overflow == "keep" and over:
+        problems.append(Problem("warning", "tokens_over_limit",
+                                f"{over} example(s) exceed {limit:,} tokens for {target.name}; kept as asked "
+                                f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training"))
+    return StageOutput(out, facts, problems)
+
+
+def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tuple[int, int] | None, str]:
+    """The slice [head, start) to remove so the example fits: leading system messages stay, the rest
+    starts at the earliest user message that makes it fit, and must still end on an assistant message
+    with weight != 0. Returns (None, why) when no such cut exists."""
+    head = 0
+    while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") == "system":
+        head += 1
+    last = messages[-1] if messages else None
+    if not (isinstance(last, dict) and last.get("role") == "assistant"):
+        return None, "it does not end on an assistant message"
+    trained_after = [False] * (len(messages) + 1)  # trained_after[k]: an assistant with weight != 0 at >= k
+    for k in range(len(messages) - 1, -1, -1):
+        m = messages[k]
+        trained_after[k] = trained_after[k + 1] or (isinstance(m, dict) and m.get("role") == "assistant"
+                                                    and m.get("weight", 1) != 0)
+    base = sum(count.messages[:head]) + count.fixed
+    suffix = 0
+    best = None
+    for k in range(len(messages) - 1, head, -1):  # from the newest turn backwards: the largest fitting tail
+        suffix += count.messages[k]
+        if base + suffix > limit:
+            break
+        m = messages[k]
+        if isinstance(m, dict) and m.get("role") == "user" and trained_after[k]:
+            best = k
+    if best is not None:
+        return (head, best), ""
+    return None, (f"even the system prompt, tools and the last user turn onward need more than {limit:,} "
+                  f"tokens (system + tools: {base:,})")
+
+
+def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:
+    """Counts per example, in input order. Large inputs go to a process pool (spawned, fixed chunks,
+    results gathered in order, so the output is identical to the single-process path)."""
+    chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
+    workers = min(params.workers, len(chunks))
+    results: list = []
+    try:
+        if workers > 1 and len(texts) >= params.parallel_min_examples and not multiprocessing.current_process().daemon:
+            try:
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    for part in pool.map(count_batch, [encoding] * len(chunks), [str(cache)] * len(chunks), chunks):
+                        results.extend(part)
+                        bar.update(len(part))
+                return results, workers
+            except (BrokenProcessPool, OSError) as e:
+                ctx.warn(f"tokens: worker processes failed ({e}); counting in this process instead")
+                results = []
+        for chunk in chunks:
+            part = count_batch(encoding, str(cache), chunk)
+            results.extend(part)
+            bar.update(len(part))
+        return results, 1
+    finally:
+        bar.close()
+
+
+def _histogram(values: list[int], edges: list[int]) -> dict:
+    s = pl.Series(values, dtype=pl.Int64)
+    return {"edges": edges, "counts": [int(((s >= lo) & (s < hi)).sum()) for lo, hi in pairwise(edges)]}
+
+
+def _pow2_histogram(values: list[int]) -> dict:
+    edges = [0, 16]
+    while edges[-1] <= max(values, default=0):
+        edges.append(edges[-1] * 2)
+    return _histogram(values, edges)
+
+
+def _linear_histogram(values: list[int], cap: int = 20) -> dict:
+    """Bins of 1 from 1 to `cap`, then one open bin [cap + 1, 10**9) when needed."""
+    top = max(values, default=0)
+    return _histogram(values, list(range(1, min(top, cap) + 2)) + ([10**9] if top > cap else []))
+
+
+def _summary(values: list[int]) -> dict:
+    if not values:
+        return {"min": None, "p50": None, "p95": None, "max": None, "mean": None}
+    s = pl.Series(values, dtype=pl.Int64)
+    return {"min": int(s.min()), "p50": float(s.quantile(0.5, "nearest")), "p95": float(s.quantile(0.95, "nearest")),
+            "max": int(s.max()), "mean": round(float(s.mean()), 1)}
+
+
+def _facts(target: TargetModel, params, workers: int, totals: list[int], assistants: list[int],
+           messages: list[int]) -> dict:
+    estimate = training_estimate(totals, target.max_example_tokens, target.price_per_million, params.n_epochs)
+    estimate.update(price_source=target.price_source,
+                    scope="all kept examples before the split; OpenAI bills only the train split")
+    return {
+        "model": target.name, "base_model": target.base, "encoding": target.encoding,
+        "limit": target.max_example_tokens, "limit_source": target.limit_source,
+        "on_overflow": params.on_overflow, "workers": workers, "examples": len(totals),
+        "totals": {"tokens": sum(totals), "assistant_tokens": sum(assistants), "messages": sum(messages)},
+        "distribution": {"tokens": _summary(totals), "assistant_tokens": _summary(assistants),
+                         "messages": _summary(messages)},
+        "histograms": {"tokens_per_example": {**_pow2_histogram(totals), "limit": target.max_example_tokens},
+                       "assistant_tokens_per_example": _pow2_histogram(assistants),
+                       "messages_per_example": _linear_histogram(messages)},
+        "training_estimate": estimate,
+    }

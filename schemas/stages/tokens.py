@@ -1,0 +1,36 @@
+"""Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from pipeline.model_limits import UnknownModelError, resolve_model
+from schemas.base import StrictModel
+
+
+class TokensParams(StrictModel):
+    name: Literal["tokens"]
+    model: str = Field("gpt-4o-mini-2024-07-18",
+                       description="the model you will fine-tune: a base name, a dated snapshot or an ft:... model")
+    encoding: Literal["o200k_base", "cl100k_base"] | None = Field(
+        None, description="tiktoken encoding; default: the one of the model's family")
+    max_tokens: int | None = Field(None, ge=16, description="per-example limit; default: the model table's")
+    on_overflow: Literal["drop", "truncate", "keep"] = Field(
+        "drop", description="examples over the limit: drop them; truncate (drop the oldest turns after the "
+                            "system prompt until it fits); keep (flag them; OpenAI truncates them in training)")
+    price_per_million_training_tokens: float | None = Field(
+        None, ge=0, description="USD per 1M training tokens; default: the model table's price")
+    n_epochs: int | None = Field(None, ge=1, le=50,
+                                 description="epochs for the cost estimate; default: OpenAI's auto rule")
+    workers: int = Field(2, ge=1, le=64, description="processes used to count large inputs")
+    parallel_min_examples: int = Field(
+        20_000, ge=1, description="count in `workers` processes from this many examples on (smaller runs "
+                                  "stay in one process: starting workers costs about a second)")
+
+    @model_validator(mode="after")
+    def _model_resolves(self) -> "TokensParams":
+        try:
+            resolve_model(self.model, self.encoding, self.max_tokens, self.price_per_million_training_tokens)
+        except UnknownModelError as e:
+            raise ValueError(str(e)) from None
+        return self
