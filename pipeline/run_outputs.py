@@ -74,4 +74,4 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
     write_json(out_dir / "manifest.json", manifest)
     from pipeline.outputs import atomic_write
 
-    atomic_write(out_dir / "report.html", render_report(stats, manifest, rejects))
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, examples, rejects))

@@ -1,24 +1,127 @@
-"""The HTML report: one self-contained page (autoescaped Jinja2; no network)."""
+"""The HTML report: one self-contained page (no network) that says whether the data can be uploaded and why.
+
+Each section's data is prepared by its own module (verdict, funnel, distributions, training, duplicates,
+moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
+(autoescaped), the stylesheet and the script; vendor/ holds Chart.js. Charts and the sample viewer get their
+data through one JSON block (see assets.json_for_script) and render user text with textContent only.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from pipeline.report import assets
+from pipeline.report.chat_preview import role_class
+from pipeline.report.distributions import distributions
+from pipeline.report.duplicates import duplicates
+from pipeline.report.funnel import drop_reasons, funnel
+from pipeline.report.language import language
+from pipeline.report.moderation import moderation
+from pipeline.report.pii import pii
+from pipeline.report.run_data import RunData
+from pipeline.report.run_facts import run_facts
+from pipeline.report.sample_viewer import sample_examples
+from pipeline.report.stage_cards import stage_cards
+from pipeline.report.training import estimate
+from pipeline.report.verdict import verdict
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
+                   autoescape=select_autoescape(default=True, default_for_string=True),
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render_report(stats: dict, manifest: dict, rejects: pl.DataFrame) -> str:
-    samples: dict[str, list[dict]] = {}
-    for i, r in enumerate(rejects.select("stage", "reason", "detail", "source_file", "source_rows")
-                          .iter_rows(named=True), start=1):
-        bucket = samples.setdefault(f"{r['stage']} · {r['reason']}", [])
-        if len(bucket) < 5:
-            bucket.append({**r, "line": i})
+def _fmt_n(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return "—" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:,.2f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def _fmt_pct(v) -> str:
+    return "—" if v is None else f"{v:.1f} %"
+
+
+def _fmt_usd(v) -> str:
+    if not isinstance(v, (int, float)):
+        return "—"
+    return f"${v:,.2f}" if v >= 0.01 or v == 0 else f"${v:.4f}"
+
+
+_ENV.filters["n"] = _fmt_n
+_ENV.filters["usd"] = _fmt_usd
+_ENV.filters["pct"] = _fmt_pct
+_ENV.filters["role_class"] = role_class
+
+
+SECTION_TITLES = {"verdict": "Verdict", "funnel": "Funnel", "drops": "Why examples were dropped",
+                  "distributions": "Distributions", "estimate": "Cost and training estimate",
+                  "duplicates": "Duplicates", "moderation": "Moderation", "pii_language": "PII and language",
+                  "stages": "Stage details", "viewer": "Sample viewer", "run": "Run facts"}
+
+
+def _sections(data: RunData) -> dict:
+    """Section name -> function returning that section's template variables."""
+    mod, pii_part, lang = (lambda: moderation(data)), (lambda: pii(data)), (lambda: language(data))
+    return {
+        "verdict": lambda: {"verdict": verdict(data)},
+        "funnel": lambda: {"funnel": funnel(data)},
+        "drops": lambda: {"drops": drop_reasons(data)},
+        "distributions": lambda: {"dist": distributions(data)},
+        "estimate": lambda: {"estimate": estimate(data)},
+        "duplicates": lambda: {"dup": duplicates(data)},
+        "moderation": lambda: {"mod": mod()},
+        "pii_language": lambda: {"pii": pii_part(), "lang": lang()},
+        "stages": lambda: {"cards": stage_cards(data), "configured": data.stage_names(),
+                           "ran": [s.get("name") for s in data.stats.get("stages") or []]},
+        "viewer": lambda: {"samples_meta": sample_examples(data)},
+        "run": lambda: {"run": run_facts(data)},
+    }
+
+
+def render_report(stats: dict, manifest: dict, examples: pl.DataFrame, rejects: pl.DataFrame,
+                  strict: bool = False) -> str:
+    """The report page for a finished run.
+
+    examples: the exported frame (with `split` and the columns stages added); rejects: in rejects.jsonl order.
+    A section whose data cannot be prepared (e.g. a stage recorded facts of an unexpected shape) shows the
+    error in its place instead of failing the run; strict=True (tests) raises instead.
+    """
+    data = RunData(stats, manifest, examples, rejects)
+    html, charts_out, samples = [], [], {"examples": []}
+    for name, build in _sections(data).items():
+        try:
+            variables = build()
+            html.append(Markup(_ENV.get_template(f"_{name}.j2").render(**variables)))
+        except Exception as e:
+            if strict:
+                raise
+            html.append(Markup(_ENV.get_template("_section_error.j2").render(
+                name=name, title=SECTION_TITLES[name], error=f"{type(e).__name__}: {e}")))
+            continue
+        for v in variables.values():
+            for part in (v if isinstance(v, list) else [v]):
+                if isinstance(part, dict):
+                    charts_out += [c for c in part.get("charts", []) if isinstance(c, dict) and "kind" in c]
+        if name == "viewer":
+            samples = variables["samples_meta"]
+    run = _header(data)
+    page_data = {"charts": charts_out, "samples": samples}
     return _ENV.get_template("report.html.j2").render(
-        stats=stats, manifest=manifest, samples=samples,
-        config_json=json.dumps(manifest["config"], indent=2, ensure_ascii=False))
+        sections=html, stats=stats, run=run, page_data=assets.json_for_script(page_data),
+        style=assets.report_style(), chart_js=assets.chart_library(), report_js=assets.report_script())
+
+
+def _header(data: RunData) -> dict:
+    """Header facts (config file, hash, version), tolerant of a malformed manifest."""
+    m = data.manifest if isinstance(data.manifest, dict) else {}
+    ex = data.stats.get("examples") or {}
+    return {"config_file": m.get("config_file") or "", "config_sha256": str(m.get("config_sha256") or ""),
+            "version": (m.get("versions") or {}).get("chatprep", ""), "rows": (data.stats.get("rows") or {}).get("input"),
+            "built": ex.get("built"), "train": ex.get("train"), "validation": ex.get("validation")}

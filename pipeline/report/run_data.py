@@ -1,0 +1,70 @@
+"""Everything the report is built from, in one object the section modules read.
+
+stats     stats.json as written (rows, sources, stages, problems, facts.<stage>)
+manifest  manifest.json (config with secrets masked, input fingerprints, versions, timings)
+examples  the exported examples frame (with `split` and any columns stages added, e.g. n_tokens)
+rejects   the rejects frame, in rejects.jsonl order (row i is line i + 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass
+class RunData:
+    stats: dict
+    manifest: dict
+    examples: pl.DataFrame
+    rejects: pl.DataFrame
+
+    @property
+    def config(self) -> dict:
+        return self.manifest.get("config") or {}
+
+    def stage_names(self) -> list[str]:
+        return [s.get("name") for s in self.config.get("stages") or []]
+
+    def ran(self, stage: str) -> bool:
+        return any(s.get("name") == stage for s in self.stats.get("stages") or [])
+
+    def facts(self, stage: str) -> dict:
+        """facts.<stage> from stats.json ({} when the stage did not run or recorded nothing)."""
+        value = (self.stats.get("facts") or {}).get(stage)
+        return value if isinstance(value, dict) else {}
+
+    def params(self, stage: str) -> dict:
+        """The stage's block from the (masked) config, {} when it is not configured."""
+        return next((s for s in self.config.get("stages") or [] if s.get("name") == stage), {})
+
+    def stage_stat(self, stage: str) -> dict:
+        return next((s for s in self.stats.get("stages") or [] if s.get("name") == stage), {})
+
+    def column(self, name: str) -> pl.Series | None:
+        return self.examples[name] if name in self.examples.columns else None
+
+
+def first_key(d: dict, *keys, default=None):
+    """The value of the first key present (stages may name a fact slightly differently)."""
+    for k in keys:
+        if isinstance(d, dict) and d.get(k) is not None:
+            return d[k]
+    return default
+
+
+def rows_text(rows) -> str:
+    """Source rows as compact text: [9, 10, 11, 12, 40] -> "9–12, 40" (at most 6 runs, then a count)."""
+    rows = sorted({int(r) for r in rows or [] if r is not None})
+    runs: list[str] = []
+    start = prev = None
+    for r in rows + [None]:
+        if start is not None and (r is None or r != prev + 1):
+            runs.append(str(start) if start == prev else f"{start}–{prev}")
+            start = None
+        if r is not None and start is None:
+            start = r
+        prev = r
+    text = ", ".join(runs[:6])
+    return text + (f", … ({len(rows)} rows)" if len(runs) > 6 else "")

@@ -1,0 +1,69 @@
+"""Token limits and the cost / training estimate, from the tokens stage's facts and its n_tokens column.
+
+The tokens stage runs before the split, so its facts.training_estimate covers all kept examples; OpenAI
+bills only the training file, so the estimate shown is recomputed here on the train split with the same
+function (pipeline.token_counting.training_estimate) and the stage's limit, price and epochs setting.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.report.run_data import RunData, first_key
+from pipeline.token_counting import training_estimate
+
+
+def token_limit(data: RunData) -> int | None:
+    value = first_key(data.facts("tokens"), "limit") or first_key(data.params("tokens"), "max_tokens")
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def over_limit_kept(data: RunData) -> int:
+    """Exported examples longer than the model's limit (OpenAI truncates them in training)."""
+    limit, n_tok = token_limit(data), data.column("n_tokens")
+    if limit and n_tok is not None:
+        return int((n_tok > limit).sum())
+    return 0
+
+
+def _train_tokens(data: RunData) -> list[int] | None:
+    n_tok = data.column("n_tokens")
+    if n_tok is None:
+        return None
+    if "split" in data.examples.columns:
+        n_tok = data.examples.filter(pl.col("split") == "train")["n_tokens"]
+    return n_tok.fill_null(0).to_list()
+
+
+def estimate(data: RunData) -> dict | None:
+    """Billed tokens, epochs and cost of training on the train split; None when the tokens stage did not run."""
+    if not data.ran("tokens"):
+        return None
+    facts, params = data.facts("tokens"), data.params("tokens")
+    stage_est = facts.get("training_estimate") if isinstance(facts.get("training_estimate"), dict) else {}
+    limit = token_limit(data)
+    price = first_key(stage_est, "price_per_million")
+    train = _train_tokens(data)
+    est = (training_estimate(train, limit, price, params.get("n_epochs")) if train is not None and limit
+           else stage_est)
+    return {
+        "model": first_key(facts, "model") or params.get("model"),
+        "encoding": facts.get("encoding"),
+        "limit": limit, "limit_source": facts.get("limit_source"),
+        "on_overflow": first_key(facts, "on_overflow") or params.get("on_overflow"),
+        "n_examples": est.get("n_examples"),
+        "billed_tokens": est.get("billed_tokens_per_epoch"),
+        "epochs": est.get("n_epochs"), "epochs_rule": est.get("epochs_rule"),
+        "trained_tokens": est.get("billed_tokens"),
+        "cost": est.get("cost_usd"), "price": price,
+        "price_source": stage_est.get("price_source"),
+        "truncated": facts.get("truncated"),
+        "dropped_over_limit": facts.get("dropped_over_limit"),
+        "over_limit_kept": over_limit_kept(data),
+        "totals": facts.get("totals") if isinstance(facts.get("totals"), dict) else {},
+        "samples": {k: [r for r in v[:10] if isinstance(r, dict)] for k, v in (facts.get("samples") or {}).items()
+                    if isinstance(v, list) and v} if isinstance(facts.get("samples"), dict) else {},
+    }
