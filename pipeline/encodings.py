@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import os
 import urllib.request
 import uuid
@@ -71,12 +72,12 @@ def has_valid_file(directory: str | Path | None, name: str) -> bool:
 
 
 def wheel_source(name: str) -> Path | None:
-    """The gzipped encoding shipped in the installed bpe-openai wheel, if any."""
-    try:
-        import bpe_openai
-    except ImportError:
+    """The gzipped encoding shipped in the installed bpe-openai wheel, if any (found without importing
+    the package, whose import loads its tokenizers)."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(bpe_openai.__file__).parent / "data" / f"{name}.tiktoken.gz"
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.tiktoken.gz"
     return path if path.is_file() else None
 
 

@@ -41,7 +41,7 @@ FUNC_INIT = {"o200k_base": 7, "cl100k_base": 10}
 PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
 TOOL_CALL_OVERHEAD = 10
 IMAGE_TOKENS, IMAGE_TOKENS_LOW = 1445, 85
-_MEMO_MAX = 200_000
+_MEMO_CHARS = 16_000_000  # memo budget per counter (characters of keys); cleared when exceeded
 
 # OpenAI's default-epochs rule (fine-tuning data-prep cookbook; n_epochs="auto")
 TARGET_EPOCHS, MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES = 3, 100, 25_000
@@ -66,15 +66,23 @@ class ChatTokenCounter:
     def __init__(self, encoding, encoding_name: str):
         self._encode = encoding.encode_ordinary
         self.func_init = FUNC_INIT.get(encoding_name, max(FUNC_INIT.values()))
-        self._memo: dict[str, int] = {}
-        self._tools_memo: dict[str, int] = {}
+        self._memo: dict[str, int] = {}        # text -> tokens
+        self._tools_memo: dict[str, int] = {}  # tools JSON -> tokens
+        self._memo_chars = 0
 
     def text(self, text: str) -> int:
         n = self._memo.get(text)
         if n is None:
-            if len(self._memo) >= _MEMO_MAX:
-                self._memo.clear()
-            n = self._memo[text] = len(self._encode(text))
+            n = self._remember(self._memo, text, len(self._encode(text)))
+        return n
+
+    def _remember(self, memo: dict[str, int], key: str, n: int) -> int:
+        if self._memo_chars + len(key) > _MEMO_CHARS:
+            self._memo.clear()
+            self._tools_memo.clear()
+            self._memo_chars = 0
+        memo[key] = n
+        self._memo_chars += len(key)
         return n
 
     # ------------------------------------------------------------------ messages
@@ -139,18 +147,17 @@ class ChatTokenCounter:
     # ------------------------------------------------------------------ tools
     def tools(self, example: dict) -> int:
         """Tokens of the tools / legacy functions definitions (an approximation, see the module doc)."""
-        functions = []
-        for tool in example.get("tools") or []:
-            functions.append(tool.get("function", tool) if isinstance(tool, dict) else tool)
-        functions += list(example.get("functions") or [])
+        def as_list(value) -> list:
+            return value if isinstance(value, list) else [] if value is None else [value]
+
+        functions = [t.get("function", t) if isinstance(t, dict) else t for t in as_list(example.get("tools"))]
+        functions += as_list(example.get("functions"))
         if not functions:
             return 0
         key = _compact(functions)
         n = self._tools_memo.get(key)
         if n is None:
-            if len(self._tools_memo) >= _MEMO_MAX:
-                self._tools_memo.clear()
-            n = self._tools_memo[key] = sum(self._function(f) for f in functions) + FUNC_END
+            n = self._remember(self._tools_memo, key, sum(self._function(f) for f in functions) + FUNC_END)
         return n
 
     def _function(self, fn) -> int:

@@ -244,7 +244,8 @@ def test_truncate_drops_with_reason_when_nothing_fits(tmp_path):
     out = run(tmp_path, [huge_last, untrained_tail], max_tokens=two_turns + 5, on_overflow="truncate").frame
     # what fits of the second example has only weight-0 answers: nothing left to train on
     assert out["drop_reason"].to_list() == ["over_token_limit_untruncatable"] * 2
-    assert "last user turn onward" in out["drop_detail"][0]
+    assert "the shortest part that can be kept (system prompt and tools, then messages 6..7) needs" in \
+        out["drop_detail"][0]
 
 
 @settings(max_examples=60, deadline=None)

@@ -106,17 +106,14 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         elif params.on_overflow == "drop":
             reasons[i], details[i] = "over_token_limit", where
         else:
-            obj = json.loads(frame["example"][i])
-            cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj), limit)
-            if cut is None:
-                reasons[i], details[i] = "over_token_limit_untruncatable", f"{where}; {why}"
+            text, after, removed = truncate(frame["example"][i], counter, limit)
+            if text is None:
+                reasons[i], details[i] = "over_token_limit_untruncatable", f"{where}; {removed}"
                 continue
-            obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
-            after = counter.example(obj)
-            new_examples[i], new_flags[i] = dumps_example(obj), FLAG_TRUNCATED
+            new_examples[i], new_flags[i] = text, FLAG_TRUNCATED
             if len(samples["truncated"]) < SAMPLES:
                 samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], "n_tokens_after": after.total,
-                                             "messages_removed": cut[1] - cut[0]})
+                                             "messages_removed": removed})
             totals[i], assistants[i], n_messages[i] = after.total, after.assistant, len(after.messages)
 
     out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
@@ -149,6 +146,16 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     return StageOutput(out, facts, problems)
 
 
+def truncate(text: str, counter, limit: int):
+    """(new example text, its count, messages removed), or (None, None, why) when it cannot fit."""
+    obj = json.loads(text)
+    cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj), limit)
+    if cut is None:
+        return None, None, why
+    obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
+    return dumps_example(obj), counter.example(obj), cut[1] - cut[0]
+
+
 def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tuple[int, int] | None, str]:
     """The slice [head, start) to remove so the example fits: leading system messages stay, the rest
     starts at the earliest user message that makes it fit, and must still end on an assistant message
@@ -165,19 +172,18 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
         trained_after[k] = trained_after[k + 1] or (isinstance(m, dict) and m.get("role") == "assistant"
                                                     and m.get("weight", 1) != 0)
     base = sum(count.messages[:head]) + count.fixed
-    suffix = 0
-    best = None
-    for k in range(len(messages) - 1, head, -1):  # from the newest turn backwards: the largest fitting tail
-        suffix += count.messages[k]
-        if base + suffix > limit:
-            break
-        m = messages[k]
-        if isinstance(m, dict) and m.get("role") == "user" and trained_after[k]:
-            best = k
-    if best is not None:
-        return (head, best), ""
-    return None, (f"even the system prompt, tools and the last user turn onward need more than {limit:,} "
-                  f"tokens (system + tools: {base:,})")
+    starts = [k for k in range(head + 1, len(messages))
+              if isinstance(messages[k], dict) and messages[k].get("role") == "user" and trained_after[k]]
+    if not starts:
+        return None, "no later user message starts a part that still has a trained assistant answer"
+    suffix = [0] * (len(messages) + 1)
+    for k in range(len(messages) - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + count.messages[k]
+    fitting = [k for k in starts if base + suffix[k] <= limit]
+    if fitting:
+        return (head, fitting[0]), ""  # the earliest start that fits: the fewest oldest turns removed
+    return None, (f"the shortest part that can be kept (system prompt and tools, then messages {starts[-1] + 1}.."
+                  f"{len(messages)}) needs {base + suffix[starts[-1]]:,} tokens")
 
 
 def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:

@@ -24,8 +24,8 @@ class TokensParams(StrictModel):
                                  description="epochs for the cost estimate; default: OpenAI's auto rule")
     workers: int = Field(2, ge=1, le=64, description="processes used to count large inputs")
     parallel_min_examples: int = Field(
-        20_000, ge=1, description="count in `workers` processes from this many examples on (smaller runs "
-                                  "stay in one process: starting workers costs about a second)")
+        50_000, ge=1, description="count in `workers` processes from this many examples on; smaller inputs "
+                                  "are counted in this process (worker start-up has a fixed cost)")
 
     @model_validator(mode="after")
     def _model_resolves(self) -> "TokensParams":
