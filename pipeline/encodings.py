@@ -87,11 +87,16 @@ def _write_verified(data: bytes, spec: EncodingFile, directory: Path, origin: st
         raise EncodingUnavailable(
             f"{origin}: sha256 mismatch for {spec.name} (got {actual}, tiktoken expects {spec.sha256}); "
             f"the copy is corrupted or a different version. {how_to_fix(spec, directory)}")
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / spec.cache_name
     tmp = directory / f"{spec.cache_name}.{uuid.uuid4().hex}.tmp"
-    tmp.write_bytes(data)
-    tmp.replace(target)  # atomic: parallel workers never see half a file
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(target)  # atomic: parallel workers never see half a file
+    except OSError as e:
+        if tmp.is_file():
+            tmp.unlink()
+        raise EncodingUnavailable(f"cannot write {target} ({e.strerror or e}). {how_to_fix(spec, directory)}") from None
     return target
 
 
@@ -140,7 +145,7 @@ def ensure_encoding(name: str, project_cache: Path = PROJECT_CACHE) -> str:
                 attempt(name, project_cache)
                 break
             except EncodingUnavailable as e:
-                failures.append(str(e).split(" To fix:")[0])
+                failures.append(str(e).split(" To fix:")[0].rstrip("."))
         else:
             raise EncodingUnavailable(
                 f"cannot load the tiktoken encoding {name}: TIKTOKEN_CACHE_DIR ({os.environ.get(ENV) or 'not set'}) "
