@@ -309,6 +309,7 @@ def test_facts_shape(tmp_path, realdata):
 
 
 # --------------------------------------------------------------------------- scale path
+@pytest.mark.slow  # spawns two worker processes (each loads the encoding)
 def test_process_pool_gives_the_same_counts(tmp_path, realdata):
     drone = read_jsonl(realdata / "openai-cookbook-ft/drone_training.jsonl")
     many = [dict(x, messages=x["messages"][:-1] + [{"role": "assistant", "content": f"ok {i}"}])
