@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 BACKENDS = ("py3langid", "langdetect")
 UNDETERMINED = "und"
@@ -34,7 +35,7 @@ def _base_code(code: str) -> str:
     return code.split("-", 1)[0].lower()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _langdetect() -> Callable[[str], Detection]:
     from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
     from langdetect.lang_detect_exception import LangDetectException
@@ -55,7 +56,7 @@ def _langdetect() -> Callable[[str], Detection]:
     return detect
 
 
-@lru_cache(maxsize=None)
+@cache
 def _py3langid() -> Callable[[str], Detection]:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 

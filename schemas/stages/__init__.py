@@ -9,10 +9,16 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from schemas.stages.export import ExportParams
+from schemas.stages.heuristics import HeuristicsParams
+from schemas.stages.language import LanguageParams
+from schemas.stages.pii import PiiParams
 from schemas.stages.split import SplitParams
 from schemas.stages.tokens import TokensParams
 
 STAGE_PARAMS = (
+    HeuristicsParams,
+    PiiParams,
+    LanguageParams,
     TokensParams,
     SplitParams,
     ExportParams,

@@ -1,0 +1,170 @@
+"""heuristics: each check on crafted chats, its switches, the facts, and false positives on real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.stages import heuristics
+from pipeline.stages.heuristics import content_chars, duplicate_trigram_fraction, histogram
+from schemas.stages.heuristics import HeuristicsParams
+
+LONG_ANSWER = "Your refund was issued this morning and should reach your card within three to five working days."
+
+
+def frame_of(examples: list[dict]) -> pl.DataFrame:
+    rows = [{"example_id": f"e{i}", "source_file": "f", "source_rows": [i + 1], "group_id": f"g{i}",
+             "example": dumps_example(e), "flags": []} for i, e in enumerate(examples)]
+    return pl.DataFrame(rows, schema=EXAMPLE_SCHEMA)
+
+
+def run(examples: list[dict], **params):
+    return heuristics.run(frame_of(examples), HeuristicsParams(name="heuristics", **params), None)
+
+
+def chat(*turns: str, system: str | None = None) -> dict:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
+    return {"messages": msgs}
+
+
+def decisions(out) -> list[tuple[str | None, str | None]]:
+    return list(zip(out.frame[DROP_REASON].to_list(), out.frame[DROP_DETAIL].to_list()))
+
+
+REPEATED = " ".join(["Please restart your router and wait two minutes."] * 8)
+CASES = [
+    (chat("Can I change my plan?", "ok"), "short_reply", "message 2 (assistant): 'ok' has 2 letters/digits (min 3)"),
+    (chat("Where is my order 4411?", "Where is my order 4411?"), "echo_reply",
+     "message 2 (assistant): 'Where is my order 4411?' repeats message 1 (user)"),
+    (chat("Is roaming included?", "As an AI language model, I cannot know your plan."), "refusal_boilerplate",
+     "message 2 (assistant): contains 'as an ai language model'"),
+    (chat("My internet is down", REPEATED), "repetitive_reply", "message 2 (assistant): 87% of its word 3-grams repeat"),
+    (chat("Help", "Line one is here\n" * 6), "repetitive_reply",
+     "message 2 (assistant): line 'Line one is here' occurs 6 times"),
+]
+
+
+@pytest.mark.parametrize("example,reason,detail_start", CASES)
+def test_each_problem_is_caught_with_a_named_message(example, reason, detail_start):
+    (got_reason, detail), = decisions(run([example]))
+    assert got_reason == reason
+    assert detail.startswith(detail_start)
+
+
+def test_good_chats_pass():
+    good = [
+        chat("What is 17 + 25?", "42"),  # a bare number is an answer
+        chat("Hello", "Hello"),  # short echo: a greeting, not a defect
+        chat("Good morning!", "Good morning! How can I help you today?"),
+        chat("Can you cancel it?", "I'm sorry, but I cannot cancel an order that has already shipped."),
+        chat("Thanks", LONG_ANSWER, "Okay.", "Anything else I can help with?"),  # "Okay." is a user turn
+        chat("Write a long story", " ".join(f"word{i}" for i in range(400))),
+    ]
+    assert [r for r, _ in decisions(run(good))] == [None] * len(good)
+
+
+def test_scope_tool_calls_and_weight_zero():
+    mid_short = chat("Hi", "Ok.", "My bill is wrong", LONG_ANSWER)
+    assert decisions(run([mid_short]))[0][0] is None
+    assert decisions(run([mid_short], short_reply_scope="every"))[0][0] == "short_reply"
+    tool_only = {"messages": [{"role": "user", "content": "Weather in Oslo?"}, {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]}]}
+    untrained = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "k", "weight": 0},
+                              {"role": "user", "content": "bill?"}, {"role": "assistant", "content": LONG_ANSWER}]}
+    assert [r for r, _ in decisions(run([tool_only, untrained], short_reply_scope="every"))] == [None, None]
+
+
+def test_cjk_characters_count_double():
+    assert content_chars("好的") == 4 and content_chars("ok") == 2
+    assert decisions(run([chat("你能帮我吗？", "好的")]))[0][0] is None
+
+
+def test_ratio_turns_and_switches():
+    terse = chat("Please explain in detail how the roaming charges on my last three bills were calculated.", "See app.")
+    many = chat(*["Question about my bill?", LONG_ANSWER] * 6)
+    assert [r for r, _ in decisions(run([terse, many]))] == [None, None]  # both checks off by default
+    out = run([terse, many], min_length_ratio=0.2, max_turns=10)
+    (r1, d1), (r2, d2) = decisions(out)
+    assert r1 == "length_ratio" and "< min 0.2" in d1
+    assert r2 == "too_many_turns" and d2 == "12 user + assistant messages (max 10)"
+    off = {"min_assistant_chars": None, "echo_reply": False, "refusal_phrases": [],
+           "max_duplicate_trigram_fraction": None, "max_line_repeats": None}
+    assert [r for r, _ in decisions(run([c[0] for c in CASES], **off))] == [None] * len(CASES)
+
+
+def test_flag_mode_keeps_rows_and_lists_every_failing_check():
+    both = chat("Is it broken?", "As an AI language model " + REPEATED)
+    out = run([both], action="flag")
+    assert decisions(out) == [(None, None)]
+    assert out.frame["flags"][0].to_list() == ["heuristics:refusal_boilerplate", "heuristics:repetitive_reply"]
+    assert out.facts["hits"] == {"refusal_boilerplate": 1, "repetitive_reply": 1}
+    assert out.facts["decided"] == {"refusal_boilerplate": 1}
+    assert out.facts["samples"]["refusal_boilerplate"][0]["detail"].endswith("; also repetitive_reply")
+
+
+def test_facts_distributions_add_up():
+    examples = [c[0] for c in CASES] + [chat("a question here", LONG_ANSWER, "more", LONG_ANSWER)]
+    facts = run(examples).facts
+    assert sum(facts["turns_histogram"]["counts"]) == len(examples)
+    assert sum(facts["reply_chars_histogram"]["counts"]) == len(examples) + 1
+    assert facts["turns_histogram"]["labels"][1] == "2–3"
+    json.dumps(facts)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), max_size=50))
+def test_histogram_counts_every_value(values):
+    h = histogram(values, [0, 1, 10, 100])
+    assert sum(h["counts"]) == len(values) and len(h["labels"]) == len(h["counts"])
+
+
+@given(st.lists(st.sampled_from("abcdefghij"), min_size=3, max_size=40), st.integers(2, 6))
+def test_repeating_text_raises_the_duplicate_share(words, times):
+    text = " ".join(words)
+    once, _ = duplicate_trigram_fraction(text)
+    rep, _ = duplicate_trigram_fraction(" ".join([text] * times))
+    n = len(words)  # k copies of n words hold k*n - 2 trigrams, of which at most n are distinct
+    assert 0 <= once < 1 and rep >= once and rep >= 1 - n / (times * n - 2) - 1e-9
+
+
+# --- real third-party data: false positives -------------------------------------------------------------
+
+def _conversations(path: Path, key: str, text: str, role_of) -> list[dict]:
+    by = defaultdict(list)
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            role = role_of(r)
+            msgs = by[r[key]]
+            if msgs and msgs[-1]["role"] == role:
+                msgs[-1]["content"] += "\n" + r[text]
+            else:
+                msgs.append({"role": role, "content": r[text]})
+    return [{"messages": m} for m in by.values()]
+
+
+@pytest.mark.slow
+def test_real_conversations_rarely_trip_the_defaults(realdata):
+    agentune = _conversations(realdata / "agentune-insurance-calls/messages.csv", "conversation_id", "message",
+                              lambda r: "assistant" if r["author"] == "Agent" else "user")
+    persuasion = _conversations(realdata / "persuasionforgood/full_dialog.csv", "B2", "Unit",
+                                lambda r: "assistant" if r["B4"] == "0" else "user")
+    fastchat = [{"messages": [{"role": "assistant" if t["from"] == "gpt" else "user", "content": t["value"]}
+                              for t in ex["conversations"]]}
+                for ex in json.loads((realdata / "fastchat-dummy/dummy_conversation.json").read_text())]
+    got = {}
+    for name, examples in (("agentune", agentune), ("persuasion", persuasion), ("fastchat", fastchat)):
+        got[name] = Counter(r for r in run(examples).frame[DROP_REASON].to_list() if r)
+    # agentune: "Okay." x1,199 are mostly customer turns and mid-call; only a final "By." and three agent
+    # turns that really repeat (hold announcements, a vehicle id read out again and again) are caught.
+    assert got["agentune"] == Counter({"repetitive_reply": 3, "short_reply": 1})
+    assert got["persuasion"] == Counter()  # "Hello" x72 are greetings answered in kind
+    assert got["fastchat"] == Counter()  # identity answers ("a language model trained by ...") are not boilerplate

@@ -1,0 +1,174 @@
+"""language: detection per side on real translations, allowed list, reply check, confidence, cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from pipeline import language_detection
+from pipeline.language_detection import DetectionCache
+from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.stage_api import StageContext
+from pipeline.stages import language
+from pipeline.stages.language import side_sample
+from schemas.stages.language import LanguageParams
+
+LANGS = ("de", "en", "it", "zh")
+
+
+def frame_of(examples: list[dict]) -> pl.DataFrame:
+    rows = [{"example_id": f"e{i}", "source_file": "f", "source_rows": [i + 1], "group_id": f"g{i}",
+             "example": dumps_example(e), "flags": []} for i, e in enumerate(examples)]
+    return pl.DataFrame(rows, schema=EXAMPLE_SCHEMA)
+
+
+def run(examples: list[dict], cache_dir: Path, **params):
+    params.setdefault("disk_cache", False)
+    ctx = StageContext(None, cache_dir / "out", cache_dir, lambda **k: None, lambda m: None)
+    return language.run(frame_of(examples), LanguageParams(name="language", **params), ctx)
+
+
+def chat(user_turns: list[str], assistant_turns: list[str], system: str | None = None) -> dict:
+    msgs = [{"role": "system", "content": system}] if system else []
+    for u, a in zip(user_turns, assistant_turns):
+        msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    return {"messages": msgs}
+
+
+def dialogues(realdata: Path, lang: str, n: int) -> list[list[str]]:
+    lines = (realdata / "xdailydialog" / f"{lang}_test_human.txt").read_text(encoding="utf-8").splitlines()[:n]
+    return [[t.strip() for t in line.split("\t")[0].split("__eou__") if t.strip()] for line in lines]
+
+
+def as_chat(turns: list[str]) -> dict:
+    return chat(turns[0::2], turns[1::2])
+
+
+@pytest.fixture(autouse=True)
+def fresh_memory():
+    language_detection._MEMORY.clear()
+
+
+EN = ["Hello, my internet has been down since this morning. Can you check the line please?",
+      "Of course. I can see a fault on your line; an engineer will fix it by 6 pm today."]
+DE = ["Hallo, mein Internet funktioniert seit heute Morgen nicht. Können Sie die Leitung prüfen?",
+      "Natürlich. Ich sehe eine Störung auf Ihrer Leitung; ein Techniker behebt sie bis 18 Uhr."]
+ES = ["Hola, mi internet no funciona desde esta mañana. ¿Pueden revisar la línea, por favor?",
+      "Claro. Veo una avería en su línea; un técnico la reparará hoy antes de las seis."]
+
+
+def test_sides_allowed_list_and_reply_language(tmp_path):
+    examples = [chat([EN[0]], [EN[1]]), chat([DE[0]], [DE[1]]), chat([ES[0]], [ES[1]]),
+                chat([DE[0]], [EN[1]]), chat(["Okay."], ["Ja."])]
+    out = run(examples, tmp_path, allowed=["en", "de"], reply_language="same")
+    assert out.frame["language"].to_list() == ["en", "de", "es", "de", "und"]
+    assert out.frame[DROP_REASON].to_list() == [None, None, "language_not_allowed", "reply_language_mismatch", None]
+    details = out.frame[DROP_DETAIL].to_list()
+    assert details[2].startswith("user text is 'es'") and details[2].endswith("(allowed: de, en)")
+    assert details[3].startswith("assistant answers in 'en' but the user writes 'de'")
+    f = out.facts
+    assert f["by_side"]["user"]["short"] == 1 and f["by_side"]["assistant"]["short"] == 1
+    assert f["not_allowed"] == {"es": 2} or f["not_allowed"] == {"es": 1}
+    assert f["mismatches"]["count"] == 1 and f["mismatches"]["pairs"] == {"de->en": 1}
+    assert f["mismatches"]["samples"][0]["example_id"] == "e3"
+
+
+def test_fixed_reply_language_and_flag_actions(tmp_path):
+    system = "You are Northwind's assistant. Always answer in German, whatever language the customer writes in."
+    examples = [chat([EN[0]], [DE[1]], system), chat([EN[0]], [EN[1]], system)]
+    out = run(examples, tmp_path, reply_language="de", reply_action="flag")
+    assert out.frame[DROP_REASON].to_list() == [None, None]
+    assert out.frame["flags"].to_list() == [[], ["language:reply_language_mismatch"]]
+    assert run(examples, tmp_path).frame[DROP_REASON].to_list() == [None, None]  # no reply check by default
+
+
+def test_uncertain_sides_are_not_judged(tmp_path):
+    mixed = chat(["Hallo hello hola bonjour ciao merci danke thanks gracias"], [EN[1]])
+    out = run([mixed], tmp_path, allowed=["en"], reply_language="same", min_confidence=0.5)
+    assert out.frame[DROP_REASON].to_list() == [None]
+    assert out.frame["flags"][0].to_list() == ["language:language_uncertain"]
+    assert out.facts["uncertain"] == 1
+    dropped = run([mixed], tmp_path, min_confidence=0.5, uncertain_action="drop")
+    assert dropped.frame[DROP_REASON][0] == "language_uncertain"
+    assert "with confidence 0." in dropped.frame[DROP_DETAIL][0]
+
+
+def test_sample_skips_noise_system_and_untrained_turns():
+    ex = {"messages": [
+        {"role": "system", "content": "Antworte immer auf Deutsch."},
+        {"role": "user", "content": "Hi [PERSON_NAME], see https://example.com/x?y=1 or mail a@b.com"},
+        {"role": "assistant", "content": "ignored", "weight": 0},
+        {"role": "assistant", "content": [{"type": "text", "text": "Sure."}]},
+    ]}
+    assert side_sample(ex["messages"], "user", 500) == "Hi , see or mail"
+    assert side_sample(ex["messages"], "assistant", 500) == "Sure."
+    assert len(side_sample([{"role": "user", "content": "word " * 500}], "user", 100)) == 100
+
+
+@pytest.mark.parametrize("backend", ["py3langid", "langdetect"])
+def test_real_translations_are_told_apart(realdata, tmp_path, backend):
+    n = 60
+    examples = [as_chat(d) for lang in LANGS for d in dialogues(realdata, lang, n)]
+    out = run(examples, tmp_path, backend=backend, allowed=["en", "de"], reply_language="same")
+    got = out.frame["language"].to_list()
+    expected = [lang for lang in LANGS for _ in range(n)]
+    judged = [(g, e) for g, e in zip(got, expected) if g != "und"]  # "und": both sides under min_letters
+    assert len(judged) >= 0.9 * len(examples)
+    assert sum(g == e for g, e in judged) >= 0.98 * len(judged)
+    reasons = out.frame[DROP_REASON].to_list()
+    assert {g for g, r in zip(got, reasons) if r is None} <= {"en", "de", "und"}
+    assert sum(r == "language_not_allowed" for r in reasons) >= sum(g in ("it", "zh") for g in got)
+
+
+def test_mixed_translations_are_mismatches(realdata, tmp_path):
+    de, en = dialogues(realdata, "de", 40), dialogues(realdata, "en", 40)
+    examples = [chat(d[0::2], e[1::2]) for d, e in zip(de, en)]  # German customer, English agent
+    out = run(examples, tmp_path, reply_language="same")
+    both_judged = min(out.facts["by_side"]["user"].get("de", 0), out.facts["by_side"]["assistant"].get("en", 0))
+    assert both_judged >= 30
+    assert out.facts["mismatches"]["pairs"] == {"de->en": out.facts["mismatches"]["count"]}
+    assert out.facts["mismatches"]["count"] >= both_judged - 3
+    assert set(out.frame[DROP_REASON].drop_nulls()) == {"reply_language_mismatch"}
+
+
+def test_langdetect_is_deterministic_in_any_order(realdata, tmp_path):
+    examples = [as_chat(d) for lang in LANGS for d in dialogues(realdata, lang, 10)]
+    first = run(examples, tmp_path, backend="langdetect")
+    language_detection._MEMORY.clear()
+    second = run(examples[::-1], tmp_path, backend="langdetect")
+    assert first.frame["language"].to_list() == second.frame["language"].to_list()[::-1]
+    assert json.dumps(first.facts["by_language"], sort_keys=True) == json.dumps(second.facts["by_language"],
+                                                                                sort_keys=True)
+
+
+def test_cache_in_memory_and_on_disk(tmp_path):
+    examples = [chat([EN[0]], [EN[1]]), chat([DE[0]], [DE[1]]), chat([EN[0]], [EN[1]])]
+    first = run(examples, tmp_path, disk_cache=True)
+    assert first.facts["cache"] == {"hits": 0, "misses": 4}  # 6 sides, 4 distinct texts
+    assert (tmp_path / "language_detections.sqlite").is_file()
+    assert run(examples, tmp_path, disk_cache=True).facts["cache"] == {"hits": 4, "misses": 0}
+    language_detection._MEMORY.clear()
+    again = run(examples, tmp_path, disk_cache=True)
+    assert again.facts["cache"] == {"hits": 4, "misses": 0}  # read back from SQLite
+    assert again.frame["language"].to_list() == first.frame["language"].to_list()
+
+
+def test_unusable_disk_cache_warns_and_continues(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    warnings: list[str] = []
+    cache = DetectionCache("py3langid", blocker / "sub", warnings.append)
+    assert [d.lang for d in cache.detect_all([EN[0]])] == ["en"]
+    assert warnings and "continuing without the on-disk cache" in warnings[0]
+
+
+def test_config_errors_are_plain():
+    with pytest.raises(ValidationError, match="'english' is not an ISO 639-1 code"):
+        LanguageParams(name="language", allowed=["english"])
+    with pytest.raises(ValidationError, match="use null to allow every language"):
+        LanguageParams(name="language", allowed=[])
+    assert LanguageParams(name="language", allowed=["EN", " de"], reply_language="DE").allowed == ["en", "de"]
