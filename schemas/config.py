@@ -42,6 +42,9 @@ class Config(StrictModel):
                 raise ValueError(f"stage '{n}' appears {names.count(n)} times; list each stage once")
         if names[-1] != "export":
             raise ValueError("the last stage must be 'export' (it writes train.jsonl and validation.jsonl)")
+        if "dedup" in names and "split" in names and names.index("dedup") > names.index("split"):
+            raise ValueError("stage 'dedup' must come before 'split': duplicates are removed or grouped first, "
+                             "so no near-duplicate pair ends up in both train and validation")
         return self
 
     def stage(self, name: str):

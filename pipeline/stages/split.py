@@ -12,6 +12,7 @@ import hashlib
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.near_duplicates import split_straddle_facts
 from pipeline.stage_api import StageContext, StageOutput, keep_all
 
 SCOPE = "global"
@@ -60,6 +61,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     counts = dict(out.group_by("split").len().iter_rows())
     facts = {"train": counts.get("train", 0), "validation": counts.get("validation", 0),
              "target_validation": target, "groups": groups.height}
+    facts.update(split_straddle_facts(out))  # duplicate clusters across train/validation (expected 0)
     if strat_col:
         by = out.group_by(strat_col, "split").len().sort(strat_col, "split")
         facts["stratified"] = [dict(zip(("value", "split", "n"), r)) for r in by.iter_rows()]

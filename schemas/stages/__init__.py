@@ -8,6 +8,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from schemas.stages.dedup import DedupParams
 from schemas.stages.export import ExportParams
 from schemas.stages.heuristics import HeuristicsParams
 from schemas.stages.language import LanguageParams
@@ -19,6 +20,7 @@ STAGE_PARAMS = (
     HeuristicsParams,
     PiiParams,
     LanguageParams,
+    DedupParams,
     TokensParams,
     SplitParams,
     ExportParams,

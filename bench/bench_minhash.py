@@ -1,0 +1,131 @@
+"""MinHash + LSH for dedup: speed of the ways to get datasketch signatures, and recall on planted pairs.
+
+    .venv/bin/python -m bench.bench_minhash --n 20000 [--workers 2] [--json out.json]
+
+Compares, on the planted corpus of bench/planted_duplicates.py (n conversations, 40-250 words):
+  signatures  datasketch MinHash.bulk over shingle strings (sha1 per shingle: the library's usual path),
+              MinHash.bulk over our 32-bit shingle ids, and pipeline.near_duplicates.signatures (numpy,
+              all documents of a batch at once); the last two must give identical values.
+  fingerprint the dedup stage's whole per-example work (JSON, exact/prompt hashes, tokens, signatures)
+              with 1 and `--workers` processes.
+  lsh         datasketch MinHashLSH (insert + query every document) with its default (bands, rows) for
+              the threshold, against our banding (`choose_banding`) with numpy buckets: time, candidate
+              pairs, and candidate recall on planted pairs with true Jaccard >= threshold and >= +0.05.
+Timings are wall-clock on a possibly shared machine: compare rows of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+from datasketch.lsh import _optimal_param
+
+from bench.planted_duplicates import planted_corpus
+from pipeline.conversation_fingerprints import FingerprintSpec, fingerprint_examples
+from pipeline.near_duplicates import candidate_probability, choose_banding
+from pipeline.near_duplicates.banding import candidate_pairs
+from pipeline.near_duplicates.shingles import TokenHasher, shingle_ids
+from pipeline.near_duplicates.signatures import minhash_signatures
+
+K, NUM_PERM, SEED, THRESHOLD = 3, 128, 1, 0.8
+
+
+def _rate(n: int, seconds: float) -> dict:
+    return {"seconds": round(seconds, 3), "docs_per_s": round(n / seconds) if seconds else None}
+
+
+def bench_signatures(token_lists: list[list[str]]) -> dict:
+    n = len(token_lists)
+    t = time.perf_counter()
+    shingles = [[" ".join(toks[i:i + K]).encode() for i in range(max(1, len(toks) - K + 1))] for toks in token_lists]
+    datasketch_sha1 = MinHash.bulk(shingles, num_perm=NUM_PERM, seed=SEED)
+    t_sha1 = time.perf_counter() - t
+
+    t = time.perf_counter()
+    hashes = TokenHasher().hashes([tok for toks in token_lists for tok in toks])
+    ids, counts = shingle_ids(hashes, np.array([len(x) for x in token_lists]), K)
+    t_ids = time.perf_counter() - t
+    offsets = np.cumsum(counts) - counts
+    per_doc = [ids[o:o + c].tolist() for o, c in zip(offsets, counts)]
+    t = time.perf_counter()
+    datasketch_ids = MinHash.bulk(per_doc, num_perm=NUM_PERM, seed=SEED, hashfunc=lambda v: v)
+    t_bulk = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = minhash_signatures(ids, counts, NUM_PERM, SEED)
+    t_ours = time.perf_counter() - t
+    same = all(np.array_equal(m.hashvalues, s) for m, s in zip(datasketch_ids, ours))
+    del datasketch_sha1
+    return {"datasketch_bulk_sha1_shingles": _rate(n, t_sha1),
+            "datasketch_bulk_our_ids": _rate(n, t_ids + t_bulk),
+            "numpy_batch_our_ids": _rate(n, t_ids + t_ours),
+            "identical_to_datasketch": same}
+
+
+def bench_fingerprints(examples: list[str], workers: int) -> dict:
+    spec = FingerprintSpec(K, NUM_PERM, SEED, False)
+    out = {}
+    for w in sorted({1, workers}):
+        t = time.perf_counter()
+        fingerprint_examples(examples, spec, w)
+        out[f"workers_{w}"] = _rate(len(examples), time.perf_counter() - t)
+    return out
+
+
+def _recall(found: set, planted: dict, at_least: float) -> float:
+    wanted = [p for p, j in planted.items() if j >= at_least]
+    return round(sum(p in found for p in wanted) / len(wanted), 4) if wanted else None
+
+
+def bench_lsh(signatures: np.ndarray, planted: dict) -> dict:
+    n = len(signatures)
+    out = {}
+    ds_bands, ds_rows = _optimal_param(THRESHOLD, NUM_PERM, 0.5, 0.5)
+    t = time.perf_counter()
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    sketches = [MinHash(num_perm=NUM_PERM, seed=SEED, hashvalues=s, scheme="affine32") for s in signatures]
+    for i, m in enumerate(sketches):
+        lsh.insert(i, m)
+    found = {tuple(sorted((i, j))) for i, m in enumerate(sketches) for j in lsh.query(m) if j != i}
+    out["datasketch_MinHashLSH_default"] = {
+        "bands": ds_bands, "rows": ds_rows, **_rate(n, time.perf_counter() - t), "candidate_pairs": len(found),
+        "P_candidate_at_threshold": round(candidate_probability(THRESHOLD, ds_bands, ds_rows), 4),
+        "recall_at_threshold": _recall(found, planted, THRESHOLD),
+        "recall_at_threshold_plus_0.05": _recall(found, planted, THRESHOLD + 0.05)}
+    bands, rows = choose_banding(THRESHOLD, NUM_PERM)
+    t = time.perf_counter()
+    left, right, _ = candidate_pairs(signatures, bands, rows, 200)
+    found = set(zip(left.tolist(), right.tolist()))
+    out["numpy_buckets_chosen_banding"] = {
+        "bands": bands, "rows": rows, **_rate(n, time.perf_counter() - t), "candidate_pairs": len(found),
+        "P_candidate_at_threshold": round(candidate_probability(THRESHOLD, bands, rows), 4),
+        "recall_at_threshold": _recall(found, planted, THRESHOLD),
+        "recall_at_threshold_plus_0.05": _recall(found, planted, THRESHOLD + 0.05)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20_000, help="conversations (about a third are in planted pairs)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    pairs_per_level = max(1, args.n // 48)
+    corpus = planted_corpus(n_singletons=max(0, args.n - 16 * pairs_per_level), pairs_per_level=pairs_per_level)
+    results = {"n": len(corpus.examples), "planted_pairs": len(corpus.pairs), "python": platform.python_version(),
+               "machine": platform.machine(), "signatures": bench_signatures(corpus.tokens),
+               "fingerprints": bench_fingerprints(corpus.examples, args.workers)}
+    spec = FingerprintSpec(K, NUM_PERM, SEED, False)
+    results["lsh"] = bench_lsh(fingerprint_examples(corpus.examples, spec, args.workers).signatures, corpus.pairs)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Per-example fingerprints for dedup: what makes two conversations the same, or nearly the same.
+
+  exact     blake2b of the normalized conversation: every message with its role, name, content and
+            tool calls, plus the top-level tools/functions/parallel_tool_calls; every string casefolded
+            and whitespace-collapsed; tool-call ids, tool_call_id and weight left out (random ids and
+            training weights do not make a conversation different).
+  prompt    the same over the messages before the last assistant message (None without one):
+            one question with several answers shares it.
+  near_key  hash of the near-duplicate token sequence (None when it has no words); equal keys mean
+            Jaccard 1.0 without running LSH.
+  tokens    for near-duplicates: a role marker + the words of each message (content text, tool-call
+            names and arguments). System messages are left out unless include_system: a long system
+            prompt shared by every example would otherwise make unrelated conversations look alike;
+            top-level tool definitions are left out for the same reason.
+  n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
+
+Work is done per batch of examples (`fingerprint_batch`), in a spawn-context process pool when
+`workers` > 1; results do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+
+from pipeline.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
+from pipeline.near_duplicates.signatures import minhash_signatures
+
+BATCH = 2000
+_HASHER = TokenHasher()
+_TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
+
+
+@dataclass(frozen=True)
+class FingerprintSpec:
+    shingle_size: int
+    num_perm: int
+    seed: int
+    include_system: bool
+    signatures: bool = True
+
+
+@dataclass
+class Fingerprints:
+    exact: list[str]
+    prompt: list[str | None]
+    near_key: list[str | None]
+    n_chars: np.ndarray
+    signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
+
+    @staticmethod
+    def concat(parts: list[Fingerprints], num_perm: int) -> Fingerprints:
+        if not parts:
+            return Fingerprints([], [], [], np.empty(0, np.int64), np.empty((0, num_perm), np.uint32))
+        return Fingerprints(
+            [x for p in parts for x in p.exact], [x for p in parts for x in p.prompt],
+            [x for p in parts for x in p.near_key], np.concatenate([p.n_chars for p in parts]),
+            np.concatenate([p.signatures for p in parts]),
+        )
+
+
+def _parse(example: str) -> tuple[list, dict]:
+    try:
+        obj = json.loads(example)
+    except (TypeError, ValueError):
+        return [{"role": "unknown", "content": str(example)}], {}
+    if not isinstance(obj, dict):
+        return [{"role": "unknown", "content": example}], {}
+    messages = obj.get("messages")
+    return (messages if isinstance(messages, list) else []), obj
+
+
+def _norm(value):
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def _message_key(message) -> object:
+    if not isinstance(message, dict):
+        return _norm(message)
+    out = {k: v for k, v in message.items() if k not in ("tool_call_id", "weight")}
+    if isinstance(out.get("tool_calls"), list):
+        out["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                             for c in out["tool_calls"]]
+    return _norm(out)
+
+
+def _digest(messages: list, obj: dict) -> str:
+    body = {"messages": [_message_key(m) for m in messages], **{k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _call_texts(message: dict) -> list[str]:
+    calls = [c.get("function") for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    if isinstance(message.get("function_call"), dict):
+        calls.append(message["function_call"])
+    out = []
+    for fn in calls:
+        if isinstance(fn, dict):
+            out += [str(fn.get("name") or ""), fn["arguments"] if isinstance(fn.get("arguments"), str)
+                    else json.dumps(fn.get("arguments"), ensure_ascii=False, sort_keys=True)]
+    return out
+
+
+def _near_tokens(messages: list, include_system: bool) -> tuple[list[str], int]:
+    """(tokens with role markers, number of word tokens)."""
+    out: list[str] = []
+    words = 0
+    for m in messages:
+        if not isinstance(m, dict) or (m.get("role") == "system" and not include_system):
+            continue
+        out.append(f"\x00{m.get('role')}")  # a marker the token regex can never produce
+        for text in (_content_text(m.get("content")), *_call_texts(m)):
+            found = tokens(text)
+            words += len(found)
+            out += found
+    return out, words
+
+
+def _n_chars(messages: list) -> int:
+    return sum(len(_content_text(m.get("content"))) + sum(len(t) for t in _call_texts(m))
+               for m in messages if isinstance(m, dict))
+
+
+def _batch_tokens(examples: list[str], spec: FingerprintSpec):
+    exact, prompt, n_chars, all_tokens, lengths = [], [], [], [], []
+    for example in examples:
+        messages, obj = _parse(example)
+        exact.append(_digest(messages, obj))
+        last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
+                   default=0)
+        prompt.append(_digest(messages[:last], obj) if last > 0 else None)
+        n_chars.append(_n_chars(messages))
+        toks, words = _near_tokens(messages, spec.include_system)
+        toks = toks if words else []
+        lengths.append(len(toks))
+        all_tokens += toks
+    return exact, prompt, n_chars, _HASHER.hashes(all_tokens), np.array(lengths, dtype=np.int64)
+
+
+def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprints:
+    exact, prompt, n_chars, hashes, lengths = _batch_tokens(examples, spec)
+    ends = np.cumsum(lengths)
+    near_key = [hashlib.blake2b(hashes[e - n:e].tobytes(), digest_size=16).hexdigest() if n else None
+                for n, e in zip(lengths.tolist(), ends.tolist())]
+    if spec.signatures:
+        ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
+        sig = minhash_signatures(ids, counts, spec.num_perm, spec.seed)
+    else:
+        sig = np.empty((len(examples), 0), np.uint32)
+    return Fingerprints(exact, prompt, near_key, np.array(n_chars, dtype=np.int64), sig)
+
+
+def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
+    """Sorted unique shingle ids of each example (for exact Jaccard)."""
+    _, _, _, hashes, lengths = _batch_tokens(examples, spec)
+    ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
+    ends = np.cumsum(counts)
+    return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]
+
+
+def _run_batches(fn, examples: list[str], spec: FingerprintSpec, workers: int, progress=None) -> list:
+    batches = [examples[i:i + BATCH] for i in range(0, len(examples), BATCH)]
+    bar = progress(total=len(examples), desc="dedup: fingerprints", unit="ex") if progress else None
+    results = []
+    try:
+        if workers <= 1 or len(batches) <= 1:
+            mapped = (fn(b, spec) for b in batches)
+            for batch, r in zip(batches, mapped):
+                results.append(r)
+                if bar is not None:
+                    bar.update(len(batch))
+        else:
+            context = multiprocessing.get_context("spawn")  # never fork a process holding polars' threads
+            with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context) as pool:
+                for batch, r in zip(batches, pool.map(fn, batches, repeat(spec))):
+                    results.append(r)
+                    if bar is not None:
+                        bar.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def fingerprint_examples(examples: list[str], spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:
+    return Fingerprints.concat(_run_batches(fingerprint_batch, examples, spec, workers, progress), spec.num_perm)
+
+
+def shingle_sets(examples: list[str], spec: FingerprintSpec, workers: int = 1) -> list[np.ndarray]:
+    return [s for part in _run_batches(shingle_set_batch, examples, spec, workers) for s in part]
