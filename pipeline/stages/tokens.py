@@ -188,7 +188,9 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
 
 def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:
     """Counts per example, in input order. Large inputs go to a process pool (spawned, fixed chunks,
-    results gathered in order, so the output is identical to the single-process path)."""
+    results gathered in order, so the output is identical to the single-process path). Spawned workers
+    import the caller's main module: a script without an `if __name__ == "__main__":` guard makes them fail,
+    and the counting then falls back to this process with a warning."""
     chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
     bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
     workers = min(params.workers, len(chunks))
