@@ -12,11 +12,15 @@ from schemas.stages.dedup import DedupParams
 from schemas.stages.export import ExportParams
 from schemas.stages.heuristics import HeuristicsParams
 from schemas.stages.language import LanguageParams
+from schemas.stages.normalize import NormalizeParams
 from schemas.stages.pii import PiiParams
 from schemas.stages.split import SplitParams
 from schemas.stages.tokens import TokensParams
+from schemas.stages.validate import ValidateParams
 
 STAGE_PARAMS = (
+    NormalizeParams,
+    ValidateParams,
     HeuristicsParams,
     PiiParams,
     LanguageParams,
