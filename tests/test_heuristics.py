@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -168,3 +169,40 @@ def test_real_conversations_rarely_trip_the_defaults(realdata):
     assert got["agentune"] == Counter({"repetitive_reply": 3, "short_reply": 1})
     assert got["persuasion"] == Counter()  # "Hello" x72 are greetings answered in kind
     assert got["fastchat"] == Counter()  # identity answers ("a language model trained by ...") are not boilerplate
+
+
+# --- the sample data's planted problems -----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_config(stage: str) -> dict:
+    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
+    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
+    block = next(s for s in cfg["stages"] if s["name"] == stage)
+    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
+
+
+def rejected_conversations(out: Path, stage: str) -> set[tuple[str, str]]:
+    """(conversation id, reason) of the support_chats.csv examples `stage` rejected."""
+    csv.field_size_limit(10**9)
+    with open(ROOT / "data/sample/support_chats.csv", newline="", encoding="utf-8") as f:
+        conv = {i: rec[0] for i, rec in enumerate(list(csv.reader(f))[1:], 1) if rec}
+    found = set()
+    for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r["stage"] == stage:
+            assert r["source"]["file"].endswith("support_chats.csv"), r
+            found |= {(conv[row], r["reason"]) for row in r["source"]["rows"]}
+    return found
+
+
+def test_sample_planted_quality_problems_are_dropped(run_config):
+    defects = json.loads((ROOT / "data/sample/defects.json").read_text())["support_chats.csv"]["quality"]
+    reason = {"refusal": "refusal_boilerplate", "echo": "echo_reply", "one_word": "short_reply",
+              "repetition": "repetitive_reply"}
+    expected = {(d["id"], reason[kind]) for kind, items in defects.items() for d in items}
+    result, out = run_config(sample_config("heuristics"))
+    assert rejected_conversations(out, "heuristics") == expected
+    assert result.stats["facts"]["heuristics"]["decided"] == dict(Counter(r for _, r in expected))

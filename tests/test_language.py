@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from pipeline import language_detection
@@ -172,3 +173,30 @@ def test_config_errors_are_plain():
     with pytest.raises(ValidationError, match="use null to allow every language"):
         LanguageParams(name="language", allowed=[])
     assert LanguageParams(name="language", allowed=["EN", " de"], reply_language="DE").allowed == ["en", "de"]
+
+
+# --- the sample data ------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_config(stage: str) -> dict:
+    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
+    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
+    block = next(s for s in cfg["stages"] if s["name"] == stage)
+    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
+
+
+def test_sample_languages_and_planted_mismatches(run_config):
+    planted = json.loads((ROOT / "data/sample/defects.json").read_text())["support_chats.csv"]["language"]
+    result, out = run_config(sample_config("language"))
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    mine = [r for r in rejects if r["stage"] == "language"]
+    assert [r["reason"] for r in mine] == ["reply_language_mismatch"] * len(planted["customer_de_agent_en"])
+    assert all(r["detail"].startswith("assistant answers in 'en' but the user writes 'de'") for r in mine)
+    facts = result.stats["facts"]["language"]
+    # every German / Spanish chat (and the German FAQ pair) is recognised and kept
+    assert facts["by_language"]["de"] >= len(planted["de"]) + 1 and facts["by_language"]["es"] >= len(planted["es"])
+    assert facts["not_allowed"] == {}
+    assert facts["mismatches"]["pairs"] == {"de->en": 2}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +213,33 @@ def test_real_data_has_few_detections_and_placeholders_survive(realdata):
             assert all(p in redact(text, matches) for p in placeholder.findall(text))
     assert found == Counter({"agentune:email": 3, "persuasionforgood:phone": 1, "persuasionforgood:email": 1,
                              "alpaca:email": 5, "alpaca:phone": 1, "twcs:phone": 1})
+
+
+# --- the sample data's planted values -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_config(stage: str) -> dict:
+    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
+    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
+    block = next(s for s in cfg["stages"] if s["name"] == stage)
+    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
+
+
+def test_sample_planted_pii_never_reaches_the_outputs(run_config):
+    defects = json.loads((ROOT / "data/sample/defects.json").read_text())["support_chats.csv"]
+    planted = defects["pii"]
+    result, out = run_config(sample_config("pii"))
+    written = "".join((out / n).read_text(encoding="utf-8") for n in ("train.jsonl", "validation.jsonl",
+                                                                       "rejects.jsonl", "stats.json"))
+    for p in planted:
+        assert json.dumps(p["value"])[1:-1] not in written, p
+    kind = {"email": "email", "phone": "phone", "card": "credit_card", "iban": "iban", "ip": "ip_address",
+            "api_key": "secret", "aws_access_key": "secret"}
+    per_type = Counter({k: len({p["id"] for p in planted if kind[p["kind"]] == k}) for k in set(kind.values())})
+    per_type["ip_address"] += 1  # conv-0137's router log
+    facts = result.stats["facts"]["pii"]
+    assert facts["examples_with_pii"] == dict(per_type)
+    assert facts["detections"]["ip_address"] >= defects["pii_in_huge_log"]["count"] - 250  # multicast skipped
