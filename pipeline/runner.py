@@ -20,6 +20,7 @@ from pipeline.accounting import account_rows
 from pipeline.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.config_loader import config_hash
 from pipeline.convert import convert_table
+from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
 from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
@@ -57,7 +58,8 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
     t0 = time.perf_counter()
     sources = resolve_sources(config.inputs)
     fingerprints = [s.fingerprint() for s in sources]
-    key = chain_key("inputs", fingerprints, config.model_dump(mode="json", include={"inputs", "convert"}),
+    key = chain_key("inputs", fingerprints, join_fingerprints(config),
+                    config.model_dump(mode="json", include={"inputs", "convert"}),
                     code_hash(readers_mod, convert_pkg, *_convert_modules()))
     hit = store.load(key)
     if hit:
@@ -114,9 +116,24 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
 
 
 def _convert_modules():
-    from pipeline.convert import conversations, messages, pairs, sink, turns
+    from pipeline.convert import (
+        conversations,
+        messages,
+        metadata_join,
+        pairs,
+        sink,
+        speaker_roles,
+        threads,
+        tool_calls,
+        transcript,
+        turns,
+        weights,
+        where_expressions,
+        windows,
+    )
 
-    return (conversations, messages, pairs, sink, turns)
+    return (conversations, messages, pairs, sink, turns, metadata_join, speaker_roles, threads, tool_calls,
+            transcript, weights, where_expressions, windows)
 
 
 def _ingest_and_convert(config, sources, say):
@@ -127,33 +144,40 @@ def _ingest_and_convert(config, sources, say):
         inp = config.inputs[src.input_index]
         table = read_table(src, inp.csv, inp.max_cell_chars)
         table.frame = coerce_scalars(table.frame, inp)
+        table.frame, join_rejects, join_facts = join_metadata(table.frame, inp, src.input_index, src.path)
         bad_cells = check_raw_table(table.frame, inp, src.input_index, src.path)
-        tables.append((src, inp, table, bad_cells))
+        tables.append((src, inp, table, bad_cells, (join_rejects, join_facts)))
         say(f"read {src.path}: {table.n_rows:,} rows")
     read_seconds = time.perf_counter() - t_read
     t_convert = time.perf_counter()
     example_parts, reject_parts, universe_parts, source_stats = [], [], [], []
     read_rows = 0
     convert_counts: dict[str, int] = {}
-    for src, inp, table, bad_cells in tables:
+    for src, inp, table, bad_cells, (join_rejects, join_facts) in tables:
         row_rejects = [{"stage": "ingest", "reason": r.reason, "detail": r.detail, "source_file": src.path,
                         "source_rows": [r.row]} for r in table.rejects]
         bad_rows = {row for row, _, _ in bad_cells}
         row_rejects += [{"stage": "ingest", "reason": reason, "detail": detail, "source_file": src.path,
                          "source_rows": [row]} for row, reason, detail in bad_cells]
+        join_rejects = [r for r in join_rejects if r["source_rows"][0] not in bad_rows]
+        bad_rows |= {r["source_rows"][0] for r in join_rejects}
         frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
         converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns)
+        converted.examples, excluded, where_facts = filter_examples(converted.examples, inp, src.input_index)
+        converted.rejects = pl.concat([converted.rejects, excluded], how="vertical")
         for k, v in converted.counts.items():
             convert_counts[k] = convert_counts.get(k, 0) + v
         example_parts.append(converted.examples)
-        reject_parts += [rejects_frame(row_rejects), converted.rejects]
+        reject_parts += [rejects_frame(row_rejects), rejects_frame(join_rejects), converted.rejects]
         all_rows = table.frame[readers_mod.ROW].to_list() + [r.row for r in table.rejects]
         universe_parts.append(pl.DataFrame({"source_file": src.path, "row": sorted(all_rows)},
                                            schema={"source_file": pl.Utf8, "row": pl.Int64}))
         read_rows += table.n_rows
         source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
                              "format": src.format, "rows": table.n_rows, "examples": converted.examples.height,
-                             "unreadable_rows": len(row_rejects)})
+                             "unreadable_rows": len(row_rejects),
+                             **({"metadata": {"joins": join_facts, "where": where_facts}}
+                                if join_facts or where_facts else {})})
     examples = pl.concat(example_parts, how="diagonal_relaxed") if example_parts else empty_examples()
     rejects = pl.concat(reject_parts, how="vertical") if reject_parts else empty_rejects()
     universe = pl.concat(universe_parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from schemas.base import StrictModel
+from schemas.conversion_options import WeightOptions, WindowOptions
 from schemas.inputs import InputConfig
 from schemas.stages import StageParams
 
@@ -16,6 +17,8 @@ class ConvertConfig(StrictModel):
     trim_whitespace: bool = True
     drop_empty_messages: bool = True
     drop_trailing_turns: bool = Field(True, description="drop turns after the last assistant message")
+    windows: WindowOptions | None = Field(None, description="split long conversations into several examples")
+    weights: WeightOptions | None = Field(None, description="weight 0 on some assistant turns")
 
 
 class OutputConfig(StrictModel):

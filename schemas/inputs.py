@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
+from schemas.conversion_options import (
+    MetadataJoin,
+    SpeakerRoles,
+    ToolCallOptions,
+    TranscriptMarkers,
+    TreeOptions,
+    check_where,
+)
 
 Role = Literal["system", "user", "assistant", "tool", "function"]
 
@@ -31,6 +39,9 @@ class CsvOptions(StrictModel):
         return v
 
 
+MetadataJoin.model_rebuild(_types_namespace={"CsvOptions": CsvOptions})
+
+
 class InputBase(StrictModel):
     path: str = Field(description="a file or a glob (relative to the working directory)")
     format: Literal["auto", "csv", "parquet", "jsonl", "json"] = "auto"
@@ -44,6 +55,38 @@ class InputBase(StrictModel):
         default_factory=list, description="raw columns carried onto each example as meta.<column>"
     )
     max_cell_chars: int = Field(2_000_000, gt=0, description="a cell longer than this rejects its row")
+    metadata_join: list[MetadataJoin] = Field(
+        default_factory=list, description="tables joined onto the rows by key; their columns become metadata")
+    where: str | None = Field(None, description="keep only examples whose metadata match, e.g. "
+                                                "\"meta.outcome == 'resolved' and meta.score >= 4\"")
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _labels_as_text(cls, v):
+        """YAML reads `{0: user, 1: assistant}` with number keys; speaker labels are compared as text."""
+        if isinstance(v, dict):
+            return {(str(k).lower() if isinstance(k, bool) else str(k)): r for k, r in v.items()}
+        return v
+
+    @field_validator("where")
+    @classmethod
+    def _where_syntax(cls, v):
+        return check_where(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _joined_columns_are_metadata(cls, data):
+        """Columns brought by metadata_join are carried like listed metadata (meta.<name>)."""
+        if not isinstance(data, dict) or not data.get("metadata_join"):
+            return data
+        joins = data["metadata_join"]
+        joins = [joins] if isinstance(joins, dict) else joins
+        names = list(data.get("metadata") or [])
+        for j in joins if isinstance(joins, list) else []:
+            cols = j.get("columns") if isinstance(j, dict) else getattr(j, "columns", None)
+            new = list(cols.values()) if isinstance(cols, dict) else list(cols or [])
+            names += [n for n in new if isinstance(n, str) and n not in names]
+        return {**data, "metadata_join": joins, "metadata": names}
 
 
 class MessagesColumns(StrictModel):
@@ -51,6 +94,21 @@ class MessagesColumns(StrictModel):
     role: str
     content: str
     order: str | None = Field(None, description="integer column giving message order; default: file order")
+
+
+class TranscriptColumns(StrictModel):
+    text: str = Field(description="the cell holding the whole conversation with speaker markers")
+    id: str | None = Field(None, description="group key for the split; default: the row number")
+    system: str | None = Field(None, description="optional column with a system prompt for the conversation")
+
+
+class ThreadsColumns(StrictModel):
+    id: str = Field(description="message id")
+    parent: str | None = Field(None, description="id of the message this one replies to (empty for a root)")
+    children: str | None = Field(None, description="ids of the replies to this message, separated by "
+                                                   "tree.id_separator (used when `parent` is not set)")
+    role: str = Field(description="speaker column, mapped through `roles` (or see speaker_roles)")
+    content: str
 
 
 class PairsColumns(StrictModel):
@@ -72,6 +130,7 @@ class ConversationsColumns(StrictModel):
 class MessagesInput(InputBase):
     layout: Literal["messages"]
     columns: MessagesColumns
+    speaker_roles: SpeakerRoles = SpeakerRoles()
 
 
 class PairsInput(InputBase):
@@ -82,6 +141,51 @@ class PairsInput(InputBase):
 class ConversationsInput(InputBase):
     layout: Literal["conversations"]
     columns: ConversationsColumns = ConversationsColumns()
+    tool_calls: ToolCallOptions | None = Field(None, description="convert ShareGPT function_call/observation "
+                                                                 "turns to OpenAI tool_calls / tool messages")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tool_labels_known(cls, data):
+        """The dialect's own labels (function_call -> assistant, observation -> tool) need no `roles` entry."""
+        if not isinstance(data, dict) or not isinstance(data.get("tool_calls"), dict):
+            return data
+        roles = dict(data.get("roles") or DEFAULT_ROLES)
+        known = {str(k).strip().casefold() for k in roles}
+        opts = data["tool_calls"]
+        for label, role in ((opts.get("call_label", "function_call"), "assistant"),
+                            (opts.get("result_label", "observation"), "tool")):
+            if isinstance(label, str) and label.strip().casefold() not in known:
+                roles[label] = role
+        return {**data, "roles": roles}
 
 
-InputConfig = Annotated[Union[MessagesInput, PairsInput, ConversationsInput], Field(discriminator="layout")]
+class TranscriptInput(InputBase):
+    layout: Literal["transcript"]
+    columns: TranscriptColumns
+    markers: TranscriptMarkers = Field(description="where turns start: speakers, pattern or separator")
+    speaker_roles: SpeakerRoles = SpeakerRoles()
+
+    @model_validator(mode="after")
+    def _separator_alternates(self) -> TranscriptInput:
+        if self.markers.separator and self.speaker_roles.by == "column":
+            raise ValueError("markers.separator turns have no speaker labels; they alternate through "
+                             "speaker_roles.order, so speaker_roles.by cannot be 'column'")
+        return self
+
+
+class ThreadsInput(InputBase):
+    layout: Literal["threads"]
+    columns: ThreadsColumns
+    tree: TreeOptions = TreeOptions()
+    speaker_roles: SpeakerRoles = SpeakerRoles()
+
+    @model_validator(mode="after")
+    def _link(self) -> ThreadsInput:
+        if not (self.columns.parent or self.columns.children):
+            raise ValueError("threads need columns.parent (reply-to id) or columns.children (reply ids)")
+        return self
+
+
+InputConfig = Annotated[MessagesInput | PairsInput | ConversationsInput | TranscriptInput | ThreadsInput,
+                        Field(discriminator="layout")]

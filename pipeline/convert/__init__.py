@@ -11,9 +11,13 @@ from pipeline.convert.conversations import convert_conversations
 from pipeline.convert.messages import convert_messages
 from pipeline.convert.pairs import convert_pairs
 from pipeline.convert.sink import ConversionSink
+from pipeline.convert.speaker_roles import messages_with_roles
+from pipeline.convert.threads import convert_threads
+from pipeline.convert.transcript import convert_transcript
 from pipeline.records import EXAMPLE_SCHEMA, rejects_frame
 
-LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations}
+LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
+           "transcript": convert_transcript, "threads": convert_threads}
 
 
 @dataclass
@@ -25,6 +29,8 @@ class Converted:
 
 def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str]) -> Converted:
     sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
+    if inp.layout == "messages" and inp.speaker_roles.by != "label":
+        frame, inp = messages_with_roles(frame, inp, index, sink)
     LAYOUTS[inp.layout](frame, inp, index, sink)
     schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in sink.meta_columns}}
     examples = pl.DataFrame(sink.examples, schema=schema) if sink.examples else pl.DataFrame(schema=schema)

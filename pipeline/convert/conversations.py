@@ -12,6 +12,7 @@ import json
 import polars as pl
 
 from pipeline.convert.sink import ConversionSink
+from pipeline.convert.tool_calls import convert_tool_turns
 from pipeline.convert.turns import RoleMap, Turn
 from pipeline.ingest.readers import ROW
 
@@ -64,6 +65,9 @@ def convert_conversations(frame: pl.DataFrame, inp, index: int, sink: Conversion
                 bad = ("invalid_json", err)
             elif value is not None:
                 top[key] = value
+        if not bad and inp.tool_calls:
+            turns, top, bad = convert_tool_turns(messages, turns, top, inp.tool_calls, c.role_key,
+                                                 f"row {row}", f"{sink.path}\x00{row}")
         if bad:
             sink.counts[bad[0]] += 1
             sink.reject([row], *bad)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 from pipeline.convert.turns import Turn, clean_turns
+from pipeline.convert.windows import shape_conversation, window_part
 from pipeline.records import dumps_example, example_id
 
 STAGE = "convert"
-_DETAIL = {"no_assistant_message": "no assistant message to train on (after dropping empty and trailing turns)"}
+_DETAIL = {"no_assistant_message": "no assistant message to train on (after dropping empty and trailing turns)",
+           "no_trainable_turn": "every assistant message has weight 0 (convert.weights / windows overlap)"}
 
 
 class ConversionSink:
@@ -18,13 +20,15 @@ class ConversionSink:
         self.rejects: list[dict] = []
         self.counts: Counter = Counter()
 
-    def reject(self, rows: list[int], reason: str, detail: str, example: dict | None = None) -> None:
+    def reject(self, rows: list[int], reason: str, detail: str, example: dict | None = None, part: int = 0) -> None:
         self.rejects.append({"stage": STAGE, "reason": reason, "detail": detail, "source_file": self.path,
                              "source_rows": rows, "example": dumps_example(example) if example else None,
-                             "example_id": example_id(self.path, rows[0]) if example and rows else None})
+                             "example_id": example_id(self.path, rows[0], part) if example and rows else None})
 
     def add(self, turns: list[Turn], rows: list[int], group_key: str, where: str,
-            meta: dict | None = None, top_level: dict | None = None) -> None:
+            meta: dict | None = None, top_level: dict | None = None, part: int = 0) -> None:
+        """One conversation -> one example, or several (windows); `part` tells apart several examples
+        that start on the same row (e.g. the paths of one reply tree)."""
         kept, dropped, reason = clean_turns(turns, self.cfg, self.counts)
         gone: set[int] = set()
         for drop_rows, code, detail in dropped:
@@ -35,14 +39,27 @@ class ConversionSink:
         if reason:
             self.counts[reason] += 1
             if rows:
-                self.reject(rows, reason, f"{where}: {_DETAIL.get(reason, reason)}", obj)
+                self.reject(rows, reason, f"{where}: {_DETAIL.get(reason, reason)}", obj, part)
             return
-        self.examples.append({
-            "example_id": example_id(self.path, rows[0]),
-            "source_file": self.path,
-            "source_rows": rows,
-            "group_id": f"{self.path}#{group_key}",
-            "example": dumps_example(obj),
-            "flags": [],
-            **{f"meta.{m}": (meta or {}).get(m) for m in self.meta_columns},
-        })
+        pieces, outside = shape_conversation(kept, rows, self.cfg, self.counts, top_level or {})
+        for t in outside:
+            self.counts["trailing_turn"] += 1
+            if t.rows:
+                self.reject(t.rows, "trailing_turn", f"{where}: {t.message.get('role')} message after the last "
+                                                     f"window (windows end on an assistant turn)")
+        for piece in pieces:
+            obj = {"messages": [t.message for t in piece.turns], **(top_level or {})}
+            pid = window_part(part, piece.index)
+            if not piece.trained:
+                self.counts["no_trainable_turn"] += 1
+                self.reject(piece.rows, "no_trainable_turn", f"{where}: {_DETAIL['no_trainable_turn']}", obj, pid)
+                continue
+            self.examples.append({
+                "example_id": example_id(self.path, rows[0], pid),
+                "source_file": self.path,
+                "source_rows": piece.rows,
+                "group_id": f"{self.path}#{group_key}",
+                "example": dumps_example(obj),
+                "flags": [],
+                **{f"meta.{m}": (meta or {}).get(m) for m in self.meta_columns},
+            })
