@@ -22,6 +22,8 @@ MIN_PER_SPLIT = 50
 MAX_MESSAGE_CHARS = 2_000
 MAX_MESSAGES = 40
 BUDGET_CHARS = 3_000_000
+TOKEN_COUNT_MAX_CHARS = 8_000      # longer messages show characters (tokenizing huge texts is slow) ...
+TOKEN_COUNT_BUDGET_CHARS = 2_000_000  # ... and so does everything after this much text was tokenized
 OPTIONAL_COLUMNS = ("n_tokens", "n_assistant_tokens", "language", "dup_cluster")
 
 
@@ -49,7 +51,20 @@ def _token_counter(data: RunData):
         return None
 
 
-def _messages(example: str, counter) -> tuple[list[dict], int]:
+class _Counted:
+    """Per-message token counts within a bounded amount of tokenized text."""
+
+    def __init__(self, counter):
+        self.counter, self.left = counter, TOKEN_COUNT_BUDGET_CHARS
+
+    def tokens(self, message: dict, text_len: int) -> int | None:
+        if self.counter is None or text_len > TOKEN_COUNT_MAX_CHARS or text_len > self.left:
+            return None
+        self.left -= text_len
+        return self.counter.message(message)[0]
+
+
+def _messages(example: str, counter: _Counted) -> tuple[list[dict], int]:
     try:
         messages = json.loads(example).get("messages") or []
     except (TypeError, ValueError, AttributeError):
@@ -58,13 +73,15 @@ def _messages(example: str, counter) -> tuple[list[dict], int]:
     for m in messages[:MAX_MESSAGES]:
         if not isinstance(m, dict):
             continue
-        item = {"role": str(m.get("role", "?")), "text": clip(message_text(m), MAX_MESSAGE_CHARS)}
+        full = message_text(m)
+        item = {"role": str(m.get("role", "?")), "text": clip(full, MAX_MESSAGE_CHARS)}
         if m.get("name"):
             item["name"] = str(m["name"])
         if m.get("weight") is not None:
             item["weight"] = m["weight"]
-        if counter is not None:
-            item["tokens"] = counter.message(m)[0]
+        tokens = counter.tokens(m, len(full))
+        if tokens is not None:
+            item["tokens"] = tokens
         out.append(item)
     return out, max(0, len(messages) - MAX_MESSAGES)
 
@@ -82,7 +99,7 @@ def sample_examples(data: RunData) -> dict:
     parts = [ex.filter(pl.col("split") == s).sort("example_id").head(n).select(cols)
              for s, n in sorted(quota.items())]
     chosen = pl.concat(parts).sort("split", "example_id") if parts else ex.head(0).select(cols)
-    out, used, counter = [], 0, _token_counter(data)
+    out, used, counter = [], 0, _Counted(_token_counter(data))
     for r in chosen.iter_rows(named=True):
         messages, more = _messages(r["example"], counter)
         size = sum(len(m["text"]) for m in messages)

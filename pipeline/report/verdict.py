@@ -41,8 +41,9 @@ def verdict(data: RunData) -> dict:
     over = over_limit_kept(data)
     if over and "over_token_limit" not in elevated:
         blocking.append({"code": "over_token_limit",
-                         "message": f"{over:,} exported examples are longer than the model's limit of "
-                                    f"{token_limit(data):,} tokens; OpenAI would truncate them"})
+                         "message": f"{over:,} exported example{'s are' if over != 1 else ' is'} longer than the "
+                                    f"model's limit of {token_limit(data):,} tokens; OpenAI truncates "
+                                    f"{'them' if over != 1 else 'it'} in training"})
     if not data.ran("tokens"):
         warnings.append({"code": "tokens_not_counted",
                          "message": "the tokens stage did not run: token limits, cost and epochs are not checked"})

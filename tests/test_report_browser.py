@@ -1,0 +1,123 @@
+"""The report in headless Chromium (Debian `chromium`): scripts run without a console message, the sections
+and charts are there after JavaScript ran, hostile text runs nothing and shows literally, screenshots in
+light and dark are taken (kept in the test's tmp folder; look at them when changing the page)."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.report import render_report
+from tests.test_report_data import HOSTILE, browser_dom, chromium_or_skip, screenshot, synthetic_run
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("verdict", "funnel", "drops", "distributions", "estimate", "duplicates", "moderation", "pii",
+            "language", "stages", "viewer", "run")
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    return chromium_or_skip()
+
+
+def _write(tmp_path: Path, html: str, name: str = "report.html") -> Path:
+    page = tmp_path / name
+    page.write_text(html, encoding="utf-8")
+    return page
+
+
+def _dark_copy(page: Path) -> Path:
+    """The same page with the dark palette forced (headless Chromium has no switch for prefers-color-scheme)."""
+    dark = page.with_name("report-dark.html")
+    dark.write_text(page.read_text(encoding="utf-8").replace("@media (prefers-color-scheme:dark){", "@media all{", 1),
+                    encoding="utf-8")
+    return dark
+
+
+def _assert_page_ran(dom: str, console: list[str]) -> None:
+    assert console == [], "the page logged to the console:\n" + "\n".join(console)
+    assert re.search(r'<body[^>]*data-ready="yes"', dom), "the report script did not finish"
+    for section in SECTIONS:
+        assert f'id="{section}"' in dom, section
+    assert "section-error" not in dom
+
+
+def _assert_nothing_ran(dom: str) -> None:
+    assert re.search(r"<title>chatprep report</title>", dom), "a payload changed document.title"
+    assert not re.search(r"<body[^>]*data-pwned", dom), "a payload ran and marked <body>"
+    page = dom.split('id="report-data"')[0]  # everything before the data block and the scripts
+    assert not re.search(r"<(img|svg|iframe)\b", page, re.IGNORECASE), "a payload became an element"
+
+
+# where each stage's facts are shown: a section of its own, or a card in "Stage details"
+STAGE_PLACE = {"tokens": 'id="estimate"', "dedup": 'id="duplicates"', "moderation": 'id="moderation"',
+               "pii": 'id="pii"', "language": 'id="language"'}
+
+
+@pytest.mark.slow
+def test_sample_data_report_renders_in_chromium(browser, run_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    result, out = run_config({k: v for k, v in config.items() if k != "cache"})
+    page = out / "report.html"
+    dom, console = browser_dom(browser, page)
+    _assert_page_ran(dom, console)
+    assert int(re.search(r'data-charts="(\d+)"', dom).group(1)) >= 8
+    assert len(re.findall(r'<article class="example"', dom)) == 10  # first page of the sample viewer
+    assert re.search(r'class="tokens">\d+ tokens<', dom), "per-message token counts"
+    assert "NOT SCREENED" in dom and "Not ready to upload" in dom  # no OPENAI_API_KEY in tests
+    for stage in result.stats["facts"]:
+        place = STAGE_PLACE.get(stage, f'id="stage-{stage}"')
+        assert place in dom, stage
+        if stage in STAGE_PLACE and stage != "moderation":
+            section = dom.split(place)[1].split("</section>")[0]
+            assert "Stage not run" not in section, stage
+    light = screenshot(browser, page, tmp_path / "report-light.png")
+    dark = screenshot(browser, _dark_copy(page), tmp_path / "report-dark.png")
+    for png in (light, dark):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+
+
+@pytest.mark.slow
+def test_hostile_text_shows_literally_and_runs_nothing(browser, tmp_path):
+    page = _write(tmp_path, render_report(*synthetic_run(120, hostile=True), strict=True))
+    dom, console = browser_dom(browser, page)
+    _assert_page_ran(dom, console)
+    _assert_nothing_ran(dom)
+    viewer = dom.split('id="viewer-list"')[1]
+    server_side = dom.split('id="viewer-list"')[0]
+    for payload in HOSTILE[:3] + HOSTILE[4:7]:
+        shown = html_lib.escape(payload, quote=False)  # how a DOM dump serializes text
+        assert shown in viewer, f"viewer (textContent) lost {payload!r}"
+        assert shown in server_side, f"server-rendered sections lost {payload!r}"
+    assert "{{ 7*7 }} {% if true %}JINJA{% endif %} {# gone #}" in viewer
+    assert "{{ 7*7 }} {% if true %}JINJA{% endif %} {# gone #}" in server_side
+
+
+@pytest.mark.slow
+def test_hostile_text_through_the_real_stages(browser, run_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rows = ["cid,who,text"]
+    for i in range(40):
+        payload = HOSTILE[i % len(HOSTILE)].replace('"', '""')
+        rows += [f'c{i},customer,"{payload} question {i} about my order, mail me at a{i}@example.com"',
+                 f'c{i},agent,"Answer {i}: {payload} we will look into the order today."']
+    rows.append('c99,agent,"ok"')  # short reply, trailing turn
+    src = tmp_path / "hostile.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    language = next(s for s in config["stages"] if s["name"] == "language")
+    language["allowed"] = None  # the payloads are not English prose
+    config["inputs"] = [{"name": HOSTILE[0], "path": str(src), "layout": "messages",
+                         "columns": {"conversation_id": "cid", "role": "who", "content": "text"},
+                         "roles": {"customer": "user", "agent": "assistant"}}]
+    _, out = run_config({k: v for k, v in config.items() if k != "cache"})
+    dom, console = browser_dom(browser, out / "report.html")
+    _assert_page_ran(dom, console)
+    _assert_nothing_ran(dom)
+    assert html_lib.escape(HOSTILE[0], quote=False) in dom.split('id="viewer-list"')[1]
