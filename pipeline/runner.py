@@ -18,7 +18,6 @@ import pipeline.convert as convert_pkg
 import pipeline.ingest.readers as readers_mod
 from pipeline.accounting import account_rows
 from pipeline.checkpoints import CheckpointStore, chain_key, code_hash
-from pipeline.config_loader import config_hash
 from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
@@ -58,7 +57,8 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
     t0 = time.perf_counter()
     sources = resolve_sources(config.inputs)
     fingerprints = [s.fingerprint() for s in sources]
-    key = chain_key("inputs", fingerprints, join_fingerprints(config),
+    fingerprints += [{**f, "role": "metadata table"} for f in join_fingerprints(config)]
+    key = chain_key("inputs", fingerprints,
                     config.model_dump(mode="json", include={"inputs", "convert"}),
                     code_hash(readers_mod, convert_pkg, *_convert_modules()))
     hit = store.load(key)
