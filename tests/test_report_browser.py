@@ -8,6 +8,7 @@ import html as html_lib
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -121,3 +122,30 @@ def test_hostile_text_through_the_real_stages(browser, run_config, tmp_path, mon
     _assert_page_ran(dom, console)
     _assert_nothing_ran(dom)
     assert html_lib.escape(HOSTILE[0], quote=False) in dom.split('id="viewer-list"')[1]
+
+
+@pytest.mark.slow
+def test_sample_viewer_search_split_filter_and_paging(browser, tmp_path):
+    stats, manifest, examples, rejects = synthetic_run(300)
+    target = examples["example_id"][17]
+    html = render_report(stats, manifest, examples, rejects, strict=True)
+    # what a user does, as a script run after the page's own: type a search; or pick a split and page on
+    steps = {
+        "search": """var s = document.getElementById('viewer-search'); s.value = 'QUESTION 17: lorem';
+                      s.dispatchEvent(new Event('input'));""",
+        "split": """var f = document.getElementById('viewer-split'); f.value = 'validation';
+                    f.dispatchEvent(new Event('change')); document.getElementById('viewer-next').click();""",
+    }
+    found = {}
+    for name, js in steps.items():
+        page = _write(tmp_path, html.replace("</body>", f"<script>{js}</script></body>"), f"{name}.html")
+        dom, console = browser_dom(browser, page, "--virtual-time-budget=3000")
+        _assert_page_ran(dom, console)
+        found[name] = (re.findall(r'<article class="example" data-example-id="([0-9a-f]+)"', dom),
+                       re.search(r'id="viewer-status"[^>]*>([^<]*)<', dom).group(1))
+    ids, status = found["search"]
+    assert ids == [target] and status == "page 1 of 1 · 1 matching"
+    ids, status = found["split"]
+    n_val = examples.filter(pl.col("split") == "validation").height
+    assert status == f"page 2 of {-(-n_val // 10)} · {n_val} matching" and len(ids) == 10
+    assert set(ids) <= set(examples.filter(pl.col("split") == "validation")["example_id"])

@@ -77,7 +77,9 @@ def _facts(hostile: bool, n: int, screened: bool) -> dict:
                      "not_allowed": {}, "mismatches": {"count": 1, "pairs": {"de->en": 1}, "samples": [
                          {"example_id": eid(i), "user": "de", "assistant": "en", "user_text": h(i, "user"),
                           "assistant_text": h(i, "assistant")} for i in range(20)]},
-                     "confidence_histogram": {"edges": [0, 0.5, 0.9, 1.0], "counts": [1, 5, 100]}},
+                     "samples": {"de": [{"example_id": eid(i), "text": h(i, "german")} for i in range(10)]},
+                     "confidence_histogram": {"edges": [0, 0.5, 0.9, 1.0], "counts": [1, 5, 100]},
+                     "cache": {"hits": 0, "misses": n}},
         "dedup": {"examples": n, "action": "drop", "keep": "first", "exact_duplicates": 3, "prompt_duplicates": 0,
                   "near_duplicates": 2, "dropped": 5, "clusters": 3, "examples_in_clusters": 8,
                   "cluster_sizes": {"2": 2, "3-5": 1}, "near": {"threshold": 0.8, "shingle_size": 3, "bands": 21,
@@ -210,9 +212,9 @@ def run_chromium(browser: str, page: Path, *args: str, timeout: int = 90) -> sub
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def browser_dom(browser: str, page: Path) -> tuple[str, list[str]]:
+def browser_dom(browser: str, page: Path, *args: str) -> tuple[str, list[str]]:
     """(DOM after the page's scripts ran, console messages the page logged)."""
-    done = run_chromium(browser, page, "--dump-dom")
+    done = run_chromium(browser, page, "--dump-dom", *args)
     assert done.returncode == 0, done.stderr[-2000:]
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     return done.stdout, console

@@ -34,8 +34,13 @@ def language(data: RunData) -> dict:
                                      "examples", "examples"))
     specs.append(charts.facts_histogram_spec("lang_confidence", "Detection confidence per side",
                                              facts.get("confidence_histogram") or {}, "confidence"))
+    per_language = {}
+    if isinstance(facts.get("samples"), dict):
+        for lang, items in list(facts["samples"].items())[:30]:
+            per_language[str(lang)] = [{"example_id": i.get("example_id") or "", "text": clip(str(i.get("text") or ""), 300)}
+                                       for i in (items or [])[:5] if isinstance(i, dict)]
     backend = facts.get("backend")
-    return {"ran": True, "by_language": by_language, "by_side": by_side, "mismatches": mismatches,
+    return {"ran": True, "by_language": by_language, "by_side": by_side, "mismatches": mismatches, "samples": per_language,
             "mismatch_count": mm.get("count"), "pairs": _counts(mm.get("pairs")),
             "not_allowed": _counts(facts.get("not_allowed")), "uncertain": facts.get("uncertain"),
             "backend": backend if isinstance(backend, str) else " ".join(str(v) for v in (backend or {}).values())
