@@ -62,6 +62,10 @@
     var valueAxis = {beginAtZero: true, stacked: stacked, grid: {color: grid}, ticks: {color: fg, precision: 0},
                      title: {display: !!spec.y_title, text: spec.y_title || "", color: fg},
                      type: spec.log ? "logarithmic" : "linear"};
+    if (spec.log) {
+      valueAxis.min = 0.5;  // counts: keep a bar of 1 visible
+      valueAxis.ticks.callback = function (v) { return Number.isInteger(v) && /^[13]0*$/.test(String(v)) ? fmt(v) : ""; };
+    }
     var catAxis = {stacked: stacked, grid: {display: false}, ticks: {color: fg, autoSkip: true, maxRotation: 50},
                    title: {display: !!spec.x_title && !horizontal, text: spec.x_title || "", color: fg}};
     if (horizontal) valueAxis.title = {display: !!spec.x_title, text: spec.x_title || "", color: fg};
