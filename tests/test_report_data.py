@@ -102,7 +102,8 @@ def _facts(hostile: bool, n: int, screened: bool) -> dict:
         "moderation": ({"model": "omni-moderation-latest", "screen": "all", "action": "flag",
                         "examples_screened": n, "flagged": 2, "texts_screened": 2 * n,
                         "flagged_by_category": {"violence": 2, "harassment": 1},
-                        "decided_by": {"openai_flag": 2, "threshold": 0},
+                        "decided_by": {"openai_flag": 2, "threshold": 0}, "requests": 3, "sent": 2 * n,
+                        "from_cache": 0, "retries": {"429": 1}, "rate_budget": {"requests_per_minute": 500},
                         "score_histograms": {"violence": {"counts": [n, 0, 0, 0, 0, 0, 0, 0, 1, 1],
                                                           "edges": [i / 10 for i in range(11)]}},
                         "flagged_examples": [{"example_id": eid(i), "action": "flag", "detail": h(i, "detail"),
@@ -172,7 +173,11 @@ def synthetic_run(n: int = 200, hostile: bool = False, screened: bool = True, st
         "rows": {"input": 2 * built + 1, "exported": 2 * n, "rejected": 2 * (built - n) + 1},
         "rows_by_source": {f: {"input": 10, "exported": 8, "rejected": 2} for f in SOURCES},
         "sources": [{"file": f, "input": _text(k, hostile, "input"), "layout": "messages", "format": "csv",
-                     "rows": 10, "examples": 5, "unreadable_rows": 0} for k, f in enumerate(SOURCES)],
+                     "rows": 10, "examples": 5, "unreadable_rows": 0} for k, f in enumerate(SOURCES)]
+        + [{"file": "joined.csv", "input": "joined", "layout": "messages", "format": "csv", "rows": 4, "examples": 2,
+            "unreadable_rows": 0, "metadata": {
+                "joins": [{"path": "customers.csv", "key": "cid", "matched_rows": 3, "unmatched_rows": 1}],
+                "where": {"where": _text(2, hostile, "where"), "examples_in": 3, "excluded": 1}}}],
         "examples": {"built": built, "train": n_train, "validation": n - n_train, "rejected": built - n},
         "rejects_by_reason": by_reason, "stages": stage_stats, "problems": problems,
         "facts": {s: all_facts[s] for s in stages if s in all_facts},

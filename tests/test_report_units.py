@@ -127,6 +127,8 @@ def test_every_stage_of_the_run_is_rendered():
                             ("language", "Mismatch samples")]:
         part = html.split(f'<section id="{section}"')[1].split("</section>")[0]
         assert marker in part and "Stage not run" not in part, section
+    assert "join: path customers.csv, key cid, matched rows 3, unmatched rows 1" in html  # source metadata notes
+    assert "excluded 1" in html.split('id="funnel"')[1].split("</section>")[0]
     charts = {c["id"] for c in page_data(html)["charts"]}
     assert {"tokens", "assistant_tokens", "messages", "message_chars", "languages", "sources", "split_tokens",
             "dup_similarity", "mod_categories", "pii_types", "stage_heuristics_turns_histogram"} <= charts

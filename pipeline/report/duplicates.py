@@ -42,6 +42,8 @@ def _item(obj, full: dict[str, str]) -> dict:
     if source and obj.get("source_rows"):
         source = f"{source} rows {rows_text(obj['source_rows'])}"
     extra = {k: obj[k] for k in ("relation", "similarity") if obj.get(k) is not None}
+    if obj.get("direct") is False:  # linked to the survivor only through other members
+        extra["similarity"] = f"≈ {obj.get('similarity')} (via other members)"
     if eid in full:
         shown = preview(full[eid], max_messages=4, max_chars=300)
     else:

@@ -22,7 +22,8 @@ def funnel(data: RunData) -> dict:
     sources = []
     for s in stats.get("sources") or []:
         acc = rows_by_source.get(s.get("file"), {})
-        sources.append({**s, "exported_rows": acc.get("exported"), "rejected_rows": acc.get("rejected")})
+        sources.append({**s, "exported_rows": acc.get("exported"), "rejected_rows": acc.get("rejected"),
+                        "notes": _source_notes(s.get("metadata"))})
     built = (stats.get("examples") or {}).get("built", 0)
     steps = []
     for s in stages[2:]:
@@ -41,6 +42,17 @@ def funnel(data: RunData) -> dict:
         "pct_train": _pct(ex.get("train", 0), final), "pct_validation": _pct(ex.get("validation", 0), final),
         "pct_exported": _pct(final, built),
     }
+
+
+def _source_notes(metadata) -> list[str]:
+    """One line per metadata join and for the `where` filter of a source (scalar facts only, bounded)."""
+    if not isinstance(metadata, dict):
+        return []
+    parts = [("join", j) for j in (metadata.get("joins") or []) if isinstance(j, dict)]
+    if isinstance(metadata.get("where"), dict):
+        parts.append(("where", metadata["where"]))
+    return [f"{kind}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fact.items()
+                                    if isinstance(v, (str, int, float)))[:300] for kind, fact in parts[:10]]
 
 
 def drop_reasons(data: RunData) -> list[dict]:

@@ -8,6 +8,8 @@ from pipeline.report.chat_preview import clip, preview
 from pipeline.report.run_data import RunData, first_key
 
 MAX_FLAGGED_SHOWN = 20
+RUN_KEYS = ("screen", "unique_texts", "from_cache", "sent", "requests", "seconds", "inputs_per_second",
+            "rate_limit_slowdowns", "messages_chunked", "images_not_screened", "required")
 
 
 def screening(data: RunData) -> dict:
@@ -68,4 +70,7 @@ def moderation(data: RunData) -> dict:
             "flagged_count": first_key(facts, "flagged", "n_flagged"),
             "action": first_key(facts, "action") or data.params("moderation").get("action"),
             "model": first_key(facts, "model") or data.params("moderation").get("model"),
+            "run": {k: facts[k] for k in RUN_KEYS if k in facts and not isinstance(facts[k], (dict, list))},
+            "retries": facts.get("retries") if isinstance(facts.get("retries"), dict) else {},
+            "rate_budget": facts.get("rate_budget") if isinstance(facts.get("rate_budget"), dict) else {},
             "charts": [c for c in [chart, *_score_charts(facts)] if c]}
