@@ -96,9 +96,31 @@ def _message_key(message) -> object:
     return _norm(out)
 
 
+def _plain_key(message) -> str | None:
+    """Fast key of a plain text message (role, content, optional name); None for anything else."""
+    if not isinstance(message, dict):
+        return None
+    content, role, name = message.get("content"), message.get("role"), message.get("name", "")
+    if not (isinstance(content, str) and isinstance(role, str) and isinstance(name, str)):
+        return None
+    if len(message) - ("name" in message) - ("weight" in message) != 2:
+        return None
+    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(content.casefold().split())}"
+
+
 def _digest(messages: list, obj: dict) -> str:
-    body = {"messages": [_message_key(m) for m in messages], **{k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Plain text messages take a fast path; others (tool calls, content parts, ...) canonical JSON.
+    Whether a message takes the fast path depends only on its normalized content, so equal
+    conversations always get equal digests."""
+    parts = []
+    for m in messages:
+        key = _plain_key(m)
+        parts.append("P" + key if key is not None else
+                     "J" + json.dumps(_message_key(m), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    top = {k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}
+    if top:
+        parts.append("T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    text = "\x1e".join(parts)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 

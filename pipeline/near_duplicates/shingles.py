@@ -52,11 +52,12 @@ class TokenHasher:
         return value
 
     def hashes(self, toks: list[str]) -> np.ndarray:
-        values = list(map(self._cache.get, toks))       # C-speed lookups; misses come back as None
+        cache = self._cache
+        values = list(map(cache.get, toks))       # C-speed lookups; misses come back as None
         if None in values:
             for i, v in enumerate(values):
-                if v is None:
-                    values[i] = self._new(toks[i])
+                if v is None:                     # a word new in this batch may have been added just before
+                    values[i] = cache.get(toks[i]) or self._new(toks[i])
         return np.array(values, dtype=np.int64).view(np.uint64)
 
 

@@ -55,7 +55,7 @@ from pipeline.near_duplicates.signatures import estimated_jaccard
 from pipeline.stage_api import Problem, StageContext, StageOutput, with_drops
 
 SCOPE = "global"
-PARALLEL_MIN = 20_000
+PARALLEL_MIN = 50_000  # below this, starting spawn workers (~2 s) costs more than it saves
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
 REASONS = {"exact": "exact_duplicate", "prompt": "prompt_duplicate", "near": "near_duplicate"}

@@ -36,7 +36,7 @@ class DedupParams(StrictModel):
     bucket_limit: int = Field(200, ge=1, description="in an LSH bucket, compare each example with at most this "
                                                      "many earlier members (bounds work on huge templated buckets)")
     workers: int | None = Field(None, ge=1, description="processes for fingerprints; default: up to 8 when there "
-                                                        "are 20,000 examples or more, else 1")
+                                                        "are 50,000 examples or more, else 1")
 
     @field_validator("keep")
     @classmethod
