@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 
 import numpy as np
 
@@ -201,33 +201,51 @@ def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.nda
     return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]
 
 
-def _run_batches(fn, examples: list[str], spec: FingerprintSpec, workers: int, progress=None) -> list:
-    batches = [examples[i:i + BATCH] for i in range(0, len(examples), BATCH)]
+def _batches(examples, size: int):
+    """Lists of at most `size` example texts from a list or a polars Series (sliced lazily, so a large
+    frame's text is never copied into Python all at once)."""
+    for i in range(0, len(examples), size):
+        part = examples[i:i + size]
+        yield part if isinstance(part, list) else part.to_list()
+
+
+def _run_batches(fn, examples, spec: FingerprintSpec, workers: int, progress=None) -> list:
+    n_batches = -(-len(examples) // BATCH)
     bar = progress(total=len(examples), desc="dedup: fingerprints", unit="ex") if progress else None
     results = []
+
+    def done(r, size: int) -> None:
+        results.append(r)
+        if bar is not None:
+            bar.update(size)
+
     try:
-        if workers <= 1 or len(batches) <= 1:
-            mapped = (fn(b, spec) for b in batches)
-            for batch, r in zip(batches, mapped):
-                results.append(r)
-                if bar is not None:
-                    bar.update(len(batch))
+        if workers <= 1 or n_batches <= 1:
+            for batch in _batches(examples, BATCH):
+                done(fn(batch, spec), len(batch))
         else:
             context = multiprocessing.get_context("spawn")  # never fork a process holding polars' threads
-            with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context) as pool:
-                for batch, r in zip(batches, pool.map(fn, batches, repeat(spec))):
-                    results.append(r)
-                    if bar is not None:
-                        bar.update(len(batch))
+            workers = min(workers, n_batches)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                pending: deque = deque()
+                for batch in _batches(examples, BATCH):     # at most 2 batches per worker in flight
+                    pending.append((pool.submit(fn, batch, spec), len(batch)))
+                    if len(pending) >= 2 * workers:
+                        future, size = pending.popleft()
+                        done(future.result(), size)
+                while pending:
+                    future, size = pending.popleft()
+                    done(future.result(), size)
     finally:
         if bar is not None:
             bar.close()
     return results
 
 
-def fingerprint_examples(examples: list[str], spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:
+def fingerprint_examples(examples, spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:
+    """Fingerprints of `examples` (a list of example JSON texts or a polars Utf8 Series), in order."""
     return Fingerprints.concat(_run_batches(fingerprint_batch, examples, spec, workers, progress), spec.num_perm)
 
 
-def shingle_sets(examples: list[str], spec: FingerprintSpec, workers: int = 1) -> list[np.ndarray]:
+def shingle_sets(examples, spec: FingerprintSpec, workers: int = 1) -> list[np.ndarray]:
     return [s for part in _run_batches(shingle_set_batch, examples, spec, workers) for s in part]

@@ -439,6 +439,17 @@ def test_stage_contract_and_facts_are_bounded(corpus):
     assert run(frame).facts == out.facts   # deterministic
 
 
+def test_cache_key_follows_helper_code(monkeypatch, tmp_path):
+    from pipeline.near_duplicates import banding
+
+    key = dedup_stage.cache_key(params())
+    assert key == dedup_stage.cache_key(params())
+    changed = tmp_path / "banding.py"
+    changed.write_text(Path(banding.__file__).read_text() + "\n# changed\n")
+    monkeypatch.setattr(banding, "__file__", str(changed))
+    assert dedup_stage.cache_key(params()) != key
+
+
 def test_empty_frame():
     out = run(frame_of([]))
     assert out.frame.height == 0 and "dup_cluster" in out.frame.columns
@@ -452,6 +463,9 @@ def test_process_pool_gives_the_same_result(corpus):
     two = fingerprint_examples(examples, spec, workers=2)
     assert np.array_equal(one.signatures, two.signatures)
     assert one.exact == two.exact and one.prompt == two.prompt and one.near_key == two.near_key
+    frame = frame_of([json.loads(e) for e in examples])           # the stage streams batches from the Series
+    single, pooled = run(frame, workers=1), run(frame, workers=2)
+    assert single.frame.equals(pooled.frame) and single.facts == pooled.facts
 
 
 # --------------------------------------------------------------------------- real files

@@ -35,8 +35,10 @@ facts keys:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -59,6 +61,21 @@ PARALLEL_MIN = 50_000  # below this, starting spawn workers (~2 s) costs more th
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
 REASONS = {"exact": "exact_duplicate", "prompt": "prompt_duplicate", "near": "near_duplicate"}
+
+
+def cache_key(params) -> str:
+    """The code this stage runs beyond its own file (the runner hashes only this module) and the
+    versions of the libraries that define the hash family and the arithmetic."""
+    import datasketch
+
+    from pipeline import conversation_fingerprints, near_duplicates
+    from pipeline.near_duplicates import banding, clusters, pairs, shingles, signatures, split_check
+
+    h = hashlib.sha256(f"datasketch {datasketch.__version__} numpy {np.__version__}".encode())
+    for module in (conversation_fingerprints, near_duplicates, banding, clusters, pairs, shingles, signatures,
+                   split_check):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:24]
 
 
 def _first_equal(keys: list) -> np.ndarray:
@@ -114,7 +131,7 @@ def _preview(example: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
 
 
-def _near_edges(params, fp, examples: list[str], workers: int, bands: int, rows: int, near_facts: dict):
+def _near_edges(params, fp, examples: pl.Series, workers: int, bands: int, rows: int, near_facts: dict):
     """(left, right, similarity) between examples; identical token sequences first, then verified LSH pairs."""
     first = _first_equal(fp.near_key)
     idx = np.arange(len(first))
@@ -126,7 +143,7 @@ def _near_edges(params, fp, examples: list[str], workers: int, bands: int, rows:
         spec = FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, False)
 
         def sets_of(rows_: np.ndarray) -> dict[int, np.ndarray]:
-            found = shingle_sets([examples[reps[r]] for r in rows_.tolist()], spec, workers)
+            found = shingle_sets(examples.gather(reps[rows_]), spec, workers)
             return dict(zip(rows_.tolist(), found))
 
         settings = LshSettings(params.threshold, bands, rows, params.bucket_limit, params.verify)
@@ -160,7 +177,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if n == 0:
         empty = frame.with_columns(pl.lit(None, pl.Utf8).alias(CLUSTER_COLUMN))
         return StageOutput(with_drops(empty, [], []), {"examples": 0, "dropped": 0, "clusters": 0})
-    examples = frame["example"].to_list()
+    examples = frame["example"]
     workers = params.workers or (min(os.cpu_count() or 1, 8) if n >= PARALLEL_MIN else 1)
     auto = params.bands is None
     bands, rows = choose_banding(params.threshold, params.num_perm) if auto else (params.bands, params.rows)
@@ -215,10 +232,10 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             else:
                 direct[i] = False
 
-    src_files, src_rows, ids = frame["source_file"].to_list(), frame["source_rows"].to_list(), frame["example_id"].to_list()
+    src_files, src_rows, ids = frame["source_file"], frame["source_rows"], frame["example_id"]
 
     def where(k: int) -> str:
-        return f"{src_files[k]} {_rows_text(src_rows[k])}"
+        return f"{src_files[k]} {_rows_text(src_rows[k].to_list())}"
 
     def detail(i: int) -> str:
         k, rel = int(survivor[i]), relation[i]
@@ -235,8 +252,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                 f"members ({measured}; threshold {params.threshold})")
 
     in_cluster = sizes >= 2
-    cluster_ids = [ids[int(survivor[i])] if in_cluster[i] else None for i in range(n)]
-    out = frame.with_columns(pl.Series(CLUSTER_COLUMN, cluster_ids, pl.Utf8))
+    out = frame.with_columns(pl.when(pl.Series(in_cluster)).then(ids.gather(survivor)).otherwise(None)
+                             .alias(CLUSTER_COLUMN))
     facts = _facts(params, n, relation, labels, sizes, in_cluster, near_facts)
     if params.action == "group":
         out, facts["groups_merged"] = _merge_groups(out, survivor, in_cluster)
@@ -298,7 +315,7 @@ def _top_clusters(labels, sizes, survivor, relation, similarity, direct, example
             members[int(labels[i])].append(i)
 
     def item(i: int) -> dict:
-        return {"example_id": ids[i], "source_file": src_files[i], "source_rows": src_rows[i],
+        return {"example_id": ids[i], "source_file": src_files[i], "source_rows": src_rows[i].to_list(),
                 "preview": _preview(examples[i])}
 
     out = []
