@@ -3,6 +3,7 @@ the config of every step so far, and the code of those steps. A rerun with the s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -14,8 +15,24 @@ from pipeline import __version__
 from pipeline.outputs import atomic_write
 
 
-def code_hash(*modules) -> str:
+_PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "schemas")
+
+
+@functools.lru_cache(maxsize=1)
+def _all_code() -> str:
+    """One hash of every source file of pipeline/ and schemas/: a checkpoint never outlives a code change,
+    whichever helper module a stage happens to call."""
     h = hashlib.sha256(__version__.encode())
+    for pkg in _PACKAGES:
+        for path in sorted(pkg.rglob("*.py")):
+            h.update(str(path.relative_to(pkg.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def code_hash(*modules) -> str:
+    """The code key for a step: all pipeline code, plus the named modules (which may live elsewhere)."""
+    h = hashlib.sha256(_all_code().encode())
     for m in modules:
         h.update(Path(m.__file__).read_bytes())
     return h.hexdigest()
