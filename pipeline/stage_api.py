@@ -7,6 +7,20 @@ A stage is one module in pipeline/stages/ with:
   optional: def cache_key(params) -> str   extra state that must invalidate checkpoints
                                            (e.g. whether an API key is set). Never the secret itself.
 
+Chunked execution (batch stages only). A batch stage that also defines
+  def merge_facts(parts: list[dict]) -> dict
+is run by the runner chunk by chunk (fixed-size slices, in a process pool when the input is large):
+consecutive such stages form a segment that each chunk passes through in order. `merge_facts` gets the
+facts of every chunk in input order and returns the facts of the whole input — counts add, fixed-bin
+histograms add, samples keep the first N in order; anything not mergeable exactly (means, percentiles)
+must be recomputed from mergeable parts (sums, bin counts) or left to the report, which has the
+exported examples with the stage's added columns. Optionally
+  def problems_from_facts(facts: dict, params) -> list[Problem]
+gives the run-level problems from the merged facts; without it, chunk problems are de-duplicated by
+code (first message kept). Set `IN_PROCESS = True` on a stage that must not leave the main process
+(e.g. it holds a shared rate budget); it is still chunked when it defines merge_facts.
+Stages without merge_facts run on the whole frame at once, as before.
+
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
 null = keep) and `drop_detail` (human words). It may rewrite `example` — always with
 records.dumps_example, and only with OpenAI's top-level keys (messages, tools, parallel_tool_calls,
