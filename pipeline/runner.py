@@ -25,7 +25,7 @@ from pipeline.ingest import read_table, resolve_sources
 from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
 from pipeline.run_outputs import write_outputs
 from pipeline.stage_api import Problem, StageContext
-from pipeline.stages import stage_module
+from pipeline.stage_execution import StageResult, plan_segments, run_segment
 from schemas.raw_tables import check_raw_table, coerce_scalars
 
 
@@ -81,32 +81,35 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
     problems: list[Problem] = []
     facts: dict[str, dict] = {}
     reject_parts = [rejects]
-    for params in config.stages:
-        module = stage_module(params.name)
-        extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
-        key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
+    for segment in plan_segments(config.stages):
+        keys = []
+        for params, module in segment.stages:
+            extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
+            key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
+            keys.append(key)
         t = time.perf_counter()
-        n_in = examples.height
         hit = store.load(key)
         if hit:
             frames, data = hit
-            kept, dropped, stage_facts = frames["kept"], frames["dropped"], data["facts"]
-            stage_problems = [Problem(**p) for p in data["problems"]]
+            kept = frames["kept"]
+            results = [StageResult(**{**r, "dropped": frames[f"dropped_{i}"],
+                                      "problems": [Problem(**p) for p in r["problems"]]})
+                       for i, r in enumerate(data["stages"])]
         else:
-            say(f"{params.name}: {n_in:,} examples …")
-            output = module.run(examples, params, ctx)
-            kept, dropped = _split_decisions(params.name, examples, output.frame)
-            stage_facts, stage_problems = output.facts, output.problems
-            store.save(key, {"kept": kept, "dropped": dropped},
-                       {"facts": stage_facts, "problems": [p.__dict__ for p in stage_problems]})
+            say(f"{segment.names}: {examples.height:,} examples …")
+            kept, results = run_segment(segment, examples, ctx, config.execution)
+            store.save(key, {"kept": kept, **{f"dropped_{i}": r.dropped for i, r in enumerate(results)}},
+                       {"stages": [{k: v for k, v in r.__dict__.items() if k != "dropped"}
+                                   | {"problems": [p.__dict__ for p in r.problems]} for r in results]})
         examples = kept
-        reject_parts.append(_to_rejects(params.name, dropped))
-        problems.extend(stage_problems)
-        facts[params.name] = stage_facts
-        reasons = dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
-        stage_stats.append({"name": params.name, "unit": "examples", "in": n_in, "out": kept.height,
-                            "dropped": reasons, "seconds": round(time.perf_counter() - t, 3),
-                            "cached": bool(hit)})
+        for r in results:
+            reject_parts.append(_to_rejects(r.name, r.dropped))
+            problems.extend(r.problems)
+            facts[r.name] = r.facts
+            reasons = dict(sorted(r.dropped.group_by(DROP_REASON).len().iter_rows())) if r.dropped.height else {}
+            stage_stats.append({"name": r.name, "unit": "examples", "in": r.n_in, "out": r.n_out, "dropped": reasons,
+                                "seconds": round(time.perf_counter() - t, 3) if hit else r.seconds,
+                                "cpu_seconds": r.cpu_seconds, "workers": r.workers, "cached": bool(hit)})
 
     rejects = pl.concat(reject_parts, how="vertical")
     rows = account_rows(universe, examples, rejects)
@@ -194,17 +197,6 @@ def _ingest_and_convert(config, sources, say):
          "seconds": round(time.perf_counter() - t_convert, 3)},
     ]
     return examples, rejects, universe, stage_stats, source_stats
-
-
-def _split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
-    for col in (DROP_REASON, DROP_DETAIL):
-        if col not in after.columns:
-            raise InternalInvariantError(f"stage {name!r} returned no {col!r} column")
-    if after.height != before.height or not after["example_id"].equals(before["example_id"]):
-        raise InternalInvariantError(f"stage {name!r} returned {after.height} rows for {before.height} (or reordered them)")
-    drop = pl.col(DROP_REASON).is_not_null()
-    return after.filter(~drop).drop(DROP_REASON, DROP_DETAIL), after.filter(drop)
 
 
 def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:

@@ -30,12 +30,19 @@ class CacheConfig(StrictModel):
     checkpoints: bool = Field(True, description="reuse stage results when input and config are unchanged")
 
 
+class ExecutionConfig(StrictModel):
+    workers: int | None = Field(None, ge=1, description="processes for chunked batch stages (default: all cores)")
+    chunk_size: int = Field(20_000, ge=1, description="examples per chunk; results do not depend on it")
+    parallel_min_examples: int = Field(40_000, ge=0, description="below this, chunks run in-process")
+
+
 class Config(StrictModel):
     inputs: list[InputConfig] = Field(min_length=1)
     convert: ConvertConfig = ConvertConfig()
     stages: list[StageParams] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
     cache: CacheConfig = CacheConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _stage_order(self) -> "Config":
