@@ -65,6 +65,51 @@ def _decode(source: SourceFile, encoding: str, errors: str) -> str:
 
 
 def _read_csv(source: SourceFile, options) -> RawTable:
+    """CSV: Arrow's parser when the file is clean UTF-8 with no malformed record (the common case, ~2× faster
+    and no Python objects per cell); otherwise the exact `csv`-module path, which numbers every record
+    and names the line of each problem. Both give the same table for a clean file."""
+    fast = _read_csv_arrow(source, options)
+    return fast if fast is not None else _read_csv_exact(source, options)
+
+
+def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
+    if options.encoding.lower().replace("_", "-") not in ("utf-8", "utf8") or not options.has_header:
+        return None
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(source.path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=options.separator, quotechar=options.quote)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except (StopIteration, csv.Error):
+            return None
+        if reader.line_num != 1 or not all(header) or len(set(header)) != len(header):
+            return None  # unusual header: let the exact path explain it
+    invalid: list = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            source.path,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=options.separator, quote_char=options.quote,
+                                             newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException, OSError):
+        return None
+    if invalid or table.num_rows == 0:
+        return None
+    frame = pl.from_arrow(table).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    return RawTable(source, frame.select([*header, ROW]), [], frame.height)
+
+
+def _read_csv_exact(source: SourceFile, options) -> RawTable:
     text = _decode(source, options.encoding, options.encoding_errors)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.separator, quotechar=options.quote,
                         strict=True)
