@@ -165,7 +165,8 @@ def _ingest_and_convert(config, sources, say):
         join_rejects = [r for r in join_rejects if r["source_rows"][0] not in bad_rows]
         bad_rows |= {r["source_rows"][0] for r in join_rejects}
         frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
-        converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns)
+        converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns,
+                                  config.execution)
         converted.examples, excluded, where_facts = filter_examples(converted.examples, inp, src.input_index)
         converted.rejects = pl.concat([converted.rejects, excluded], how="vertical")
         for k, v in converted.counts.items():

@@ -9,15 +9,13 @@ output does not depend on the number of workers or on the chunk size.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from pipeline.errors import InternalInvariantError
+from pipeline.process_pool import ordered_map, worker_count
 from pipeline.records import DROP_DETAIL, DROP_REASON
 from pipeline.stage_api import Problem, StageContext
 from pipeline.stages import stage_module
@@ -114,33 +112,18 @@ def _warn_in_worker(message: str) -> None:
     print(f"WARNING: {message}", flush=True)
 
 
-def _workers(execution, n: int) -> int:
-    wanted = execution.workers or os.cpu_count() or 1
-    if n < execution.parallel_min_examples or multiprocessing.current_process().daemon:
-        return 1
-    return max(1, min(wanted, -(-n // execution.chunk_size)))
-
-
 def _run_chunked(segment: Segment, frame: pl.DataFrame, ctx: StageContext, execution):
     specs = [p for p, _ in segment.stages]
     size = execution.chunk_size
     chunks = [frame.slice(i, size) for i in range(0, frame.height, size)] or [frame]
-    workers = 1 if _has_in_process(segment) else _workers(execution, frame.height)
-    results: list = [None] * len(chunks)
+    workers = 1 if _has_in_process(segment) else worker_count(
+        execution.workers, frame.height, len(chunks), execution.parallel_min_examples)
+    task_ctx = ctx if workers == 1 else replace(ctx, progress=_quiet, warn=_warn_in_worker)
     bar = ctx.progress(total=frame.height, desc=segment.names, unit="ex")
-    if workers == 1:
-        for i, chunk in enumerate(chunks):
-            results[i] = _run_chunk(specs, chunk, ctx)
-            bar.update(chunk.height)
-    else:
-        worker_ctx = replace(ctx, progress=_quiet, warn=_warn_in_worker)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending: dict = {}
-            for i, chunk in enumerate(chunks):
-                pending[pool.submit(_run_chunk, specs, chunk, worker_ctx)] = i
-                if len(pending) >= 2 * workers:
-                    _drain(pending, results, bar, wait_for_one=True)
-            _drain(pending, results, bar, wait_for_one=False)
+    results = []
+    for result in ordered_map(_run_chunk, ((specs, chunk, task_ctx) for chunk in chunks), workers):
+        results.append(result)
+        bar.update(result[1][0][0])
     bar.close()
     kept = pl.concat([r[0] for r in results], how="diagonal_relaxed") if len(results) > 1 else results[0][0]
     stage_results = []
@@ -156,16 +139,3 @@ def _run_chunked(segment: Segment, frame: pl.DataFrame, ctx: StageContext, execu
         stage_results.append(StageResult(params.name, sum(p[0] for p in parts), sum(p[1] for p in parts), dropped,
                                          facts, problems, round(cpu / workers, 3), round(cpu, 3), workers))
     return kept, stage_results
-
-
-def _drain(pending: dict, results: list, bar, wait_for_one: bool) -> None:
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    while pending:
-        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-        for fut in done:
-            i = pending.pop(fut)
-            results[i] = fut.result()
-            bar.update(results[i][1][0][0])
-        if wait_for_one:
-            return

@@ -14,7 +14,7 @@ from pipeline.convert.sink import ConversionSink
 from pipeline.convert.speaker_roles import messages_with_roles
 from pipeline.convert.threads import convert_threads
 from pipeline.convert.transcript import convert_transcript
-from pipeline.records import EXAMPLE_SCHEMA, rejects_frame
+from pipeline.records import rejects_frame
 
 LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
            "transcript": convert_transcript, "threads": convert_threads}
@@ -27,11 +27,16 @@ class Converted:
     counts: Counter
 
 
-def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str]) -> Converted:
+def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str],
+                  execution=None) -> Converted:
+    """`execution` (schemas.config.ExecutionConfig) lets the messages layout convert in a process pool."""
     sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
     if inp.layout == "messages" and inp.speaker_roles.by != "label":
         frame, inp = messages_with_roles(frame, inp, index, sink)
-    LAYOUTS[inp.layout](frame, inp, index, sink)
-    schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in sink.meta_columns}}
-    examples = pl.DataFrame(sink.examples, schema=schema) if sink.examples else pl.DataFrame(schema=schema)
-    return Converted(examples, rejects_frame(sink.rejects), sink.counts)
+    if inp.layout == "messages":
+        convert_messages(frame, inp, index, sink, execution)
+    else:
+        LAYOUTS[inp.layout](frame, inp, index, sink)
+    examples = pl.concat([sink.examples_frame(), *sink.example_frames], how="vertical")
+    rejects = pl.concat([rejects_frame(sink.rejects), *sink.reject_frames], how="vertical")
+    return Converted(examples, rejects, sink.counts)

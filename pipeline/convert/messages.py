@@ -7,9 +7,13 @@ import polars as pl
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import RoleMap, Turn
 from pipeline.ingest.readers import ROW
+from pipeline.process_pool import ordered_map, worker_count
+from pipeline.records import rejects_frame
+
+CONVERSATIONS_PER_TASK = 25_000
 
 
-def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) -> None:
+def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, execution=None) -> None:
     c = inp.columns
     roles = RoleMap(inp.roles, index)
     cid = pl.col(c.conversation_id).str.strip_chars()
@@ -25,12 +29,30 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink)
         .agg(pl.col(ROW).min().alias("__first"), pl.col(ROW), pl.col(c.role), pl.col(c.content), *meta_cols)
         .sort("__first")
     )
+    role_of = {label: roles.get(label) for label in frame[c.role].unique().to_list()}  # once per distinct label
+    size = CONVERSATIONS_PER_TASK
+    parts = [grouped.slice(i, size) for i in range(0, grouped.height, size)] or [grouped]
+    workers = 1 if execution is None else worker_count(execution.workers, grouped.height, len(parts),
+                                                       execution.parallel_min_examples)
+    tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
+    for examples, rejects, counts in ordered_map(_convert_groups, tasks, workers):
+        sink.example_frames.append(examples)
+        sink.reject_frames.append(rejects)
+        sink.counts.update(counts)
+
+
+def _convert_groups(grouped: pl.DataFrame, inp, index: int, role_of: dict, path: str, cfg, meta_columns: list[str]):
+    """Conversations (already grouped and ordered) -> examples and rejects frames, counts.
+    Runs in a worker or in-process; frames (not Python objects) travel back, cheaply."""
+    c = inp.columns
+    roles = RoleMap(inp.roles, index)
+    sink = ConversionSink(path, cfg, meta_columns)
     for rec in grouped.iter_rows(named=True):
         rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
         where = f"conversation {rec['__cid']!r}"
         turns, bad = [], None
         for row, label, text in zip(rows, labels, texts):
-            role = roles.get(label)
+            role = role_of.get(label)
             if role is None:
                 bad = roles.unknown(label, f"{where}, row {row}, column {c.role!r}")
                 break
@@ -40,3 +62,4 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink)
             sink.reject(list(rows), "unknown_role", bad)
             continue
         sink.add(turns, list(rows), rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
+    return sink.examples_frame(), rejects_frame(sink.rejects), sink.counts

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import polars as pl
+
 from pipeline.convert.turns import Turn, clean_turns
 from pipeline.convert.windows import shape_conversation, window_part
-from pipeline.records import dumps_example, example_id
+from pipeline.records import EXAMPLE_SCHEMA, dumps_example, example_id
 
 STAGE = "convert"
 _DETAIL = {"no_assistant_message": "no assistant message to train on (after dropping empty and trailing turns)",
@@ -19,6 +21,12 @@ class ConversionSink:
         self.examples: list[dict] = []
         self.rejects: list[dict] = []
         self.counts: Counter = Counter()
+        self.example_frames: list[pl.DataFrame] = []  # parts converted elsewhere (process pool), in order
+        self.reject_frames: list[pl.DataFrame] = []
+
+    def examples_frame(self) -> pl.DataFrame:
+        schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in self.meta_columns}}
+        return pl.DataFrame(self.examples, schema=schema) if self.examples else pl.DataFrame(schema=schema)
 
     def reject(self, rows: list[int], reason: str, detail: str, example: dict | None = None, part: int = 0) -> None:
         self.rejects.append({"stage": STAGE, "reason": reason, "detail": detail, "source_file": self.path,

@@ -35,9 +35,11 @@ def _plain(m: dict) -> bool:
 
 
 def _is_empty(m: dict) -> bool:
+    c = m.get("content")
+    if isinstance(c, str) and c and not c.isspace():  # the common case, decided without looking further
+        return False
     if any(m.get(k) for k in _TOOLISH):
         return False
-    c = m.get("content")
     return c is None or (isinstance(c, str) and not c.strip()) or (isinstance(c, list) and not c)
 
 

@@ -1,0 +1,48 @@
+"""An ordered, bounded map over a spawn-context process pool: the one place the runner fans work out.
+
+Results come back in input order whatever the number of workers, so output never depends on it.
+Spawn (not fork) because the parent holds polars' thread pool. At most `2 × workers` tasks are in
+flight, which bounds memory when tasks carry large chunks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+
+def worker_count(requested: int | None, n_items: int, n_tasks: int, min_items: int) -> int:
+    """How many processes to use: 1 for small inputs, inside a worker, or for a single task."""
+    if n_items < min_items or n_tasks <= 1 or multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(requested or os.cpu_count() or 1, n_tasks))
+
+
+def ordered_map(fn: Callable, tasks: Iterable[tuple], workers: int) -> Iterator:
+    """Yield fn(*task) for each task, in order; in-process when workers == 1."""
+    if workers <= 1:
+        for task in tasks:
+            yield fn(*task)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: dict = {}
+        done: dict = {}
+        next_out = 0
+        for i, task in enumerate(tasks):
+            pending[pool.submit(fn, *task)] = i
+            while len(pending) >= 2 * workers:
+                next_out = yield from _collect(pending, done, next_out)
+        while pending:
+            next_out = yield from _collect(pending, done, next_out)
+
+
+def _collect(pending: dict, done: dict, next_out: int):
+    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+    for fut in finished:
+        done[pending.pop(fut)] = fut.result()
+    while next_out in done:
+        yield done.pop(next_out)
+        next_out += 1
+    return next_out

@@ -1,0 +1,40 @@
+"""Process pools never change results: convert and chunked stage segments give the same output as one process."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipeline.convert.messages as messages_mod
+from tests.conftest import ROOT
+from tests.test_pipeline_e2e import DATA_FILES
+
+SAMPLE_INPUTS = None
+
+
+def _sample_config(execution: dict) -> dict:
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    for inp in cfg["inputs"]:
+        inp["path"] = str(ROOT / inp["path"])
+    cfg["stages"] = [s for s in cfg["stages"] if s["name"] != "moderation"]
+    cfg["execution"] = execution
+    return cfg
+
+
+@pytest.mark.slow
+def test_pool_and_chunks_do_not_change_outputs(run_config, monkeypatch):
+    """The sample through every stage: one process whole-frame vs 2 workers, tiny chunks and tasks."""
+    one, out1 = run_config(_sample_config({"workers": 1, "chunk_size": 100_000}), out="one")
+    monkeypatch.setattr(messages_mod, "CONVERSATIONS_PER_TASK", 37)
+    many, out2 = run_config({**_sample_config({"workers": 2, "chunk_size": 41, "parallel_min_examples": 1}),
+                             "cache": {"checkpoints": False}}, out="many")
+    for f in DATA_FILES:
+        assert (out1 / f).read_bytes() == (out2 / f).read_bytes(), f
+    parallel = [s for s in many.stats["stages"] if s.get("workers", 1) > 1]
+    chunked = {s["name"] for s in parallel}
+    assert parallel, "no stage ran in the pool: the test would prove nothing"
+    strip = lambda st: {s["name"]: (s["in"], s["out"], s["dropped"]) for s in st["stages"]}  # noqa: E731
+    assert strip(one.stats) == strip(many.stats)
+    for name in chunked:
+        assert one.stats["facts"][name] == many.stats["facts"][name], name
