@@ -38,3 +38,9 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
 
 def write_json(path: Path, obj) -> None:
     atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def write_series_lines(path: Path, lines, block: int = 50_000) -> None:
+    """Write a polars Series of text lines in blocks, so no full Python list of lines is ever built."""
+    n = len(lines)
+    atomic_write(path, ("\n".join(lines.slice(i, block).to_list()) + "\n" for i in range(0, n, block)))

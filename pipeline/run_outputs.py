@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import re
 from importlib import metadata
@@ -12,7 +11,7 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.config_loader import config_hash
-from pipeline.outputs import write_json, write_jsonl, write_lines
+from pipeline.outputs import atomic_write, write_json, write_series_lines
 from pipeline.report import render_report
 
 PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
@@ -37,29 +36,44 @@ def versions() -> dict:
     return out
 
 
+def provenance_lines(examples: pl.DataFrame) -> pl.Series:
+    """One JSON object per exported line, train first then validation, in file order."""
+    meta_cols = [c for c in examples.columns if c.startswith("meta.")]
+    parts = []
+    for split in ("train", "validation"):
+        part = examples.filter(pl.col("split") == split).with_row_index("__line", offset=1)
+        fields = [pl.lit(f"{split}.jsonl").alias("file"), pl.col("__line").cast(pl.Int64).alias("line"), "example_id", "group_id",
+                  pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
+                  pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))]
+        if meta_cols:
+            fields.append(pl.struct([pl.col(c).alias(c.removeprefix("meta.")) for c in meta_cols]).alias("meta"))
+            encoded = pl.struct(fields).struct.json_encode()
+        else:  # a struct needs at least one field: splice an empty meta object in
+            encoded = pl.concat_str([pl.struct(fields).struct.json_encode().str.strip_suffix("}"),
+                                     pl.lit(',"meta":{}}')])
+        parts.append(part.select(encoded.alias("l"))["l"])
+    return pl.concat(parts) if parts else pl.Series("l", [], pl.Utf8)
+
+
+def reject_lines(rejects: pl.DataFrame) -> pl.Series:
+    """One JSON object per reject; the example (JSON text) is spliced in as an object, or null."""
+    head = pl.struct("stage", "reason", "detail",
+                     pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
+                     "example_id").struct.json_encode().str.strip_suffix("}")
+    line = pl.concat_str([head, pl.lit(',"example":'), pl.col("example").fill_null("null"), pl.lit("}")])
+    return rejects.select(line.alias("l"))["l"]
+
+
 def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFrame, rejects: pl.DataFrame,
                   stats: dict, fingerprints: list[dict]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     if "export_order" in examples.columns:
         examples = examples.sort("export_order")
-    meta_cols = [c for c in examples.columns if c.startswith("meta.")]
-    provenance = []
     for split in ("train", "validation"):
         part = examples.filter(pl.col("split") == split)
-        write_lines(out_dir / f"{split}.jsonl", part["line"].to_list())
-        for n, rec in enumerate(part.select("example_id", "group_id", "source_file", "source_rows", "flags",
-                                            *meta_cols).iter_rows(named=True), start=1):
-            provenance.append({"file": f"{split}.jsonl", "line": n, "example_id": rec["example_id"],
-                               "group_id": rec["group_id"],
-                               "source": {"file": rec["source_file"], "rows": rec["source_rows"]},
-                               "flags": rec["flags"] or [],
-                               "meta": {c.removeprefix("meta."): rec[c] for c in meta_cols}})
-    write_jsonl(out_dir / "provenance.jsonl", provenance)
-    write_jsonl(out_dir / "rejects.jsonl", (
-        {"stage": r["stage"], "reason": r["reason"], "detail": r["detail"],
-         "source": {"file": r["source_file"], "rows": r["source_rows"]},
-         "example_id": r["example_id"], "example": json.loads(r["example"]) if r["example"] else None}
-        for r in rejects.iter_rows(named=True)))
+        write_series_lines(out_dir / f"{split}.jsonl", part["line"])
+    write_series_lines(out_dir / "provenance.jsonl", provenance_lines(examples))
+    write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
     write_json(out_dir / "stats.json", stats)
     manifest = {
         "config_file": config_path,
@@ -72,6 +86,4 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
                     "manifest.json", "report.html"],
     }
     write_json(out_dir / "manifest.json", manifest)
-    from pipeline.outputs import atomic_write
-
     atomic_write(out_dir / "report.html", render_report(stats, manifest, examples, rejects))
