@@ -37,6 +37,8 @@ _FILE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp", "pdf"}  # "icon@2x
 
 
 def _emails(text: str):
+    if "@" not in text:
+        return
     for m in _EMAIL.finditer(text):
         if m.group().rsplit(".", 1)[-1].lower() not in _FILE_SUFFIXES:
             yield m.start(), m.end()
@@ -44,19 +46,20 @@ def _emails(text: str):
 
 # --- secrets and credentials -------------------------------------------------------------------------
 _SECRETS = [
-    # (pattern, group holding the secret: 0 = whole match)
+    # (pattern, group holding the secret: 0 = whole match, literals: one of them is in every match or None)
     (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-                r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"), 0),
-    (re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"), 0),  # OpenAI / Anthropic style
-    (re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0),  # Stripe
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0),  # AWS access key id
-    (re.compile(r"(?i)\baws_secret_access_key\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"), 1),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0),  # GitHub tokens
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), 0),  # Slack
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0),  # Google API key
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0),  # JWT
-    (re.compile(r"\bBearer\s+([A-Za-z0-9._~+/-]{20,}=*)"), 1),
+                r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"), 0, ("-----BEGIN ",)),
+    (re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"), 0, ("sk-",)),  # OpenAI, Anthropic
+    (re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0, ("k_live_", "k_test_")),  # Stripe
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0, ("AKIA", "ASIA")),  # AWS access key id
+    (re.compile(r"(?i)\baws_secret_access_key\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"), 1,
+     None),  # case-insensitive (and Unicode: 'ſ' matches 's'), so no literal
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0, ("gh",)),  # GitHub tokens
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0, ("github_pat_",)),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), 0, ("xox",)),  # Slack
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0, ("AIza",)),  # Google API key
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0, ("eyJ",)),  # JWT
+    (re.compile(r"\bBearer\s+([A-Za-z0-9._~+/-]{20,}=*)"), 1, ("Bearer",)),
 ]
 
 
@@ -66,7 +69,9 @@ def _token_like(s: str) -> bool:
 
 
 def _secrets(text: str):
-    for pattern, group in _SECRETS:
+    for pattern, group, literals in _SECRETS:
+        if literals is not None and not any(lit in text for lit in literals):
+            continue
         for m in pattern.finditer(text):
             value = m.group(group)
             if pattern.pattern.startswith("-----") or _token_like(value):
@@ -77,6 +82,8 @@ _URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s/:@\[\]]+:[
 
 
 def _url_credentials(text: str):
+    if "://" not in text:
+        return
     for m in _URL_CREDENTIALS.finditer(text):
         yield m.start(), m.end()
 
@@ -98,7 +105,10 @@ def iban_valid(compact: str) -> bool:
     """Country length and ISO 13616 mod-97 == 1 on a space-free, upper-case IBAN."""
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
         return False
-    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    try:
+        digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    except ValueError:  # '²' is a digit to str.isdigit but not to int()
+        return False
     return int(digits) % 97 == 1
 
 
@@ -195,6 +205,8 @@ def _ips(text: str):
     for m in _IPV4.finditer(text):
         if _VERSION_BEFORE.search(text[max(0, m.start() - 10):m.start()]):
             continue  # "version 1.2.3.4"
+        if not m.group().isascii():
+            continue  # '١.١.١.٢': regex digits are Unicode, ipaddress takes ASCII only
         if _ip_worth_redacting(ipaddress.IPv4Address(m.group())):
             yield m.start(), m.end()
     for m in _IPV6.finditer(text):
@@ -239,6 +251,31 @@ def _phones(text: str):
     for m in _PHONE_LOCAL.finditer(text):  # 555-0123 only next to a phone word
         if _PHONE_WORD.search(text[max(0, m.start() - _NEAR):m.start()]):
             yield m.start(), m.end()
+
+
+# --- prefilters ------------------------------------------------------------------------------------
+# Per type, a pattern in Rust regex syntax (run by polars over a whole column) that matches somewhere in
+# every text in which the detector finds anything: a necessary condition, read off the detector's
+# patterns above (keep them in step). `\d` is Unicode in both engines, as in the detectors. A text
+# without a match for any type needs no detector at all.
+#
+# The gates also hold on an example's raw JSON (compact, as records.dumps_example writes it): they contain
+# no character that JSON escapes (quote, backslash, controls), so every match in a decoded text is also
+# in the raw text. Only \uXXXX and \/ escapes could hide a character; RAW_JSON_ESCAPES finds those, and
+# such an example is treated as a candidate for every type.
+GATES = {
+    "secret": r"-----BEGIN |sk-|k_live_|k_test_|AKIA|ASIA|(?i:aws_secret_access_key)|gh[pousr]_|github_pat_"
+              r"|xox[abprs]-|AIza|eyJ|Bearer",
+    "url_credentials": r"://",
+    "email": r"@",
+    "iban": r"[A-Z]{2}\d\d",
+    "credit_card": r"[2-6](?:[ -]?\d){12}",  # every issuer prefix starts with 2-6
+    "national_id": r"\d{3}[- ]\d{2}[- ]\d{4}|[A-Z]{2} ?\d\d ?\d\d ?\d\d ?[A-D]|\d{7}-?[A-Z]",
+    "ip_address": r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:",
+    # international (8+ digits: 7 after the first), NANP and local (ddd-dddd), trunk-prefixed national
+    "phone": r"(?:\+|00)[1-9](?:[ .\-/()]*\d){7}|\d{3}[-. ]\d{4}|0[1-9]\d{1,3}\)?[ /-]\d\d",
+}
+RAW_JSON_ESCAPES = r"\\[u/]"
 
 
 DETECTORS = {
