@@ -30,7 +30,8 @@ examples:
   chatprep prepare --config configs/default.yaml --out out/try2 --set stages.split.validation_fraction=0.2
   chatprep check-config configs/default.yaml
 
-exit codes: 0 ready, 1 run finished but the data is not ready to upload (see report), 2 bad input or config
+exit codes: 0 the run finished (the summary and report.html give the verdict), 1 the run finished but an
+error-level problem blocks the upload (e.g. fewer than 10 training examples), 2 bad input or config
 """
 
 
@@ -92,6 +93,13 @@ def summary(stats: dict, out_dir: Path) -> str:
                      + (f"  dropped: {drops}" if drops else ""))
     for p in stats["problems"]:
         lines.append(textwrap.fill(f"{p['level'].upper()}: {p['message']}", 110, subsequent_indent="  "))
+    v = stats.get("verdict") or {}
+    if v.get("ready"):
+        lines.append("verdict: READY to upload" + (f" ({len(v['warnings'])} warning(s) in the report)"
+                                                     if v.get("warnings") else ""))
+    elif v:
+        lines.append("verdict: NOT READY to upload — " + "; ".join(b["code"] for b in v["blocking"])
+                     + " (details in report.html)")
     lines.append(f"outputs in {out_dir}/: train.jsonl validation.jsonl provenance.jsonl rejects.jsonl "
                  f"stats.json manifest.json report.html")
     return "\n".join(lines)

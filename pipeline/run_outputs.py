@@ -13,6 +13,8 @@ from pipeline import __version__
 from pipeline.config_loader import config_hash
 from pipeline.outputs import atomic_write, write_json, write_series_lines
 from pipeline.report import render_report
+from pipeline.report.run_data import RunData
+from pipeline.report.verdict import verdict
 
 PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.I)
@@ -74,7 +76,6 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
         write_series_lines(out_dir / f"{split}.jsonl", part["line"])
     write_series_lines(out_dir / "provenance.jsonl", provenance_lines(examples))
     write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
-    write_json(out_dir / "stats.json", stats)
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
@@ -85,5 +86,8 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
         "outputs": ["train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl", "stats.json",
                     "manifest.json", "report.html"],
     }
+    # one verdict for the console, stats.json and the report
+    stats["verdict"] = verdict(RunData(stats, manifest, examples, rejects))
+    write_json(out_dir / "stats.json", stats)
     write_json(out_dir / "manifest.json", manifest)
     atomic_write(out_dir / "report.html", render_report(stats, manifest, examples, rejects))
