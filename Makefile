@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup prepare test test-fast lint bench clean
+.PHONY: setup prepare test test-fast lint bench bench-moderation clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench
+	$(PY) -m bench.bench_moderation
+
+bench-moderation: setup
+	$(PY) -m bench.bench_moderation
 
 clean:
 	rm -rf out .cache

@@ -12,6 +12,7 @@ from schemas.stages.dedup import DedupParams
 from schemas.stages.export import ExportParams
 from schemas.stages.heuristics import HeuristicsParams
 from schemas.stages.language import LanguageParams
+from schemas.stages.moderation import ModerationParams
 from schemas.stages.normalize import NormalizeParams
 from schemas.stages.pii import PiiParams
 from schemas.stages.split import SplitParams
@@ -26,6 +27,7 @@ STAGE_PARAMS = (
     LanguageParams,
     DedupParams,
     TokensParams,
+    ModerationParams,
     SplitParams,
     ExportParams,
 )
