@@ -7,9 +7,10 @@
   dense      the same conversations with a look-alike (dates, amounts, versions, order numbers, '@handles')
              appended to every message and a real value (e-mail, phone, card, IBAN, key, ...) to every
              fifth example: the cost when most messages hold candidates
-  realdata   real third-party chats from ../shared/realdata (skipped when absent): agentune insurance calls and
-             persuasionforgood dialogues (one example per conversation), fastchat, alpaca (instruction+input
-             -> output), twcs tweets and openai-moderation prompts (one-message examples): ~4.4k examples
+  realdata   real third-party chats from ../shared/realdata (skipped when absent): agentune insurance
+             calls and persuasionforgood dialogues (one example per conversation), fastchat, alpaca
+             (instruction + input -> output), twcs tweets and openai-moderation prompts (one message
+             each): ~4.4k examples
 Single process, best of --repeat runs. Timings are wall-clock on a possibly shared machine: compare rows
 of one run, not runs.
 """
@@ -74,7 +75,8 @@ def real_conversations(folder: Path) -> list[list[dict]]:
                         lambda r, k: "user" if r["author"] == "Customer" else "assistant")
     convs += _csv_groups(folder / "persuasionforgood/full_dialog.csv", "B2", "Unit", lambda r, k: turn[k % 2])
     for ex in json.loads((folder / "fastchat-dummy/dummy_conversation.json").read_text(encoding="utf-8")):
-        convs.append([{"role": turn[k % 2], "content": t["value"]} for k, t in enumerate(ex["conversations"])])
+        turns = ex["conversations"]
+        convs.append([{"role": turn[k % 2], "content": t["value"]} for k, t in enumerate(turns)])
     for ex in json.loads((folder / "llamafactory-demo/alpaca_en_demo.json").read_text(encoding="utf-8")):
         convs.append([{"role": "user", "content": f"{ex['instruction']}\n{ex['input']}"},
                       {"role": "assistant", "content": ex["output"]}])
@@ -90,7 +92,8 @@ def workloads(n: int, data: Path) -> dict[str, list[str]]:
     work = {"synthetic": [dumps_example({"messages": c}) for c in convs]}
     dense = []
     for i, c in enumerate(convs):
-        msgs = [{**m, "content": f"{m['content']} {LOOKALIKES[(i + k) % len(LOOKALIKES)]}"} for k, m in enumerate(c)]
+        msgs = [{**m, "content": f"{m['content']} {LOOKALIKES[(i + k) % len(LOOKALIKES)]}"}
+                for k, m in enumerate(c)]
         if i % 5 == 0:
             msgs[0]["content"] += " " + VALUES[(i // 5) % len(VALUES)]
         dense.append(dumps_example({"messages": msgs}))
@@ -116,13 +119,14 @@ def measure(examples: list[str], repeat: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20_000, help="conversations in the synthetic and dense workloads")
-    ap.add_argument("--data", type=Path, default=Path("/tmp/benchdata"), help="folder of the `make bench` data")
+    ap.add_argument("--n", type=int, default=20_000, help="conversations (synthetic, dense)")
+    ap.add_argument("--data", type=Path, default=Path("/tmp/benchdata"), help="`make bench` data folder")
     ap.add_argument("--repeat", type=int, default=3, help="runs per workload; the fastest counts")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
+    work = workloads(args.n, args.data)
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-               "workloads": {name: measure(ex, args.repeat) for name, ex in workloads(args.n, args.data).items()}}
+               "workloads": {name: measure(ex, args.repeat) for name, ex in work.items()}}
     print(f"{'workload':10} {'examples':>9} {'messages':>9} {'seconds':>8} {'examples/s':>11}  detections")
     for name, r in results["workloads"].items():
         print(f"{name:10} {r['examples']:>9} {r['messages']:>9} {r['seconds']:>8} {r['examples_per_s']:>11}  "

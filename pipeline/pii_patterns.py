@@ -48,12 +48,13 @@ def _emails(text: str):
 _SECRETS = [
     # (pattern, group holding the secret: 0 = whole match, literals: one of them is in every match or None)
     (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-                r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"), 0, ("-----BEGIN ",)),
+                r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"), 0,
+     ("-----BEGIN ",)),
     (re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"), 0, ("sk-",)),  # OpenAI, Anthropic
     (re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0, ("k_live_", "k_test_")),  # Stripe
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0, ("AKIA", "ASIA")),  # AWS access key id
-    (re.compile(r"(?i)\baws_secret_access_key\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"), 1,
-     None),  # case-insensitive (and Unicode: 'ſ' matches 's'), so no literal
+    (re.compile(r"(?i)\baws_secret_access_key\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})"
+                r"(?![A-Za-z0-9/+=])"), 1, None),  # case-insensitive (and 'ſ' matches 's'): no literal
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0, ("gh",)),  # GitHub tokens
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0, ("github_pat_",)),
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), 0, ("xox",)),  # Slack

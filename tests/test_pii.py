@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections import Counter
@@ -14,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.pii_patterns import find_pii, iban_valid, luhn_valid, redact
+from pipeline.pii_patterns import DETECTORS, PII_TYPES, find_pii, iban_valid, luhn_valid, redact
 from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
 from pipeline.stage_api import StageContext
 from pipeline.stages import pii
@@ -243,3 +244,89 @@ def test_sample_planted_pii_never_reaches_the_outputs(run_config):
     facts = result.stats["facts"]["pii"]
     assert facts["examples_with_pii"] == dict(per_type)
     assert facts["detections"]["ip_address"] >= defects["pii_in_huge_log"]["count"] - 250  # multicast skipped
+
+
+# --- prefilters: a gate never hides a detection ----------------------------------------------------------
+
+TRICKY = ["ip ١.٢.٣.٤ x", "DE89٣٧٠٤٠٠٤٤٠٥٣٢٠١٣٠٠٠", "DE89²12345678901234567", "quote \" back \\ slash",
+          "\t\x01", "漢字 🙂", "a@b", "(555)", "+",
+          "aws_ſecret_access_Key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+          "00", "12:30:45", "2001:db8::1", "4111", "1111 1111 1111", "123-4567", "call", "-", "/", ".",
+          "(089) 12 34 56 78", "+49 (0)30 1234 5678", "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+          "rk_test_4eC39HqLyjWDarjtT1zdp7dc", "github_pat_11ABCDEFG0123456789_abcdefghijkl",
+          "AIzaSyA1234567890abcdefghijklmnopqrstuv", "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2QT4",
+          "ASIAIOSFODNN7EXAMPL3"]
+ALL_PIECES = [p[0] for p in PLANTED] + LOOKALIKES + TRICKY
+PIECES = st.sampled_from(ALL_PIECES)
+
+
+def raw_forms(text: str) -> list[str]:
+    """An example holding `text` as written by the pipeline, with \\u escapes, and with \\/ escapes."""
+    obj = {"messages": [{"role": "user", "content": text}]}
+    return [dumps_example(obj), json.dumps(obj), json.dumps(obj, ensure_ascii=False).replace("/", "\\/")]
+
+
+def assert_gates_hold(text: str):
+    found = {t for t in PII_TYPES if any(e > s for s, e in DETECTORS[t](text))}
+    assert found <= set(pii.gated_types(pl.Series([text]), PII_TYPES, raw_json=False)[0])
+    for raw in raw_forms(text):
+        assert found <= set(pii.gated_types(pl.Series([raw]), PII_TYPES, raw_json=True)[0]), raw
+
+
+@pytest.mark.parametrize("text", ALL_PIECES)
+def test_gates_match_each_planted_and_tricky_text(text):
+    assert_gates_hold(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=5), st.sampled_from(["", " ", "\n", "-", ".", "/", ":"]))
+def test_gates_match_wherever_a_detector_finds_something(parts, sep):
+    assert_gates_hold(sep.join(parts))
+
+
+def test_every_python_digit_is_a_digit_to_the_gates():
+    digits = [chr(c) for c in range(0x110000) if re.fullmatch(r"\d", chr(c))]
+    assert len(digits) > 600 and pl.Series(digits).str.contains(r"^\d$").all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=4).map(" ".join), min_size=1, max_size=8))
+def test_stage_finds_exactly_what_find_pii_finds_in_every_text(texts):
+    examples = [chat(texts[i], texts[i + 1] if i + 1 < len(texts) else "ok") for i in range(0, len(texts), 2)]
+    expected = Counter(m.type for ex in examples for msg in ex["messages"] for m in find_pii(msg["content"]))
+    assert run(examples).facts["detections"] == {t: expected[t] for t in PII_TYPES if expected[t]}
+
+
+def test_odd_input_is_no_crash():
+    assert kinds("ip ١.٢.٣.٤ and DE89²12345678901234567 end") == []
+    odd = {"messages": ["not a message", {"role": ["user"], "content": "a@example.com"},
+                        {"role": "user", "content": "b@example.com"}]}
+    out = run([odd])
+    assert out.facts["scanned_messages"] == 1 and out.facts["detections"] == {"email": 1}
+
+
+# --- chunked execution: merged chunk facts equal the whole run --------------------------------------------
+
+def mixed_examples() -> list[dict]:
+    texts = [p[0] for p in PLANTED] + LOOKALIKES + TRICKY
+    examples = [chat(texts[i], texts[-1 - i]) for i in range(len(texts))]
+    parts = [{"type": "text", "text": PLANTED[0][0]}, {"type": "text", "text": PLANTED[9][0]}]
+    examples[3]["messages"].append({"role": "assistant", "content": parts})
+    return examples + [chat("nothing here") for _ in range(10)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, len(mixed_examples())), min_size=2, max_size=2, unique=True))
+def test_chunks_merged_equal_the_whole(cuts):
+    frame = frame_of(mixed_examples())
+    params = PiiParams(name="pii", actions={"secret": "drop", "phone": "flag", "ip_address": "flag"},
+                       samples_per_type=2)
+    ctx = StageContext(None, Path("out"), Path("."), lambda **k: None, lambda m: None)
+    whole = pii.run(frame, params, ctx)
+    bounds = [0, *sorted(cuts), frame.height]
+    parts = [pii.run(frame.slice(a, b - a), params, ctx) for a, b in itertools.pairwise(bounds)]
+    assert len(parts) == 3
+    assert pii.merge_facts([p.facts for p in parts]) == whole.facts
+    assert pl.concat([p.frame for p in parts]).equals(whole.frame)
+    assert whole.facts["outcome"]["dropped"] and whole.facts["outcome"]["flagged"]
+    assert all(len(s) == 2 for s in whole.facts["samples"].values()) and len(whole.facts["samples"]) >= 6

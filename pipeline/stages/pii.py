@@ -161,16 +161,22 @@ class _Tally:
         return None, None, flagged
 
     def facts(self) -> dict:
-        return {
-            "scanned_messages": self.scanned_messages,
-            "detections": {t: self.detections[t] for t in PII_TYPES if self.detections[t]},
-            "examples_with_pii": {t: self.with_type[t] for t in PII_TYPES if self.with_type[t]},
-            "by_role": dict(sorted(self.by_role.items())),
-            "outcome": {k: self.outcome[k] for k in ("redacted", "dropped", "flagged")},
-            "actions": self.action_of,
-            "samples": self.samples,
-            "samples_per_type": self.cap,
-        }
+        return _facts(self.scanned_messages, self.detections, self.with_type, self.by_role, self.outcome,
+                      self.action_of, self.samples, self.cap)
+
+
+def _facts(scanned: int, detections: Counter, with_type: Counter, by_role: Counter, outcome: Counter,
+           actions: dict, samples: dict, cap: int) -> dict:
+    return {
+        "scanned_messages": scanned,
+        "detections": {t: detections[t] for t in PII_TYPES if detections[t]},
+        "examples_with_pii": {t: with_type[t] for t in PII_TYPES if with_type[t]},
+        "by_role": dict(sorted(by_role.items())),
+        "outcome": {k: outcome[k] for k in ("redacted", "dropped", "flagged")},
+        "actions": actions,
+        "samples": samples,
+        "samples_per_type": cap,
+    }
 
 
 def _flags_column(flags: pl.Series, added: dict[int, list[str]]) -> pl.Series:
@@ -207,7 +213,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                 tally.scanned_messages += scanned
             else:
                 tally.scanned_messages += _count_scanned(obj, roles)
-        texts = pl.Series([holder[key] for _, _, slots in pending for _, _, holder, key in slots], dtype=pl.Utf8)
+        texts = pl.Series([holder[key] for *_, slots in pending for *_, holder, key in slots], dtype=pl.Utf8)
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, slots in pending:
             scan, changed = _Scan(), False
@@ -228,3 +234,19 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if rewritten:
         out = out.with_columns(examples.clone().scatter(list(rewritten), list(rewritten.values())))
     return StageOutput(with_drops(out, reasons, details), tally.facts())
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from its chunks' facts, in input order: counts add, samples keep the
+    first samples_per_type per type."""
+    cap = parts[0]["samples_per_type"] if parts else 0
+    totals = {key: sum((Counter(p[key]) for p in parts), Counter())
+              for key in ("detections", "examples_with_pii", "by_role", "outcome")}
+    samples: dict[str, list[dict]] = {}
+    for p in parts:
+        for t, items in p["samples"].items():
+            bucket = samples.setdefault(t, [])
+            bucket += items[:max(0, cap - len(bucket))]
+    return _facts(sum(p["scanned_messages"] for p in parts), totals["detections"],
+                  totals["examples_with_pii"], totals["by_role"], totals["outcome"],
+                  parts[0]["actions"] if parts else {}, samples, cap)
