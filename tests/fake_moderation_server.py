@@ -196,7 +196,7 @@ class FakeModerationServer:
         if limited:
             record.fault, record.status = "rate_limit", 429
             status, payload, headers = limited
-            return _json(h, status, payload, headers)
+            return _json(h, status, payload, {**headers, **self._limit_headers()})
         record.fault = None if fault == "ok" else fault
         fault = record.fault
         if self.latency:
@@ -261,13 +261,13 @@ class FakeModerationServer:
                        "429bare": {}}[fault]
             return _json(h, 429, _error("Rate limit reached for omni-moderation-latest in organization org-fake "
                                         "on requests per min (RPM): Limit 1, Used 1, Requested 1.", "requests",
-                                        "rate_limit_exceeded"), headers)
+                                        "rate_limit_exceeded"), {**headers, **self._limit_headers()})
         if fault == "500":
             return _json(h, 500, _error("The server had an error while processing your request. Sorry about that!",
-                                        "server_error", None))
+                                        "server_error", None), self._limit_headers())
         if fault == "503":
             return _json(h, 503, _error("The engine is currently overloaded, please try again later.",
-                                        "server_error", None))
+                                        "server_error", None), self._limit_headers())
         if fault == "502":
             page = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
                     b"Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.02, help="seconds added to every answer")
     p.add_argument("--slow-seconds", type=float, default=2.0)
     p.add_argument("--key", default=None, help="accept only this API key (default: any)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1, help="seed of the random faults")
     a = p.parse_args(argv)
     fake = FakeModerationServer(rpm=a.rpm, tpm=a.tpm, window_seconds=a.window, expected_key=a.key,
                                 latency=a.latency, fault_rate=a.fault_rate if a.faults else 0.0,

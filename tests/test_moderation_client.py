@@ -34,11 +34,12 @@ def fake(monkeypatch, realdata):
     server.stop()
 
 
-def screener(tmp_path, rpm=60_000, tpm=None, timeout=5.0, model="omni-moderation-latest", **kw) -> Screener:
+def screener(tmp_path, rpm=60_000, tpm=None, timeout=5.0, model="omni-moderation-latest", follow_server=True,
+             **kw) -> Screener:
     client = ModerationClient(model, timeout)
     cache = ModerationCache(tmp_path / "cache", endpoint_id(client.base_url), model)
     settings = ScreeningSettings(**{"backoff_seconds": 0.02, "backoff_cap_seconds": 0.2, **kw})
-    return Screener(client, cache, RateBudget(rpm, tpm), settings)
+    return Screener(client, cache, RateBudget(rpm, tpm, follow_server=follow_server), settings)
 
 
 def screen(s: Screener, texts: list[str]):
@@ -55,11 +56,20 @@ def expected(fake: FakeModerationServer, text: str) -> bool:
 
 def test_batches_of_n_inputs_make_ceil_n_over_batch_requests(tmp_path, fake, prompts):
     texts = prompts[:100]
-    results = screen(screener(tmp_path, batch_size=8, batch_max_tokens=10**6), texts)
+    results = screen(screener(tmp_path, batch_size=8, batch_max_tokens=10**6, follow_server=False), texts)
     assert len(fake.records()) == math.ceil(100 / 8)
     assert sorted(len(r.texts) for r in fake.records()) == [4] + [8] * 12
     assert fake.answered() == {t: 1 for t in texts}
     assert all(results[text_hash(t)].flagged == expected(fake, t) for t in texts)
+
+
+def test_the_first_request_is_a_one_input_probe_that_teaches_the_budget_the_server_limits(tmp_path, fake, prompts):
+    fake.rpm, fake.tpm = 30_000, 5_000_000  # announced in x-ratelimit-limit-* headers
+    s = screener(tmp_path, rpm=500, tpm=10_000, batch_size=8, batch_max_tokens=10**6)
+    screen(s, prompts[:33])
+    first, *rest = fake.records()
+    assert len(first.texts) == 1 and len(rest) == math.ceil(32 / 8)
+    assert (s.budget.requests_per_minute, s.budget.tokens_per_minute) == (30_000, 5_000_000)
 
 
 def test_answers_follow_openai_labels_of_the_real_prompts(tmp_path, fake, realdata, prompts):
@@ -80,7 +90,7 @@ def test_answers_follow_openai_labels_of_the_real_prompts(tmp_path, fake, realda
 
 def test_requests_run_concurrently_up_to_the_limit(tmp_path, fake, prompts):
     fake.latency = 0.15
-    screen(screener(tmp_path, batch_size=2, concurrency=4), prompts[:40])
+    screen(screener(tmp_path, batch_size=2, concurrency=4, follow_server=False), prompts[:40])
     assert len(fake.records()) == 20
     assert 3 <= fake.max_in_flight <= 4
 
@@ -160,7 +170,7 @@ def test_a_service_that_stays_down_fails_clearly_and_keeps_what_arrived(tmp_path
     fake.script("ok", "ok", "ok")
     fake.fault_rate, fake.fault_mix = 1.0, ("500", "502")
     texts = prompts[:40]
-    s = screener(tmp_path, batch_size=4, concurrency=1, max_retries=3)
+    s = screener(tmp_path, batch_size=4, concurrency=1, max_retries=3, follow_server=False)
     with pytest.raises(ScreeningFailed, match=r"gave up on a batch of 4 inputs after 4 failed attempts"):
         screen(s, texts)
     assert s.stats.sent == 12

@@ -172,7 +172,7 @@ def test_a_service_that_stays_down_stops_the_run_clearly(tmp_path, fake, run_con
     fake.script("ok")
     data = write_chats(tmp_path / "chats.jsonl", BENIGN + UNSAFE)
     with pytest.raises(UserError) as info:
-        run_config(config(data, max_retries=2, batch_size=4, concurrency=1))
+        run_config(config(data, max_retries=2, batch_size=4, concurrency=1, follow_server_limits=False))
     msg = str(info.value)
     assert "moderation: screening stopped" in msg and "HTTP 502: HTML page '502 Bad Gateway'" in msg
     assert "4 of 13 texts are screened and kept in" in msg and "rerun to continue" in msg

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 
 import openai
 
@@ -39,12 +40,22 @@ def redact(text: str, key: str | None) -> str:
     return text.replace(key, KEY_PLACEHOLDER) if key else text
 
 
+Limits = tuple[float | None, float | None]  # per-minute (requests, tokens) announced by x-ratelimit-limit-*
+
+
 class RetryableError(Exception):
     """A failure worth retrying. kind: rate_limited | server_error | timeout | connection | bad_response."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None, too_large: bool = False):
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, too_large: bool = False,
+                 limits: Limits = (None, None)):
         super().__init__(message)
-        self.kind, self.retry_after, self.too_large = kind, retry_after, too_large
+        self.kind, self.retry_after, self.too_large, self.limits = kind, retry_after, too_large, limits
+
+
+@dataclass(frozen=True)
+class Classified:
+    results: list[ModerationResult]  # in input order
+    limits: Limits
 
 
 class FatalError(Exception):
@@ -58,13 +69,12 @@ class ModerationClient:
         self.base_url = base_url_from_env()
         self._sdk = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
                                   timeout=timeout_seconds)
-        self.last_limits: tuple[float | None, float | None] = (None, None)
 
     def close(self) -> None:
         self._sdk.close()
 
-    def classify(self, texts: list[str]) -> list[ModerationResult]:
-        """One request for `texts`; results in input order. Raises RetryableError or FatalError."""
+    def classify(self, texts: list[str]) -> Classified:
+        """One request for `texts`. Raises RetryableError or FatalError."""
         try:
             raw = self._sdk.moderations.with_raw_response.create(model=self.model, input=texts)
             body = raw.content
@@ -81,12 +91,11 @@ class ModerationClient:
             raise self._status_error(e) from e
         except openai.OpenAIError as e:  # anything else the SDK raises is a failure we cannot classify
             raise RetryableError("bad_response", self._safe(f"{type(e).__name__}: {e}")) from e
-        self.last_limits = (_number(headers.get("x-ratelimit-limit-requests")),
-                            _number(headers.get("x-ratelimit-limit-tokens")))
+        limits = _limits(headers)
         try:
-            return parse_results(body, len(texts))
+            return Classified(parse_results(body, len(texts)), limits)
         except BadResponse as e:
-            raise RetryableError("bad_response", self._safe(f"unusable answer: {e}")) from e
+            raise RetryableError("bad_response", self._safe(f"unusable answer: {e}"), limits=limits) from e
 
     def _status_error(self, e: openai.APIStatusError) -> Exception:
         status = e.status_code
@@ -98,9 +107,10 @@ class ModerationClient:
                 return FatalError(f"{where} answered 429 insufficient_quota: the account has no quota left ({detail})")
             too_large = "request too large" in detail.lower()
             return RetryableError("rate_limited", f"HTTP 429: {detail}", retry_after_seconds(e.response.headers),
-                                  too_large=too_large)
+                                  too_large=too_large, limits=_limits(e.response.headers))
         if status >= 500 or status in (408, 409):
-            return RetryableError("server_error", f"HTTP {status}: {detail}", retry_after_seconds(e.response.headers))
+            return RetryableError("server_error", f"HTTP {status}: {detail}", retry_after_seconds(e.response.headers),
+                                  limits=_limits(e.response.headers))
         if status == 401:
             return FatalError(f"{where} rejected OPENAI_API_KEY (HTTP 401{', ' + code if code else ''}); "
                               f"check the key (and OPENAI_BASE_URL, if set)")
@@ -131,6 +141,10 @@ def _error_text(e: openai.APIStatusError) -> str:
         return f"HTML page {' '.join(title.group(1).split())[:80]!r}"
     text = " ".join(text.split())
     return (text[:120] + "…") if len(text) > 120 else (text or "no details")
+
+
+def _limits(headers) -> Limits:
+    return _number(headers.get("x-ratelimit-limit-requests")), _number(headers.get("x-ratelimit-limit-tokens"))
 
 
 def _number(value: str | None) -> float | None:

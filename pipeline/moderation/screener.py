@@ -1,8 +1,9 @@
 """Screening many texts: cache lookup, batching, concurrent paced requests, retries, progress.
 
 Unique texts (by sha256) not yet in the cache are grouped into batches (up to `batch_size` inputs and
-`batch_max_tokens` estimated tokens; one OpenAI request classifies a whole array) and sent by `concurrency`
-worker threads, each request waiting for its slot in the RateBudget. Answers are written to the cache
+`batch_max_tokens` estimated tokens; one OpenAI request classifies a whole array; when the budget follows
+the server's announced limits, the first request carries one input so those limits are learned before the
+big batches are paced) and sent by `concurrency` worker threads, each request waiting for its slot in the RateBudget. Answers are written to the cache
 by the calling thread as each batch completes. A batch that fails is retried: 429s honour the server's
 retry-after and slow everyone down (AIMD); 5xx, timeouts, dropped connections and unusable answers back
 off exponentially. When one batch exhausts its retries the others stop, what arrived is kept in the
@@ -102,6 +103,10 @@ class Screener:
         self.stats.unique, self.stats.from_cache = len(texts), len(results)
         todo = [(h, t) for h, t in texts.items() if h not in results]
         batches = make_batches(todo, self.settings.batch_size, self.settings.batch_max_tokens)
+        if self.budget.follow_server and len(batches) > 1:
+            # a one-input first request: its answer's x-ratelimit headers tell the budget the account's
+            # real limits before the big batches are paced at the (conservative) configured ones
+            batches = [todo[:1]] + make_batches(todo[1:], self.settings.batch_size, self.settings.batch_max_tokens)
         bar = self.progress(total=len(texts), initial=len(results), desc="moderation", unit="input") \
             if self.progress and todo else None
         failure: Exception | None = None
@@ -144,8 +149,9 @@ class Screener:
             with self._lock:
                 self.stats.requests += 1
             try:
-                answers = self.client.classify(texts)
+                answer = self.client.classify(texts)
             except RetryableError as e:
+                self.budget.observe_limits(*e.limits)
                 with self._lock:
                     self.stats.retries[e.kind] += 1
                 if e.kind == "rate_limited":
@@ -163,8 +169,8 @@ class Screener:
                 if self._stop.wait(wait):
                     raise _Stopped from e
                 continue
-            self.budget.observe_limits(*self.client.last_limits)
-            return [(h, r) for (h, _), r in zip(batch, answers)]
+            self.budget.observe_limits(*answer.limits)
+            return [(h, r) for (h, _), r in zip(batch, answer.results)]
 
     def _slow_down(self, slot: Slot, retry_after: float | None, attempt: int) -> None:
         wait = retry_after if retry_after is not None else self._backoff.delay(attempt - 1)
