@@ -203,14 +203,14 @@ def _ip_worth_redacting(ip) -> bool:
 
 
 def _ips(text: str):
-    for m in _IPV4.finditer(text):
+    for m in _IPV4.finditer(text) if "." in text else ():
         if _VERSION_BEFORE.search(text[max(0, m.start() - 10):m.start()]):
             continue  # "version 1.2.3.4"
         if not m.group().isascii():
             continue  # '١.١.١.٢': regex digits are Unicode, ipaddress takes ASCII only
         if _ip_worth_redacting(ipaddress.IPv4Address(m.group())):
             yield m.start(), m.end()
-    for m in _IPV6.finditer(text):
+    for m in _IPV6.finditer(text) if ":" in text else ():
         s = m.group()
         if len(s) < 6 or s.count(":") < 2 or not any(c.isdigit() for c in s):
             continue
@@ -240,16 +240,16 @@ def _digits(s: str) -> int:
 
 
 def _phones(text: str):
-    for m in _PHONE_INTL.finditer(text):
+    for m in _PHONE_INTL.finditer(text) if "+" in text or "00" in text else ():
         n = _digits(m.group()) - (2 if m.group().startswith("00") else 0)
         if 8 <= n <= 15:
             yield m.start(), m.end()
     for m in _PHONE_NANP.finditer(text):
         yield m.start(), m.end()
-    for m in _PHONE_TRUNK.finditer(text):
+    for m in _PHONE_TRUNK.finditer(text) if "0" in text else ():
         if 9 <= _digits(m.group()) <= 12:
             yield m.start(), m.end()
-    for m in _PHONE_LOCAL.finditer(text):  # 555-0123 only next to a phone word
+    for m in _PHONE_LOCAL.finditer(text) if "-" in text else ():  # 555-0123 only next to a phone word
         if _PHONE_WORD.search(text[max(0, m.start() - _NEAR):m.start()]):
             yield m.start(), m.end()
 
@@ -291,11 +291,15 @@ DETECTORS = {
 }
 
 
+_RANK = {t: i for i, t in enumerate(PII_TYPES)}
+
+
 def find_pii(text: str, types=PII_TYPES) -> list[PiiMatch]:
     """Non-overlapping detections in text order (priority, then length, settles overlaps)."""
     found = [PiiMatch(t, s, e) for t in types for s, e in DETECTORS[t](text) if e > s]
-    rank = {t: i for i, t in enumerate(PII_TYPES)}
-    found.sort(key=lambda m: (rank[m.type], -(m.end - m.start), m.start))
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda m: (_RANK[m.type], -(m.end - m.start), m.start))
     chosen: list[PiiMatch] = []
     for m in found:
         if all(m.end <= c.start or m.start >= c.end for c in chosen):
