@@ -12,6 +12,9 @@ Without OPENAI_API_KEY nothing is screened: every example is kept, the console w
 so the other stages' results and the report exist, but exits "not ready"). A service that stays down past
 the retry budget stops the run with a UserError; answers received so far stay cached for the rerun.
 
+It defines no merge_facts on purpose: the runner gives it the whole frame once, in the main process, so
+one rate budget paces every request and texts are deduplicated and batched across the whole input.
+
 facts keys (names chosen to match pipeline/report/moderation.py):
   skipped (only when nothing was screened: why), model, screen, action, required, examples_screened,
   flagged (examples flagged), texts_screened (chunks, repeats included), messages_chunked,
