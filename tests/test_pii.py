@@ -303,6 +303,11 @@ def test_odd_input_is_no_crash():
                         {"role": "user", "content": "b@example.com"}]}
     out = run([odd])
     assert out.facts["scanned_messages"] == 1 and out.facts["detections"] == {"email": 1}
+    surrogate = frame_of([chat("x")]).with_columns(
+        pl.lit('{"messages":[{"role":"user","content":"\\ud800 a@example.com"}]}').alias("example"))
+    ctx = StageContext(None, Path("out"), Path("."), lambda **k: None, lambda m: None)
+    out = pii.run(surrogate, PiiParams(name="pii", action="flag"), ctx)  # normalize skipped: no crash
+    assert out.facts["detections"] == {"email": 1} and out.frame["flags"].to_list() == [["pii:email"]]
 
 
 # --- chunked execution: merged chunk facts equal the whole run --------------------------------------------
@@ -323,6 +328,7 @@ def test_chunks_merged_equal_the_whole(cuts):
                        samples_per_type=2)
     ctx = StageContext(None, Path("out"), Path("."), lambda **k: None, lambda m: None)
     whole = pii.run(frame, params, ctx)
+    assert frame.equals(frame_of(mixed_examples()))  # the input is not changed in place
     bounds = [0, *sorted(cuts), frame.height]
     parts = [pii.run(frame.slice(a, b - a), params, ctx) for a, b in itertools.pairwise(bounds)]
     assert len(parts) == 3

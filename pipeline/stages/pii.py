@@ -72,6 +72,14 @@ def _role_in(role, roles: frozenset) -> bool:
     return isinstance(role, str) and role in roles  # a list or dict role is never scanned (nor hashable)
 
 
+def _text_series(texts: list[str]) -> pl.Series:
+    try:
+        return pl.Series(texts, dtype=pl.Utf8)
+    except UnicodeEncodeError:  # a lone surrogate (from a \ud800 escape; normalize replaces them): as '?',
+        # which no gate matches either, so the gates still match wherever they did
+        return pl.Series([t.encode("utf-8", "replace").decode("utf-8") for t in texts], dtype=pl.Utf8)
+
+
 def _count_scanned(obj, roles: frozenset) -> int:
     """Messages whose text would be scanned (role in roles, content a string or a list of parts)."""
     messages = obj.get("messages") if isinstance(obj, dict) else None
@@ -213,7 +221,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                 tally.scanned_messages += scanned
             else:
                 tally.scanned_messages += _count_scanned(obj, roles)
-        texts = pl.Series([holder[key] for *_, slots in pending for *_, holder, key in slots], dtype=pl.Utf8)
+        texts = _text_series([holder[key] for *_, slots in pending for *_, holder, key in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, slots in pending:
             scan, changed = _Scan(), False
