@@ -1,28 +1,39 @@
-"""Language detectors behind one interface, and a cache of their answers keyed by text hash.
+"""Language detectors behind one interface, and a cache of their answers.
 
 Backends (both deterministic, both answer ISO 639-1 codes such as "en", "de", "zh"):
+  py3langid   naive Bayes over byte n-grams (langid.py); 97 languages. Run over many texts at once by
+              pipeline/batched_langid.py (same model and answers as py3langid's classify, ~10x faster).
+              `languages` can restrict the candidates (py3langid's set_languages).
   langdetect  Google's language-detection port; its random sampling is seeded (seed 0), so the same text
-              always gets the same answer. 55 languages.
-  py3langid   naive Bayes over byte n-grams (langid.py); 97 languages; much faster (bench/bench_language.py).
+              always gets the same answer. 55 languages. One text at a time (slow: bench/bench_language.py).
 
-`detect_all(texts, backend, cache)` returns one `Detection(lang, confidence)` per text, "und" when the
-text has no usable features. Answers are remembered in-process and, when the cache has a directory, in
-an SQLite file there, so a rerun on grown data only detects the new texts.
+`DetectionCache.detect_all(texts)` returns one `Detection(lang, confidence)` per text, "und" when the
+text has no letter. Answers are remembered in-process (a bounded dict per backend) and, when the cache
+has a directory, in an SQLite file there, so a rerun on grown data only detects the new texts. The
+SQLite rows (one table per backend id) are keyed by two 64-bit hashes of the text, computed for all
+texts at once by polars, and read and written in large batches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib.metadata import version
+from itertools import chain, islice
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
+import polars as pl
 
 BACKENDS = ("py3langid", "langdetect")
 UNDETERMINED = "und"
 LANGDETECT_SEED = 0
+MEMORY_LIMIT = 200_000  # texts remembered per backend in-process; the dict is emptied when it would grow past
+SQL_BATCH = 900  # keys per SELECT (SQLite's default limit on bound parameters is 999 before 3.32)
+CACHE_FILE = "language_detections.sqlite"
 
 
 class Detection(NamedTuple):
@@ -57,100 +68,157 @@ def _langdetect() -> Callable[[str], Detection]:
 
 
 @cache
-def _py3langid() -> Callable[[str], Detection]:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+def _py3langid(languages: tuple[str, ...] | None) -> Callable[[Sequence[str]], list[Detection]]:
+    from pipeline.batched_langid import BatchedLangid
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    model = BatchedLangid(languages)
 
-    def detect(text: str) -> Detection:
-        if not any(c.isalpha() for c in text):
-            return Detection(UNDETERMINED, 0.0)
-        lang, conf = identifier.classify(text)
-        return Detection(_base_code(lang), float(conf))
+    def detect(texts: Sequence[str]) -> list[Detection]:
+        out = [Detection(UNDETERMINED, 0.0)] * len(texts)
+        worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
+        for i, (lang, conf) in zip(worded, model.classify([texts[i] for i in worded])):
+            out[i] = Detection(_base_code(lang), conf)
+        return out
 
     return detect
 
 
-def detector(backend: str) -> Callable[[str], Detection]:
-    if backend == "langdetect":
-        return _langdetect()
+def batch_detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[Sequence[str]], list[Detection]]:
+    """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates."""
     if backend == "py3langid":
-        return _py3langid()
+        return _py3langid(tuple(sorted(set(languages))) if languages else None)
+    if languages:
+        raise ValueError(f"the {backend} backend cannot restrict its languages; use py3langid")
+    if backend == "langdetect":
+        one = _langdetect()
+        return lambda texts: [one(t) for t in texts]
     raise ValueError(f"unknown language backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def backend_id(backend: str) -> str:
-    """Backend name and installed version: a new model version must not reuse old answers."""
+def detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[str], Detection]:
+    """text -> Detection, one at a time (same answers as batch_detector)."""
+    many = batch_detector(backend, languages)
+    return lambda text: many([text])[0]
+
+
+def backend_id(backend: str, languages: Sequence[str] | None = None) -> str:
+    """Backend, installed version, implementation and candidate set: other answers must not be reused."""
+    if backend == "py3langid":
+        scope = ",".join(sorted(set(languages))) if languages else "all"
+        return f"py3langid-{version('py3langid')}-batched/{scope}"
     return f"{backend}-{version(backend)}"
-
-
-def text_key(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 _MEMORY: dict[str, dict[str, Detection]] = {}
 
 
 class DetectionCache:
-    """In-process dict per backend version, backed by an optional SQLite file shared across runs."""
+    """In-process dict per backend id (text -> answer), backed by an optional SQLite file shared across runs."""
 
-    def __init__(self, backend: str, directory: Path | None = None, warn: Callable[[str], None] | None = None):
+    def __init__(self, backend: str, directory: Path | None = None, warn: Callable[[str], None] | None = None,
+                 languages: Sequence[str] | None = None):
         self.backend = backend
-        self.id = backend_id(backend)
+        self.languages = tuple(sorted(set(languages))) if languages else None
+        self.id = backend_id(backend, self.languages)
         self.memory = _MEMORY.setdefault(self.id, {})
-        self.path = Path(directory) / "language_detections.sqlite" if directory is not None else None
+        self.path = Path(directory) / CACHE_FILE if directory is not None else None
         self.warn = warn or (lambda message: None)
         self.hits = self.misses = 0
+
+    def detect_all(self, texts: Sequence[str]) -> list[Detection]:
+        """One answer per text; a text met again (in this list or any earlier call) counts as a hit."""
+        memory = self.memory
+        answers: dict[str, Detection] = {}
+        missing = []
+        for text in dict.fromkeys(texts):
+            found = memory.get(text)
+            if found is None:
+                missing.append(text)
+            else:
+                answers[text] = found
+        keys = _keys(missing) if missing and self.path is not None else None
+        stored = self._read(missing, keys) if keys is not None else {}
+        answers.update(stored)
+        todo = [i for i, t in enumerate(missing) if t not in stored] if stored else range(len(missing))
+        todo_texts = [missing[i] for i in todo] if stored else missing
+        new = dict(zip(todo_texts, batch_detector(self.backend, self.languages)(todo_texts))) if todo_texts else {}
+        answers.update(new)
+        if new and keys is not None and self.path is not None:
+            self._write([keys[0][i] for i in todo], [keys[1][i] for i in todo], list(new.values()))
+        if len(memory) + len(missing) > MEMORY_LIMIT:
+            memory.clear()
+        memory.update(islice(chain(stored.items(), new.items()), MEMORY_LIMIT))
+        self.misses += len(new)
+        self.hits += len(texts) - len(new)
+        return [answers[t] for t in texts]
+
+    # --- the SQLite file ------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection | None:
         if self.path is None:
             return None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("CREATE TABLE IF NOT EXISTS detections (backend TEXT, key TEXT, lang TEXT, confidence REAL,"
-                        " PRIMARY KEY (backend, key))")
+            con = sqlite3.connect(self.path, timeout=60)
+            con.execute("PRAGMA journal_mode=WAL")  # readers and the pool's writers do not block each other
+            con.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit on power loss is fine
+            con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (key INTEGER PRIMARY KEY, check_key INTEGER,"
+                        " lang TEXT, confidence REAL)")
             return con
         except (OSError, sqlite3.Error) as exc:
-            self.warn(f"language cache {self.path} unusable ({exc}); continuing without the on-disk cache")
-            self.path = None
+            self._give_up(f"unusable ({exc})")
             return None
 
-    def _load(self, con: sqlite3.Connection, keys: list[str]) -> None:
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            rows = con.execute(f"SELECT key, lang, confidence FROM detections WHERE backend = ? AND key IN "
-                               f"({','.join('?' * len(chunk))})", [self.id, *chunk])
-            for key, lang, conf in rows:
-                self.memory[key] = Detection(lang, conf)
+    @property
+    def table(self) -> str:
+        """One table per backend id and key hash (polars' string hash is stable within a polars version)."""
+        scope = f"{self.id}\0polars-{pl.__version__}".encode()
+        return "detections_" + hashlib.blake2b(scope, digest_size=8).hexdigest()
 
-    def _store(self, con: sqlite3.Connection, new: dict[str, Detection]) -> None:
-        with con:
-            con.executemany("INSERT OR IGNORE INTO detections VALUES (?, ?, ?, ?)",
-                            [(self.id, k, d.lang, d.confidence) for k, d in new.items()])
+    def _give_up(self, why: str) -> None:
+        self.warn(f"language cache {self.path} {why}; continuing without the on-disk cache")
+        self.path = None
 
-    def detect_all(self, texts: list[str]) -> list[Detection]:
-        keys = [text_key(t) for t in texts]
-        missing = sorted({k for k in keys if k not in self.memory})
-        con = self._connect() if missing else None
+    def _read(self, texts: list[str], keys: tuple[list[int], list[int]]) -> dict[str, Detection]:
+        con = self._connect()
+        if con is None:
+            return {}
+        found: dict[str, Detection] = {}
         try:
-            if con is not None:
-                self._load(con, missing)
-            detect = detector(self.backend)
-            new: dict[str, Detection] = {}
-            for key, text in zip(keys, texts):
-                if key in self.memory:
-                    self.hits += 1
-                    continue
-                self.misses += 1
-                new[key] = self.memory[key] = detect(text)
-            if con is not None and new:
-                self._store(con, new)
+            if con.execute(f"SELECT 1 FROM {self.table} LIMIT 1").fetchone() is None:
+                return found  # a new cache: nothing to look up
+            ids, checks = keys
+            position = dict(zip(ids, range(len(ids))))
+            for i in range(0, len(ids), SQL_BATCH):
+                chunk = ids[i:i + SQL_BATCH]
+                rows = con.execute(f"SELECT key, check_key, lang, confidence FROM {self.table} WHERE key IN "
+                                   f"({','.join('?' * len(chunk))})", chunk)
+                for key, check, lang, conf in rows:
+                    at = position[key]
+                    if checks[at] == check:  # else another text shares the row id: detect this one afresh
+                        found[texts[at]] = Detection(lang, conf)
         except sqlite3.Error as exc:
-            self.warn(f"language cache {self.path} failed ({exc}); continuing without the on-disk cache")
-            self.path = None
-            return self.detect_all(texts)
+            self._give_up(f"failed ({exc})")
+            return {}
         finally:
-            if con is not None:
-                con.close()
-        return [self.memory[k] for k in keys]
+            con.close()
+        return found
+
+    def _write(self, ids: list[int], checks: list[int], detections: list[Detection]) -> None:
+        con = self._connect()
+        if con is None:
+            return
+        try:
+            with con:
+                con.executemany(f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?)",
+                                [(k, c, d.lang, d.confidence) for k, c, d in zip(ids, checks, detections)])
+        except sqlite3.Error as exc:
+            self._give_up(f"failed ({exc})")
+        finally:
+            con.close()
+
+
+def _keys(texts: list[str]) -> tuple[list[int], list[int]]:
+    """Two 64-bit hashes per text (row id, check), as signed integers for SQLite; all texts at once."""
+    series = pl.Series([t.encode("utf-8", "surrogatepass") for t in texts], dtype=pl.Binary)
+    return tuple(series.hash(seed=seed).to_numpy().view(np.int64).tolist() for seed in (0, 1))
