@@ -200,3 +200,85 @@ def test_sample_languages_and_planted_mismatches(run_config):
     assert facts["by_language"]["de"] >= len(planted["de"]) + 1 and facts["by_language"]["es"] >= len(planted["es"])
     assert facts["not_allowed"] == {}
     assert facts["mismatches"]["pairs"] == {"de->en": 2}
+
+
+# --- chunked execution, the cache, restricted languages ---------------------------------------------------
+
+def chunk_test_examples(realdata: Path) -> list[dict]:
+    """Real dialogues in four languages, German users answered in English, short and mixed sides."""
+    examples = [as_chat(d) for lang in LANGS for d in dialogues(realdata, lang, 45)]
+    de, en = dialogues(realdata, "de", 30), dialogues(realdata, "en", 30)
+    examples += [chat(d[0::2], e[1::2]) for d, e in zip(de, en)]
+    examples += [chat(["Okay."], ["Ja."]), chat(["Hallo hello hola bonjour ciao merci danke thanks gracias"], [EN[1]])]
+    examples += examples[:25]  # exact repeats: texts met again in later chunks
+    return [examples[i] for i in sorted(range(len(examples)), key=lambda i: (i * 7919) % len(examples))]
+
+
+def run_chunks(examples: list[dict], cache_dir: Path, sizes: list[int], **params):
+    frame = frame_of(examples)
+    ctx = StageContext(None, cache_dir / "out", cache_dir, lambda **k: None, lambda m: None)
+    p = LanguageParams(name="language", **params)
+    outs, start = [], 0
+    for size in [*sizes, frame.height - sum(sizes)]:
+        outs.append(language.run(frame.slice(start, size), p, ctx))
+        start += size
+    return pl.concat([o.frame for o in outs]), language.merge_facts([o.facts for o in outs])
+
+
+CHUNK_PARAMS = {"allowed": ["en", "de"], "reply_language": "same", "reply_action": "flag",
+                "uncertain_action": "flag", "samples_per_language": 3, "disk_cache": True}
+
+
+def test_chunks_merged_equal_one_run(realdata, tmp_path):
+    from polars.testing import assert_frame_equal
+
+    examples = chunk_test_examples(realdata)
+    whole = run(examples, tmp_path / "whole", **CHUNK_PARAMS)
+    assert set(whole.frame[DROP_REASON].drop_nulls()) == {"language_not_allowed"}
+    assert whole.facts["mismatches"]["count"] >= 15 and whole.facts["uncertain"] >= 1
+    language_detection._MEMORY.clear()
+    frame, facts = run_chunks(examples, tmp_path / "chunks", [37, 101], **CHUNK_PARAMS)
+    assert_frame_equal(frame, whole.frame)
+    assert {k: v for k, v in facts.items() if k != "cache"} == {k: v for k, v in whole.facts.items() if k != "cache"}
+    assert json.dumps(facts["by_language"]) == json.dumps(whole.facts["by_language"])  # same order too
+    # the cache counts are per chunk: each distinct text is still detected once, repeats in later chunks hit
+    assert facts["cache"]["misses"] == whole.facts["cache"]["misses"] and facts["cache"]["hits"] > 0
+
+
+def test_cached_answers_give_the_same_rows(realdata, tmp_path):
+    """Answers stored by a run on other batches (whole input) give chunks exactly the rows of a fresh run."""
+    from polars.testing import assert_frame_equal
+
+    examples = chunk_test_examples(realdata)
+    whole = run(examples, tmp_path, **CHUNK_PARAMS)
+    language_detection._MEMORY.clear()
+    frame, facts = run_chunks(examples[::-1], tmp_path, [150, 11], **CHUNK_PARAMS)  # all from the SQLite file
+    assert facts["cache"]["misses"] == 0
+    decided = ["example", "flags", "language", DROP_REASON, DROP_DETAIL]  # ids follow the (reversed) order
+    assert_frame_equal(frame.reverse().select(decided), whole.frame.select(decided))
+    fresh = {k: v for k, v in whole.facts.items() if k not in ("cache", "samples", "mismatches")}
+    assert {k: v for k, v in facts.items() if k in fresh} == fresh
+    assert facts["mismatches"]["pairs"] == whole.facts["mismatches"]["pairs"]
+
+
+def test_merge_of_one_part_is_that_part(tmp_path):
+    out = run([chat([DE[0]], [EN[1]]), chat([ES[0]], [ES[1]])], tmp_path, allowed=["de"], reply_language="same")
+    assert language.merge_facts([out.facts]) == out.facts
+
+
+def test_restricted_languages_param(tmp_path):
+    examples = [chat([EN[0]], [EN[1]]), chat([DE[0]], [DE[1]]), chat([ES[0]], [ES[1]])]
+    out = run(examples, tmp_path, languages=["en", "de"])
+    assert out.frame["language"].to_list()[:2] == ["en", "de"]
+    assert out.frame["language"][2] in ("en", "de")  # Spanish is not a candidate: the nearest listed one
+    assert out.facts["backend"].endswith("/de,en")
+    assert run(examples, tmp_path).frame["language"].to_list() == ["en", "de", "es"]
+    with pytest.raises(ValidationError, match="py3langid does not know 'xx'"):
+        LanguageParams(name="language", languages=["xx"])
+    with pytest.raises(ValidationError, match="only the py3langid backend"):
+        LanguageParams(name="language", backend="langdetect", languages=["en"])
+
+
+def test_empty_frame(tmp_path):
+    out = run([], tmp_path)
+    assert out.frame.height == 0 and out.facts["by_language"] == {} and out.facts["cache"] == {"hits": 0, "misses": 0}
