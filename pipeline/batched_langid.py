@@ -67,16 +67,19 @@ class BatchedLangid:
     def classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(language, confidence) per text, in order."""
         encoded = [encode(t) for t in texts]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
-        out: list[tuple[str, float]] = [("", 0.0)] * len(encoded)
-        for start in range(0, len(order), BATCH_TEXTS):
+        n = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        order = np.argsort(-lengths, kind="stable")
+        best = np.zeros(n, dtype=np.intp)
+        confidence = np.zeros(n, dtype=np.float64)
+        for start in range(0, n, BATCH_TEXTS):
             idx = order[start:start + BATCH_TEXTS]
-            probs = self._probabilities([encoded[i] for i in idx])
-            best = probs.argmax(axis=1)
-            conf = probs[np.arange(len(idx)), best].tolist()
-            for i, b, c in zip(idx, best.tolist(), conf):
-                out[i] = (self.classes[b], c)
-        return out
+            probs = self._probabilities([encoded[i] for i in idx.tolist()])
+            top = probs.argmax(axis=1)
+            best[idx] = top
+            confidence[idx] = probs[np.arange(len(idx)), top]
+        classes = self.classes
+        return [(classes[b], c) for b, c in zip(best.tolist(), confidence.tolist())]
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
         """Softmax scores (texts x classes) for texts sorted by byte length, longest first."""

@@ -72,12 +72,15 @@ def _py3langid(languages: tuple[str, ...] | None) -> Callable[[Sequence[str]], l
     from pipeline.batched_langid import BatchedLangid
 
     model = BatchedLangid(languages)
+    codes = {c: _base_code(c) for c in model.classes}
 
     def detect(texts: Sequence[str]) -> list[Detection]:
-        out = [Detection(UNDETERMINED, 0.0)] * len(texts)
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
+        if len(worded) == len(texts):
+            return [Detection(codes[lang], conf) for lang, conf in model.classify(texts)]
+        out = [Detection(UNDETERMINED, 0.0)] * len(texts)
         for i, (lang, conf) in zip(worded, model.classify([texts[i] for i in worded])):
-            out[i] = Detection(_base_code(lang), conf)
+            out[i] = Detection(codes[lang], conf)
         return out
 
     return detect

@@ -135,7 +135,7 @@ def _denoise_token_with_at(token: str) -> str:
     last_dot = _LAST_DOT_WORD.match(token)
     if last_dot is not None:
         dot = last_dot.end() - 2
-        if token.rfind("@", 1, dot - 1) >= 1:
+        if dot >= 3 and token.rfind("@", 1, dot - 1) >= 1:  # an "@" at 1..dot-2
             end = _WORD.match(token, dot + 1).end()
             return " " + _NOISE_WITHOUT_EMAIL.sub(" ", token[end:])
     return _NOISE_WITHOUT_EMAIL.sub(" ", token)
