@@ -6,7 +6,7 @@ batch of texts advances one byte position per numpy step (texts sorted by length
 the texts longer than p); the count of each (feature, text) pair comes from one sort of int32 keys; and
 the scores from one sparse product, feature-major (scipy CSC @ dense table), so each model row is read
 once per batch. The softmax with temperature sqrt(bytes) and the folding of aliased columns (sr/srl)
-follow the library. About 10x faster than classify per text (bench/bench_language.py).
+follow the library. 5-8x faster than classify on 200-character samples (bench/bench_language.py).
 
 Answers: the same language as py3langid's classify (tests/test_batched_langid.py checks it on real
 text); confidences agree to ~1e-6 (float32 sums in another order). A text's answer depends only on that
