@@ -42,7 +42,8 @@ class LanguageParams(StrictModel):
         None, description="py3langid only: the candidate languages (ISO 639-1 codes it knows); null = all of "
         "them. Fewer candidates detect ~1.4x faster, but a text in a language left out is reported as the "
         "nearest listed one (and may pass `allowed`): see bench/bench_language.py")
-    sample_chars: int = Field(500, ge=20, description="characters of each side's text that are detected")
+    sample_chars: int = Field(200, ge=20, description="characters of each side's text that are detected "
+                              "(accuracy on real dialogues is flat from ~150: bench/bench_language.py)")
     min_letters: int = Field(20, ge=1, description="sides with fewer letters are too short to detect (skipped)")
     disk_cache: bool = Field(True, description="remember detections in <cache.dir>/language_detections.sqlite")
     samples_per_language: int = Field(3, ge=0, le=20, description="text snippets kept per language for the report")
