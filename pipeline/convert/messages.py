@@ -21,18 +21,16 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
     for row in missing[ROW].to_list():
         sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
     frame = frame.filter(cid.is_not_null() & (cid != "")).with_columns(cid.alias("__cid"))
-    order = [pl.col(c.order).str.strip_chars().cast(pl.Int64)] if c.order else []
-    meta_cols = [pl.col(m).drop_nulls().first().cast(pl.Utf8).alias(m) for m in inp.metadata]
-    grouped = (
-        frame.sort(["__cid", *order, ROW] if order else ["__cid", ROW])
-        .group_by("__cid", maintain_order=True)
-        .agg(pl.col(ROW).min().alias("__first"), pl.col(ROW), pl.col(c.role), pl.col(c.content), *meta_cols)
-        .sort("__first")
-    )
     role_of = {label: roles.get(label) for label in frame[c.role].unique().to_list()}  # once per distinct label
-    size = CONVERSATIONS_PER_TASK
-    parts = [grouped.slice(i, size) for i in range(0, grouped.height, size)] or [grouped]
-    workers = 1 if execution is None else worker_count(execution.workers, grouped.height, len(parts),
+    # conversations in order of their first row, CONVERSATIONS_PER_TASK to a task; the rows of a task are
+    # copied out with partition_by (a slice of grouped list columns would drag the whole buffers along)
+    task = (frame.group_by("__cid").agg(pl.col(ROW).min().alias("__first")).sort("__first")
+            .with_row_index("__task").select("__cid", (pl.col("__task") // CONVERSATIONS_PER_TASK).alias("__task")))
+    rows = frame.join(task, on="__cid", how="left")
+    n_conversations, n_tasks = task.height, (task["__task"].max() or 0) + 1
+    parts = rows.partition_by("__task", maintain_order=True, include_key=False) if n_tasks > 1 else [rows]
+    parts.sort(key=lambda part: part[ROW].min() if part.height else 0)
+    workers = 1 if execution is None else worker_count(execution.workers, n_conversations, len(parts),
                                                        execution.parallel_min_examples)
     tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
     for examples, rejects, counts in ordered_map(_convert_groups, tasks, workers):
@@ -41,13 +39,26 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
         sink.counts.update(counts)
 
 
-def _convert_groups(grouped: pl.DataFrame, inp, index: int, role_of: dict, path: str, cfg, meta_columns: list[str]):
-    """Conversations (already grouped and ordered) -> examples and rejects frames, counts.
+def _group(frame: pl.DataFrame, inp) -> pl.DataFrame:
+    """One row per conversation (rows in message order), conversations in order of their first row."""
+    c = inp.columns
+    order = [pl.col(c.order).str.strip_chars().cast(pl.Int64)] if c.order else []
+    meta_cols = [pl.col(m).drop_nulls().first().cast(pl.Utf8).alias(m) for m in inp.metadata]
+    return (
+        frame.sort(["__cid", *order, ROW] if order else ["__cid", ROW])
+        .group_by("__cid", maintain_order=True)
+        .agg(pl.col(ROW).min().alias("__first"), pl.col(ROW), pl.col(c.role), pl.col(c.content), *meta_cols)
+        .sort("__first")
+    )
+
+
+def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: str, cfg, meta_columns: list[str]):
+    """The rows of whole conversations -> examples and rejects frames, counts.
     Runs in a worker or in-process; frames (not Python objects) travel back, cheaply."""
     c = inp.columns
     roles = RoleMap(inp.roles, index)
     sink = ConversionSink(path, cfg, meta_columns)
-    for rec in grouped.iter_rows(named=True):
+    for rec in _group(rows, inp).iter_rows(named=True):
         rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
         where = f"conversation {rec['__cid']!r}"
         turns, bad = [], None
