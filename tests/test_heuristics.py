@@ -206,3 +206,112 @@ def test_sample_planted_quality_problems_are_dropped(run_config):
     result, out = run_config(sample_config("heuristics"))
     assert rejected_conversations(out, "heuristics") == expected
     assert result.stats["facts"]["heuristics"]["decided"] == dict(Counter(r for _, r in expected))
+
+
+# --- the fast pre-checks never change a decision ---------------------------------------------------------
+
+def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str, str]]:
+    """The checks written out plainly from their definitions (no pre-checks), as an oracle."""
+    from pipeline.stages.heuristics import _NUMBER, _normalise, _phrase_key, _quote, message_text, most_repeated_line
+
+    hits = []
+    trained = [i for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("weight", 1) != 0]
+    texts = [message_text(m) for m in messages]
+    where = lambda i: f"message {i + 1} ({messages[i].get('role')})"
+    for i in (trained if p.short_reply_scope == "every" else trained[-1:]) if p.min_assistant_chars else ():
+        m = messages[i]
+        if not (m.get("tool_calls") or m.get("function_call") or _NUMBER.match(texts[i])) and \
+                content_chars(texts[i]) < p.min_assistant_chars:
+            hits.append(("short_reply", f"{where(i)}: {_quote(texts[i])} has {content_chars(texts[i])} letters/"
+                                        f"digits (min {p.min_assistant_chars})"))
+            break
+    for i in trained if p.echo_reply else ():
+        if i and messages[i - 1].get("role") == "user":
+            a = _normalise(texts[i])
+            if len(a) >= p.echo_min_chars and a == _normalise(texts[i - 1]):
+                hits.append(("echo_reply", f"{where(i)}: {_quote(texts[i])} repeats {where(i - 1)}"))
+                break
+    phrases = [_phrase_key(x) for x in p.refusal_phrases]
+    for i in trained:
+        phrase = next((x for x in phrases if x in _phrase_key(texts[i])), None)
+        if phrase:
+            hits.append(("refusal_boilerplate", f"{where(i)}: contains {phrase!r}: {_quote(texts[i])}"))
+            break
+    for i in trained:
+        frac, n = duplicate_trigram_fraction(texts[i])
+        line, times = most_repeated_line(texts[i])
+        if p.max_duplicate_trigram_fraction is not None and n >= p.repetition_min_words and \
+                frac > p.max_duplicate_trigram_fraction:
+            hits.append(("repetitive_reply", f"{where(i)}: {frac:.0%} of its word 3-grams repeat"))
+            break
+        if p.max_line_repeats is not None and times >= p.max_line_repeats:
+            hits.append(("repetitive_reply", f"{where(i)}: line {_quote(line)} occurs {times} times"))
+            break
+    return hits
+
+
+PIECES = ["as an AI language model", "AS AN AI", "Language  Model", "i’m just an ai", "ＡＩ", "Line one here\n",
+          "word ", "again and again ", "ǰ", "ß", "é", "e\u0301", "\u0345", "ŉ", "好的", "東京", "_", "\x00", "\r\n",
+          "\u2028", "\x0b", " ", ".", "!", "?", "3", "0.5", "Hello", "hello!", "ﬁ", "K", "ſ", "go on go on go on"]
+texts_st = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=14).map("".join)
+
+
+@st.composite
+def conversations(draw):
+    msgs = []
+    for _ in range(draw(st.integers(1, 6))):
+        text = draw(texts_st)
+        if msgs and draw(st.booleans()):  # echoes, case changes and repeats of the message before
+            text = draw(st.sampled_from([msgs[-1]["content"], msgs[-1]["content"].upper() + "!",
+                                         (msgs[-1]["content"] + "\n") * draw(st.integers(2, 7))]))
+        msgs.append({"role": draw(st.sampled_from(["user", "assistant", "assistant", "system"])), "content": text})
+    return {"messages": msgs}
+
+
+STRICT = {"short_reply_scope": "every", "echo_min_chars": 1, "repetition_min_words": 3, "max_line_repeats": 2,
+          "max_duplicate_trigram_fraction": 0.2,
+          "refusal_phrases": ["as an ai language model", "i'm just an ai", "ai", "ǰ", "好的", "_ é", "k"]}
+
+
+TIGHT = {"repetition_min_words": 6, "max_duplicate_trigram_fraction": 0.3, "max_line_repeats": 3}  # "go on" x 3
+
+
+@pytest.mark.parametrize("params", [{}, STRICT, TIGHT], ids=["defaults", "strict", "tight"])
+@given(st.lists(conversations(), min_size=1, max_size=8))
+def test_fast_checks_decide_as_the_plain_definitions(params, examples):
+    p = HeuristicsParams(name="heuristics", **params)
+    got = decisions(run(examples, **params))
+    for example, (reason, detail) in zip(examples, got):
+        want = reference_hits(example["messages"], p)
+        assert reason == (want[0][0] if want else None), (example, detail, want)
+        if want:
+            assert detail.startswith(want[0][1]), (detail, want)
+
+
+@given(texts_st, texts_st)
+def test_precheck_keys_are_necessary_conditions(a, b):
+    from pipeline.stages.heuristics import _normalise, _phrase_key, ascii_key, fold
+
+    if _normalise(a) == _normalise(b):
+        assert ascii_key(a) == ascii_key(b)
+    for word in _phrase_key(b).split():
+        if _phrase_key(b) in _phrase_key(a):
+            assert word in fold(a)
+    assert fold(a + "\x00" + b) == fold(a) + "\x00" + fold(b)
+
+
+# --- chunked runs ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("action", ["drop", "flag"])
+def test_facts_of_uneven_chunks_merge_to_the_whole(action):
+    examples = [c[0] for c in CASES] * 7 + [chat("a question here", LONG_ANSWER, "more", LONG_ANSWER)] * 5
+    examples += [chat("Hi", "As an AI language model I cannot", "ok", REPEATED)] * 4
+    frame = frame_of(examples)
+    params = HeuristicsParams(name="heuristics", action=action, samples_per_reason=3, max_turns=3)
+    whole = heuristics.run(frame, params, None)
+    cuts = [0, 5, 29, frame.height]  # three uneven chunks
+    parts = [heuristics.run(frame.slice(a, b - a), params, None) for a, b in zip(cuts, cuts[1:])]
+    assert heuristics.merge_facts([p.facts for p in parts]) == whole.facts
+    assert heuristics.merge_facts([whole.facts]) == whole.facts
+    assert pl.concat([p.frame for p in parts]).equals(whole.frame)
+    assert sum(whole.facts["decided"].values()) > 0 and len(whole.facts["samples"]["short_reply"]) == 3

@@ -15,11 +15,18 @@ Assistant messages with `weight: 0` are not trained on and are not checked.
 The first failing check gives the reason; with action: flag every failing check adds a
 'heuristics:<reason>' flag instead.
 
-Facts:
+Speed: the checks are defined by the plain functions content_chars, _normalise, _phrase_key,
+duplicate_trigram_fraction and most_repeated_line. Most replies are ruled out before those run by exact
+necessary conditions computed with a few C-level string/bytes operations (see _Checker); the tests
+check on random text that a pre-check never rules out a real hit.
+
+Facts (chunks merge exactly with merge_facts):
   checked                  examples looked at
+  action                   drop | flag
   hits                     {reason: examples failing that check (an example may fail several)}
   decided                  {reason: examples dropped (or flagged) with it as the first reason}
-  samples                  {reason: [{example_id, detail}]}, at most samples_per_reason each
+  samples                  {reason: [{example_id, detail}]}, the first samples_per_reason of each
+  samples_per_reason       the cap on each samples list
   turns_histogram          {edges, labels, counts}: user + assistant messages per example
   reply_chars_histogram    {edges, labels, counts}: characters per trained assistant message
   length_ratio_histogram   {edges, labels, counts}: assistant chars / user chars per example
@@ -29,9 +36,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import json.scanner
 import re
+import string
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import Counter
 
 import polars as pl
@@ -43,9 +52,29 @@ REASONS = ("short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply
 TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 RATIO_EDGES = [0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
+HISTOGRAMS = ("turns_histogram", "reply_chars_histogram", "length_ratio_histogram")
 _WORD = re.compile(r"\w+")
 _PUNCT_SPACE = re.compile(r"[\W_]+")
 _NUMBER = re.compile(r"^[\s$€£¥+-]*\d[\d.,:/%\s]*$")  # "3", "0.5", "$4.99": an answer, not filler
+
+# bytes tables for ASCII text (there casefold == lower, NFKC is the identity, \w == [A-Za-z0-9_])
+_ALNUM = (string.ascii_letters + string.digits).encode()
+_NOT_ALNUM = bytes(b for b in range(256) if b not in _ALNUM)
+_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
+_WORDS_LOWER = bytes(b if b in _ALNUM + b"_" else ord(" ") for b in _LOWER)  # \w bytes lowered, others: space
+_SCAN = json.scanner.c_make_scanner(json.JSONDecoder()) if json.scanner.c_make_scanner else None
+
+
+def _loads(text: str):
+    """json.loads(text), skipping its whitespace handling for the compact text the pipeline writes."""
+    if _SCAN is not None:
+        try:
+            obj, end = _SCAN(text, 0)
+            if end == len(text):
+                return obj
+        except (StopIteration, ValueError):
+            pass  # json.loads says what is wrong
+    return json.loads(text)
 
 
 def message_text(message: dict) -> str:
@@ -59,10 +88,13 @@ def message_text(message: dict) -> str:
 
 
 def histogram(values: list[float], edges: list[float]) -> dict:
-    """Counts per bin [edges[i], edges[i+1]); the last bin is open-ended."""
-    counts = [0] * len(edges)
-    for v in values:
-        counts[max(0, bisect_right(edges, v) - 1)] += 1
+    """Counts per bin [edges[i], edges[i+1]); the last bin is open-ended (values below edges[0]: bin 0)."""
+    ordered = sorted(values)
+    at = [0] + [bisect_left(ordered, e) for e in edges[1:]] + [len(ordered)]
+    return _histogram_of([b - a for a, b in itertools.pairwise(at)], edges)
+
+
+def _histogram_of(counts: list[int], edges: list[float]) -> dict:
     labels = [f"{_fmt(a)}–{_fmt(b)}" for a, b in itertools.pairwise(edges)] + [f"≥ {_fmt(edges[-1])}"]
     return {"edges": edges, "labels": labels, "counts": counts}
 
@@ -72,7 +104,12 @@ def _fmt(x: float) -> str:
 
 
 def _quote(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
+    """repr of the text with its whitespace runs as single spaces, cut to `limit` characters."""
+    size = 4 * limit
+    flat = " ".join(text[:size].split())  # always a prefix of the whole text's form
+    while len(flat) <= limit and size < len(text):
+        size *= 4
+        flat = " ".join(text[:size].split())
     return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
@@ -91,11 +128,21 @@ def content_chars(text: str) -> int:
 
 def duplicate_trigram_fraction(text: str) -> tuple[float, int]:
     """(share of word 3-grams that already occurred earlier in the text, number of words)."""
-    words = _WORD.findall(text.casefold())
-    grams = list(zip(words, words[1:], words[2:]))
-    if not grams:
-        return 0.0, len(words)
-    return 1 - len(set(grams)) / len(grams), len(words)
+    return _trigram_share(_words(text))
+
+
+def _words(text: str) -> list:
+    """The \\w+ words of text.casefold() (as lowered bytes for ASCII text: same words, same order)."""
+    if text.isascii():
+        return text.encode().translate(_WORDS_LOWER).split()
+    return _WORD.findall(text.casefold())
+
+
+def _trigram_share(words: list) -> tuple[float, int]:
+    n = len(words)
+    if n < 3:
+        return 0.0, n
+    return 1 - len(set(zip(words, words[1:], words[2:]))) / (n - 2), n
 
 
 def most_repeated_line(text: str) -> tuple[str, int]:
@@ -105,73 +152,181 @@ def most_repeated_line(text: str) -> tuple[str, int]:
     return counts.most_common(1)[0] if counts else ("", 0)
 
 
+def ascii_key(text: str) -> bytes:
+    """The ASCII letters and digits of casefold(NFKC(text)), in order: texts equal after _normalise have
+    equal keys (_normalise keeps every letter/digit in order and only changes what lies between them)."""
+    if text.isascii():
+        return text.encode().translate(_LOWER, _NOT_ALNUM)
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.encode("utf-8", "surrogatepass").translate(None, _NOT_ALNUM)
+
+
+def fold(text: str) -> str:
+    """_phrase_key before its whitespace is collapsed: a word of a phrase found in _phrase_key(text) is in
+    fold(text). Folding texts joined by NUL gives the folded texts joined by NUL (NFKC never combines NUL
+    with a neighbour; the rest works character by character)."""
+    if text.isascii():
+        return text.lower()  # NFKC is the identity, casefold is lower, and there is no ’
+    return unicodedata.normalize("NFKC", text).replace("’", "'").casefold()
+
+
+def phrase_anchors(phrases: list[str], min_len: int = 4) -> list[str]:
+    """Few words such that every phrase key holds one (greedy cover, preferring words used by more phrases,
+    then longer ones; words shorter than min_len only for phrases without a longer one): a text whose
+    fold() holds none of them holds no phrase."""
+    todo = [p.split() for p in phrases]
+    anchors: list[str] = []
+    while todo:
+        words = {w for ws in todo for w in ws if len(w) >= min(min_len, max(map(len, ws)))}
+        best = max(sorted(words), key=lambda w: (sum(w in ws for ws in todo), len(w)))
+        anchors.append(best)
+        todo = [ws for ws in todo if best not in ws]
+    return sorted(w for w in anchors if not any(o != w and o in w for o in anchors))
+
+
+def _content_chars_up_to(text: str, limit: int) -> int:
+    """min(content_chars(text), limit) or more, without counting much past the limit."""
+    if len(text) >= limit and text[:limit].isalnum():
+        return limit  # every letter/digit counts at least one
+    n = 0
+    for c in text:
+        if c.isalnum():
+            n += 2 if unicodedata.east_asian_width(c) in "WF" else 1
+            if n >= limit:
+                return n
+    return n
+
+
 class _Checker:
     def __init__(self, params):
         self.p = params
         self.phrases = [_phrase_key(x) for x in params.refusal_phrases]
+        self.phrase_words = [x.split() for x in self.phrases]
+        self.anchors = phrase_anchors(self.phrases) if self.phrases else []
+        self.min_words = params.repetition_min_words if params.max_duplicate_trigram_fraction is not None else None
+        self.min_line_chars = 11 * params.max_line_repeats - 1 if params.max_line_repeats is not None else None
+        # n words need at least 2n - 1 characters, n lines of >= 10 characters at least 11n - 1 (casefold
+        # makes at most 3 characters of one); None: both checks off
+        self.shortest = min((2 * self.min_words - 1 if self.min_words is not None else 1 << 62),
+                            (self.min_line_chars if self.min_line_chars is not None else 1 << 62))
+        if self.shortest == 1 << 62:
+            self.shortest = None
+        self.min_assistant_chars = params.min_assistant_chars
+        self.every_reply = params.short_reply_scope == "every"
+        self.echo_min_chars = params.echo_min_chars if params.echo_reply else None
+        self.ratio_min_user_chars = params.ratio_min_user_chars
+        self.ratio_bounds = params.min_length_ratio is not None or params.max_length_ratio is not None
+        self.max_turns = params.max_turns
+        self.max_line_repeats = params.max_line_repeats
 
-    def check(self, messages: list[dict]) -> tuple[list[tuple[str, str]], dict]:
-        """All failing checks as (reason, detail), plus measurements for the distributions."""
+    def check(self, messages: list[dict]) -> tuple[list[tuple[str, str]], int, list[int], float | None]:
+        """All failing checks as (reason, detail), plus turns, trained reply lengths and the length ratio."""
         p = self.p
         hits: list[tuple[str, str]] = []
-        trained = [(i, m) for i, m in enumerate(messages)
-                   if m.get("role") == "assistant" and m.get("weight", 1) != 0]
-        texts = {i: message_text(m) for i, m in enumerate(messages)}
-        where = lambda i: f"message {i + 1} ({messages[i].get('role')})"
+        texts = [c if type(c := m.get("content")) is str else message_text(m) for m in messages]
+        roles = [m.get("role") for m in messages]
+        trained = [i for i, r in enumerate(roles) if r == "assistant" and messages[i].get("weight", 1) != 0]
+        turns = roles.count("user") + roles.count("assistant")
+        reply_chars = [len(texts[i]) for i in trained]
+        where = lambda i: f"message {i + 1} ({roles[i]})"
 
-        if p.min_assistant_chars is not None and trained:
-            scope = trained if p.short_reply_scope == "every" else trained[-1:]
-            for i, m in scope:
-                if m.get("tool_calls") or m.get("function_call") or _NUMBER.match(texts[i]):
+        if self.min_assistant_chars is not None and trained:
+            least = self.min_assistant_chars
+            for i in (trained if self.every_reply else trained[-1:]):
+                text = texts[i]
+                if _content_chars_up_to(text, least) >= least:
                     continue
-                n = content_chars(texts[i])
-                if n < p.min_assistant_chars:
-                    hits.append(("short_reply", (f"{where(i)}: {_quote(texts[i])} has {n} letters/digits "
-                                                f"(min {p.min_assistant_chars})")))
+                m = messages[i]
+                if m.get("tool_calls") or m.get("function_call") or _NUMBER.match(text):
+                    continue
+                hits.append(("short_reply", (f"{where(i)}: {_quote(text)} has {content_chars(text)} letters/digits "
+                                            f"(min {least})")))
+                break
+        if self.echo_min_chars is not None:
+            least = self.echo_min_chars
+            # a start "X?" with X an ASCII letter/digit and ? ASCII (or nothing) stays "x" in _normalise: replies
+            # starting differently from the user message are no echo; nor is a short ASCII reply, as
+            # _normalise never lengthens ASCII text
+            for i in [i for i in trained if i and roles[i - 1] == "user" and not (
+                    ((a := texts[i])[:2].isascii() and a[:1].isalnum() and (u := texts[i - 1])[:2].isascii()
+                     and u[:1].isalnum() and a[0].lower() != u[0].lower()) or (len(a) < least and a.isascii()))]:
+                a, u = texts[i], texts[i - 1]
+                if ascii_key(a) == ascii_key(u) and len(na := _normalise(a)) >= least and na == _normalise(u):
+                    hits.append(("echo_reply", f"{where(i)}: {_quote(a)} repeats {where(i - 1)}"))
                     break
-        if p.echo_reply:
-            for i, m in trained:
-                if i and messages[i - 1].get("role") == "user":
-                    a = _normalise(texts[i])
-                    if len(a) >= p.echo_min_chars and a == _normalise(texts[i - 1]):
-                        hits.append(("echo_reply", f"{where(i)}: {_quote(texts[i])} repeats {where(i - 1)}"))
-                        break
-        if self.phrases:
-            for i, _ in trained:
-                key = _phrase_key(texts[i])
-                phrase = next((x for x in self.phrases if x in key), None)
+        if self.anchors and trained and self._has_anchor(fold("\x00".join([texts[i] for i in trained]))):
+            for i in trained:
+                folded = fold(texts[i])
+                if not any(all(w in folded for w in words) for words in self.phrase_words):
+                    continue
+                text_key = _phrase_key(texts[i])
+                phrase = next((x for x in self.phrases if x in text_key), None)
                 if phrase:
                     hits.append(("refusal_boilerplate", f"{where(i)}: contains {phrase!r}: {_quote(texts[i])}"))
                     break
-        for i, _ in trained:
-            detail = self._repetition(texts[i])
-            if detail:
-                hits.append(("repetitive_reply", f"{where(i)}: {detail}"))
-                break
-        a_chars = sum(len(texts[i]) for i, _ in trained)
-        u_chars = sum(len(t) for i, t in texts.items() if messages[i].get("role") == "user")
-        ratio = a_chars / u_chars if u_chars >= p.ratio_min_user_chars else None
-        if ratio is not None:
+        shortest = self.shortest
+        if shortest is not None:
+            min_words, min_line_chars = self.min_words, self.min_line_chars
+            # by length first (n words need 2n - 1 characters, n lines of >= 10 characters 11n - 1; casefold
+            # makes at most 3 characters of one), then ASCII words are at most one more than the characters
+            # that are not letters, digits or "_" (the bytes the table turns into spaces)
+            for i in [i for i in trained if len(t := texts[i]) >= shortest or (len(t) * 3 >= shortest
+                                                                                and not t.isascii())]:
+                t = texts[i]
+                mapped = None
+                by_words = min_words is not None and (not t.isascii() or (len(t) >= 2 * min_words - 1 and (
+                    mapped := t.encode().translate(_WORDS_LOWER)).count(b" ") + 1 >= min_words))
+                by_lines = min_line_chars is not None and len(t) >= min_line_chars and \
+                    len(t.splitlines()) >= self.max_line_repeats
+                if by_words or by_lines:
+                    detail = self._repetition(t, by_words, mapped, by_lines)
+                    if detail:
+                        hits.append(("repetitive_reply", f"{where(i)}: {detail}"))
+                        break
+        u_chars = sum([len(t) for t, r in zip(texts, roles) if r == "user"])
+        ratio = sum(reply_chars) / u_chars if u_chars >= self.ratio_min_user_chars else None
+        if ratio is not None and self.ratio_bounds:
+            a_chars = sum(reply_chars)
             if p.min_length_ratio is not None and ratio < p.min_length_ratio:
                 hits.append(("length_ratio", (f"assistant text is {a_chars} chars for {u_chars} user chars: ratio "
                                              f"{ratio:.3g} < min {p.min_length_ratio:g}")))
             elif p.max_length_ratio is not None and ratio > p.max_length_ratio:
                 hits.append(("length_ratio", (f"assistant text is {a_chars} chars for {u_chars} user chars: ratio "
                                              f"{ratio:.3g} > max {p.max_length_ratio:g}")))
-        turns = sum(m.get("role") in ("user", "assistant") for m in messages)
-        if p.max_turns is not None and turns > p.max_turns:
+        if self.max_turns is not None and turns > self.max_turns:
             hits.append(("too_many_turns", f"{turns} user + assistant messages (max {p.max_turns})"))
-        measures = {"turns": turns, "reply_chars": [len(texts[i]) for i, _ in trained], "ratio": ratio}
-        return hits, measures
+        return hits, turns, reply_chars, ratio
 
-    def _repetition(self, text: str) -> str | None:
+    def _has_anchor(self, folded: str) -> bool:
+        for w in self.anchors:
+            if w in folded:
+                return True
+        return False
+
+    def _repetition(self, text: str, by_words: bool, mapped: bytes | None, by_lines: bool) -> str | None:
+        """The repetitive_reply detail of one reply, or None. mapped: text.encode() through _WORDS_LOWER."""
         p = self.p
-        if p.max_duplicate_trigram_fraction is not None:
-            frac, n_words = duplicate_trigram_fraction(text)
-            if n_words >= p.repetition_min_words and frac > p.max_duplicate_trigram_fraction:
-                return (f"{frac:.0%} of its word 3-grams repeat (max {p.max_duplicate_trigram_fraction:.0%}, "
-                        f"{n_words} words): {_quote(text)}")
-        if p.max_line_repeats is not None:
+        if by_words:
+            if mapped is None:  # non-ASCII text: count on its casefold, where the words are
+                folded = text.casefold()
+                # runs of the ASCII bytes the table keeps or of non-ASCII letters/digits: at most one more
+                # than the bytes it turns into spaces (the other ASCII bytes, every non-ASCII byte)
+                if folded.encode("utf-8", "surrogatepass").translate(_WORDS_LOWER).count(b" ") + 1 >= self.min_words:
+                    words = _WORD.findall(folded)
+                else:
+                    words = []
+            else:
+                words = mapped.split()
+            if words:
+                n = len(words)
+                # d distinct words start at least d - 2 distinct 3-grams: when even that few leave the
+                # repeated share at or below the maximum, the exact count is not needed
+                if n >= self.min_words and 1 - (len(set(words)) - 2) / (n - 2) > p.max_duplicate_trigram_fraction:
+                    frac, n_words = _trigram_share(words)
+                    if frac > p.max_duplicate_trigram_fraction:
+                        return (f"{frac:.0%} of its word 3-grams repeat (max "
+                                f"{p.max_duplicate_trigram_fraction:.0%}, {n_words} words): {_quote(text)}")
+        if by_lines:
             line, n = most_repeated_line(text)
             if n >= p.max_line_repeats:
                 return f"line {_quote(line)} occurs {n} times (max {p.max_line_repeats - 1})"
@@ -180,45 +335,82 @@ class _Checker:
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     checker = _Checker(params)
-    reasons: list[str | None] = []
-    details: list[str | None] = []
-    flags_out: list[list[str]] = []
+    check, loads = checker.check, _loads
+    turns: list[int] = []
+    reply_chars: list[int] = []
+    ratios: list[float] = []
+    found: dict[int, list[tuple[str, str]]] = {}
+    for row, example in enumerate(frame["example"].to_list()):
+        hits, n_turns, chars, ratio = check(loads(example).get("messages") or [])
+        turns.append(n_turns)
+        reply_chars += chars
+        if ratio is not None:
+            ratios.append(ratio)
+        if hits:
+            found[row] = hits
+
+    n = frame.height
+    reasons: list[str | None] = [None] * n
+    details: list[str | None] = [None] * n
     hits_count: Counter = Counter()
     decided: Counter = Counter()
     samples: dict[str, list[dict]] = {}
-    turns, reply_chars, ratios = [], [], []
-    for ex_id, example, flags in frame.select("example_id", "example", "flags").iter_rows():
-        hits, m = checker.check(json.loads(example).get("messages") or [])
-        turns.append(m["turns"])
-        reply_chars += m["reply_chars"]
-        if m["ratio"] is not None:
-            ratios.append(m["ratio"])
-        flags = list(flags or [])
-        reason = detail = None
-        if hits:
-            hits_count.update({r for r, _ in hits})
-            reason, detail = hits[0]
-            if len(hits) > 1:
-                detail += "; also " + ", ".join(r for r, _ in hits[1:])
-            decided[reason] += 1
-            bucket = samples.setdefault(reason, [])
-            if len(bucket) < params.samples_per_reason:
-                bucket.append({"example_id": ex_id, "detail": detail})
-            if params.action == "flag":
-                flags += [f"heuristics:{r}" for r, _ in hits if f"heuristics:{r}" not in flags]
-                reason = detail = None
-        reasons.append(reason)
-        details.append(detail)
-        flags_out.append(flags)
-    out = frame.with_columns(pl.Series("flags", flags_out, pl.List(pl.Utf8)))
+    ids = frame["example_id"].to_list() if found else []
+    flags = [list(f or []) for f in frame["flags"].to_list()] if params.action == "flag" and found else None
+    for row, hits in found.items():
+        hits_count.update({r for r, _ in hits})
+        reason, detail = hits[0]
+        if len(hits) > 1:
+            detail += "; also " + ", ".join(r for r, _ in hits[1:])
+        decided[reason] += 1
+        bucket = samples.setdefault(reason, [])
+        if len(bucket) < params.samples_per_reason:
+            bucket.append({"example_id": ids[row], "detail": detail})
+        if flags is not None:
+            flags[row] += [f"heuristics:{r}" for r, _ in hits if f"heuristics:{r}" not in flags[row]]
+        else:
+            reasons[row], details[row] = reason, detail
+    out = frame
+    if flags is not None:
+        out = frame.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
+    elif frame["flags"].null_count() or frame["flags"].dtype != pl.List(pl.Utf8):
+        out = frame.with_columns(pl.Series("flags", [list(f or []) for f in frame["flags"].to_list()],
+                                           pl.List(pl.Utf8)))
     facts = {
-        "checked": frame.height,
+        "checked": n,
         "action": params.action,
         "hits": {r: hits_count[r] for r in REASONS if hits_count[r]},
         "decided": {r: decided[r] for r in REASONS if decided[r]},
         "samples": samples,
+        "samples_per_reason": params.samples_per_reason,
         "turns_histogram": histogram(turns, TURN_EDGES),
         "reply_chars_histogram": histogram(reply_chars, CHAR_EDGES),
         "length_ratio_histogram": histogram(ratios, RATIO_EDGES),
     }
     return StageOutput(with_drops(out, reasons, details), facts)
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from the facts of its chunks, in input order (exact)."""
+    first = parts[0]
+    cap = first["samples_per_reason"]
+    hits, decided = Counter(), Counter()
+    samples: dict[str, list[dict]] = {}
+    for part in parts:
+        hits.update(part["hits"])
+        decided.update(part["decided"])
+        for reason, items in part["samples"].items():
+            bucket = samples.setdefault(reason, [])
+            bucket += items[: cap - len(bucket)]
+    merged = {
+        "checked": sum(p["checked"] for p in parts),
+        "action": first["action"],
+        "hits": {r: hits[r] for r in REASONS if hits[r]},
+        "decided": {r: decided[r] for r in REASONS if decided[r]},
+        "samples": samples,
+        "samples_per_reason": cap,
+    }
+    for name in HISTOGRAMS:
+        counts = [sum(c) for c in zip(*(p[name]["counts"] for p in parts))]
+        merged[name] = _histogram_of(counts, first[name]["edges"])
+    return merged
