@@ -300,6 +300,13 @@ def test_precheck_keys_are_necessary_conditions(a, b):
     assert fold(a + "\x00" + b) == fold(a) + "\x00" + fold(b)
 
 
+@given(texts_st | st.text())
+def test_word_bound_is_an_upper_bound(text):
+    from pipeline.stages.heuristics import _at_most_words
+
+    assert _at_most_words(text) >= duplicate_trigram_fraction(text)[1]
+
+
 # --- chunked runs ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action", ["drop", "flag"])

@@ -34,6 +34,7 @@ Facts (chunks merge exactly with merge_facts):
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 import json.scanner
@@ -61,7 +62,11 @@ _NUMBER = re.compile(r"^[\s$€£¥+-]*\d[\d.,:/%\s]*$")  # "3", "0.5", "$4.99":
 _ALNUM = (string.ascii_letters + string.digits).encode()
 _NOT_ALNUM = bytes(b for b in range(256) if b not in _ALNUM)
 _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
-_WORDS_LOWER = bytes(b if b in _ALNUM + b"_" else ord(" ") for b in _LOWER)  # \w bytes lowered, others: space
+# Latin-1 bytes: \w characters kept (ASCII letters lowered: for ASCII text the runs are the words of its
+# casefold), the others become spaces
+_WORDS_LATIN1 = bytes((_LOWER[b] if chr(b).isalnum() or b == ord("_") else ord(" ")) for b in range(256))
+_THREE_SPACES = "chatprep.heuristics.three_spaces"  # encode error handler: 3 spaces per character
+codecs.register_error(_THREE_SPACES, lambda e: ("   " * (e.end - e.start), e.end))
 _SCAN = json.scanner.c_make_scanner(json.JSONDecoder()) if json.scanner.c_make_scanner else None
 
 
@@ -128,14 +133,14 @@ def content_chars(text: str) -> int:
 
 def duplicate_trigram_fraction(text: str) -> tuple[float, int]:
     """(share of word 3-grams that already occurred earlier in the text, number of words)."""
-    return _trigram_share(_words(text))
+    return _trigram_share(_WORD.findall(text.casefold()))
 
 
-def _words(text: str) -> list:
-    """The \\w+ words of text.casefold() (as lowered bytes for ASCII text: same words, same order)."""
-    if text.isascii():
-        return text.encode().translate(_WORDS_LOWER).split()
-    return _WORD.findall(text.casefold())
+def _at_most_words(text: str) -> int:
+    """An upper bound on len(_WORD.findall(text.casefold())): one more than the characters of the casefold
+    that are no letter/digit/"_". Latin-1 characters keep their kind under casefold and are counted exactly
+    (bytes the table turns into spaces); any other character counts 3, the most casefold makes of one."""
+    return text.encode("latin-1", _THREE_SPACES).translate(_WORDS_LATIN1).count(b" ") + 1
 
 
 def _trigram_share(words: list) -> tuple[float, int]:
@@ -268,18 +273,16 @@ class _Checker:
         if shortest is not None:
             min_words, min_line_chars = self.min_words, self.min_line_chars
             # by length first (n words need 2n - 1 characters, n lines of >= 10 characters 11n - 1; casefold
-            # makes at most 3 characters of one), then ASCII words are at most one more than the characters
-            # that are not letters, digits or "_" (the bytes the table turns into spaces)
+            # makes at most 3 characters of one), then by _at_most_words / the number of lines
             for i in [i for i in trained if len(t := texts[i]) >= shortest or (len(t) * 3 >= shortest
                                                                                 and not t.isascii())]:
                 t = texts[i]
-                mapped = None
-                by_words = min_words is not None and (not t.isascii() or (len(t) >= 2 * min_words - 1 and (
-                    mapped := t.encode().translate(_WORDS_LOWER)).count(b" ") + 1 >= min_words))
+                by_words = min_words is not None and (len(t) >= 2 * min_words - 1 or not t.isascii()) and \
+                    _at_most_words(t) >= min_words
                 by_lines = min_line_chars is not None and len(t) >= min_line_chars and \
                     len(t.splitlines()) >= self.max_line_repeats
                 if by_words or by_lines:
-                    detail = self._repetition(t, by_words, mapped, by_lines)
+                    detail = self._repetition(t, by_words, by_lines)
                     if detail:
                         hits.append(("repetitive_reply", f"{where(i)}: {detail}"))
                         break
@@ -303,20 +306,12 @@ class _Checker:
                 return True
         return False
 
-    def _repetition(self, text: str, by_words: bool, mapped: bytes | None, by_lines: bool) -> str | None:
-        """The repetitive_reply detail of one reply, or None. mapped: text.encode() through _WORDS_LOWER."""
+    def _repetition(self, text: str, by_words: bool, by_lines: bool) -> str | None:
+        """The repetitive_reply detail of one reply, or None."""
         p = self.p
         if by_words:
-            if mapped is None:  # non-ASCII text: count on its casefold, where the words are
-                folded = text.casefold()
-                # runs of the ASCII bytes the table keeps or of non-ASCII letters/digits: at most one more
-                # than the bytes it turns into spaces (the other ASCII bytes, every non-ASCII byte)
-                if folded.encode("utf-8", "surrogatepass").translate(_WORDS_LOWER).count(b" ") + 1 >= self.min_words:
-                    words = _WORD.findall(folded)
-                else:
-                    words = []
-            else:
-                words = mapped.split()
+            words = (text.encode().translate(_WORDS_LATIN1).split() if text.isascii()
+                     else _WORD.findall(text.casefold()))
             if words:
                 n = len(words)
                 # d distinct words start at least d - 2 distinct 3-grams: when even that few leave the
