@@ -183,6 +183,17 @@ def test_quick_check_never_skips_work(text):
             assert step(text) == text
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(messy, max_size=6), st.sampled_from([DEFAULT, NormalizeParams(
+    name="normalize", blank_line_run=1, trim=False, unicode_form="none")]))
+def test_quick_check_of_a_whole_example_never_skips_work(texts, params):
+    cleaner = normalize.TextCleaner(params)
+    if cleaner.all_quiet(texts):
+        assert all(cleaner.clean(t) == (t, []) for t in texts)
+    if params is DEFAULT and all(t and "\n" not in t and not cleaner._suspect(t) for t in texts):
+        assert cleaner.all_quiet(texts)  # and it does not give up on the common case
+
+
 mojibake_alphabet = st.sampled_from(sorted(set(
     "aeo ÃÂâ€™œžŸ©®°±²³´µ¶·¸¹º»¼½¾¿ÀÁÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖ×ØÙÚÛÜÝÞßàáãäåæçèéêëìíîïðñòóôõö÷øùúûüýþÿ"
     "ВГРСЂЃѓЉЊЌЋЏђљњќћџЎўЈҐЁЄЇІіґёєјЅѕївгрсΒΓΞΟβ√≈‚‘’“”•–—˜™€ŒœŠšŽƒˆ‰‹›\x81\x8d\x9d\xa0\xad│┌═")))
@@ -195,3 +206,36 @@ def test_mojibake_hint_covers_every_text_ftfy_would_touch(text):
 
     if is_bad(text):
         assert normalize._MOJIBAKE_HINT.search(text), repr(text)
+
+
+# --- chunked runs ----------------------------------------------------------------------------------------
+
+def old_rule_samples(changes: list[tuple[list[str], bool]], limit: int) -> list[int]:
+    """Indexes of the changed texts the documented rule takes, run over the whole input at once."""
+    taken, per_kind = [], {}
+    for n, (kinds, emptied) in enumerate(changes):
+        if (any(per_kind.get(k, 0) < 2 for k in kinds) or emptied) and len(taken) < limit:
+            taken.append(n)
+            for k in kinds:
+                per_kind[k] = per_kind.get(k, 0) + 1
+    return taken
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4, 10])
+def test_samples_of_uneven_chunks_merge_to_the_whole(limit):
+    # early chunks fill the trim / line_endings quota; a later chunk then needs its nfc and emptied texts,
+    # which its own run would not have sampled once its own quota was full
+    texts = [" a\r\nb", " c\r\nd", "e ", "f ", "g\r", "cafe\u0301", "\x00", "h\x00 ", "\x01", "i\r", " j"] * 2
+    objs = [chat("ok", t) for t in texts]
+    f = frame(objs)
+    params = NormalizeParams(name="normalize", samples=limit)
+    whole = normalize.run(f, params, None)
+    cuts = [0, 2, 9, f.height]
+    parts = [normalize.run(f.slice(a, b - a), params, None) for a, b in zip(cuts, cuts[1:])]
+    assert normalize.merge_facts([p.facts for p in parts]) == whole.facts
+    assert normalize.merge_facts([whole.facts]) == whole.facts
+    assert pl.concat([p.frame for p in parts]).equals(whole.frame)
+    kinds = [(clean(t)[1], clean(t)[0] == "" and t != "") for t in texts]
+    want = old_rule_samples(kinds, limit)
+    assert [s["source_rows"] for s in whole.facts["samples"]] == [[n + 1] for n in want]
+    assert len(whole.facts["sample_pool"]) <= 2 * len(normalize.KINDS) + limit

@@ -18,7 +18,11 @@ Facts (stats["facts"]["normalize"]):
   changes           {kind: examples changed by that kind} for the kinds above
   emptied_texts     text fields that became "" (their examples are in samples too)
   samples           [{example_id, source_file, source_rows, field, kinds, before, after}] (<= params.samples;
-                    snippets around the first difference, control characters shown as \\xNN)
+                    snippets around the first difference, control characters shown as \\xNN): in input order,
+                    a changed text is taken while a kind of it has fewer than 2 samples, or when it was emptied
+  samples_limit     params.samples
+  sample_pool       the candidates `samples` is chosen from (the same rule without the limit, emptied texts
+                    up to the limit): what merge_facts needs to choose the samples of several chunks exactly
 """
 
 from __future__ import annotations
@@ -86,6 +90,21 @@ class TextCleaner:
         return not s.isascii() and ((p.unicode_form == "NFC" and not unicodedata.is_normalized("NFC", s))
                                     or (p.fix_mojibake and _MOJIBAKE_HINT.search(s) is not None))
 
+    def all_quiet(self, texts: list[str]) -> bool:
+        """True only when no step would change any of `texts`: _suspect on all of them at once (joined by
+        "\\n", which no step changes alone and which never combines with a neighbour under NFC)."""
+        p = self.params
+        if p.trim and any(t.strip() is not t for t in texts):  # strip returns the text itself when it is trim
+            return False
+        joined = "\n".join(texts)
+        if joined.isascii():  # then the work characters are exactly the unprintable ones but \n and \t
+            if not joined.replace("\n", "").replace("\t", "").isprintable():
+                return False
+        elif _WORK.search(joined) or (p.unicode_form == "NFC" and not unicodedata.is_normalized("NFC", joined)) \
+                or (p.fix_mojibake and _MOJIBAKE_HINT.search(joined) is not None):
+            return False
+        return not (self._blank is not None and joined.count("\n") > p.blank_line_run and self._blank.search(joined))
+
     def clean(self, text: str, rounds: int = 4) -> tuple[str, list[str]]:
         """The cleaned text and the kinds of change applied, in order.
 
@@ -123,6 +142,15 @@ def _text_slots(msg: dict):
         yield msg, "refusal", "refusal"
 
 
+def _plain_texts_quiet(obj, cleaner: TextCleaner) -> bool:
+    """True when every message is a dict with string content and no refusal, and no text needs work."""
+    msgs = obj.get("messages") if type(obj) is dict else None
+    if type(msgs) is not list:
+        return False
+    texts = [m.get("content") if type(m) is dict and "refusal" not in m else None for m in msgs]
+    return all(type(t) is str for t in texts) and cleaner.all_quiet(texts)
+
+
 def normalize_example(obj, cleaner: TextCleaner) -> list[tuple[str, str, str, list[str]]]:
     """Clean the example in place; returns (field label, before, after, kinds) per changed text."""
     changed = []
@@ -152,19 +180,45 @@ def _first_difference(a: str, b: str) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
+def _emptied(sample: dict) -> bool:
+    # the "after" snippet is empty exactly when the text became "" (and then "before" is not)
+    return sample["after"] == "" and sample["before"] != ""
+
+
+def _pick(candidates, limit: int, *, pool: bool) -> list:
+    """Samples in input order: a changed text is taken while a kind of it has fewer than 2 taken, or when it
+    was emptied, until `limit` are taken. pool=True: no limit, but emptied ones only up to `limit`: the
+    candidates the samples of any run containing these texts come from (see merge_facts)."""
+    taken: list = []
+    per_kind: Counter = Counter()
+    emptied = 0
+    for c in candidates:
+        e = _emptied(c)
+        if any(per_kind[k] < 2 for k in c["kinds"]) or (e and (emptied < limit if pool else True)):
+            if not pool and len(taken) >= limit:
+                break
+            per_kind.update(c["kinds"])
+            emptied += e
+            taken.append(c)
+    return taken
+
+
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     cleaner = TextCleaner(params)
     examples = frame["example"].to_list()
     ids, sources, rows_list = (frame[c].to_list() for c in ("example_id", "source_file", "source_rows"))
     by_kind: Counter = Counter()
     changed_examples = changed_texts = emptied = 0
-    samples: list[dict] = []
-    sampled_kinds: Counter = Counter()
+    pool: list[dict] = []
+    pool_kinds: Counter = Counter()
+    pool_emptied = 0
     for i, text in enumerate(examples):
         try:
             obj = json.loads(text)
         except ValueError:
             continue  # not JSON: validate reports it
+        if _plain_texts_quiet(obj, cleaner):
+            continue
         changes = normalize_example(obj, cleaner)
         if not changes:
             continue
@@ -173,16 +227,34 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         changed_texts += len(changes)
         by_kind.update({k for *_, kinds in changes for k in kinds})
         for label, before, after, kinds in changes:
-            emptied += after == "" and before != ""
-            wanted = any(sampled_kinds[k] < 2 for k in kinds) or (after == "" and before != "")
-            if wanted and len(samples) < params.samples:
-                sampled_kinds.update(kinds)
+            was_emptied = after == "" and before != ""
+            emptied += was_emptied
+            # the pool rule of _pick, decided before the snippets are made
+            if any(pool_kinds[k] < 2 for k in kinds) or (was_emptied and pool_emptied < params.samples):
+                pool_kinds.update(kinds)
+                pool_emptied += was_emptied
                 at = _first_difference(before, after)
-                samples.append({"example_id": ids[i], "source_file": sources[i],
-                                "source_rows": (rows_list[i] or [])[:20], "field": label, "kinds": kinds,
-                                "before": _show(before, at), "after": _show(after, at)})
+                pool.append({"example_id": ids[i], "source_file": sources[i],
+                             "source_rows": (rows_list[i] or [])[:20], "field": label, "kinds": kinds,
+                             "before": _show(before, at), "after": _show(after, at)})
     out = frame.with_columns(pl.Series("example", examples, pl.Utf8)) if changed_examples else frame
     facts = {"examples": frame.height, "changed_examples": changed_examples, "changed_texts": changed_texts,
              "changes": {k: by_kind[k] for k in KINDS if by_kind[k]}, "emptied_texts": emptied,
-             "samples": samples}
+             "samples": _pick(pool, params.samples, pool=False), "samples_limit": params.samples,
+             "sample_pool": pool}
     return StageOutput(keep_all(out), facts)
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from those of its chunks, in input order (exact, see _pick)."""
+    limit = parts[0]["samples_limit"]
+    by_kind: Counter = Counter()
+    for part in parts:
+        by_kind.update(part["changes"])
+    pool = _pick([c for part in parts for c in part["sample_pool"]], limit, pool=True)
+    return {"examples": sum(p["examples"] for p in parts),
+            "changed_examples": sum(p["changed_examples"] for p in parts),
+            "changed_texts": sum(p["changed_texts"] for p in parts),
+            "changes": {k: by_kind[k] for k in KINDS if by_kind[k]},
+            "emptied_texts": sum(p["emptied_texts"] for p in parts),
+            "samples": _pick(pool, limit, pool=False), "samples_limit": limit, "sample_pool": pool}
