@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -212,7 +213,14 @@ def test_sample_planted_quality_problems_are_dropped(run_config):
 
 def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str, str]]:
     """The checks written out plainly from their definitions (no pre-checks), as an oracle."""
-    from pipeline.stages.heuristics import _NUMBER, _normalise, _phrase_key, _quote, message_text, most_repeated_line
+    from pipeline.stages.heuristics import (
+        _NUMBER,
+        _normalise,
+        _phrase_key,
+        _quote,
+        message_text,
+        most_repeated_line,
+    )
 
     hits = []
     trained = [i for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("weight", 1) != 0]
@@ -222,8 +230,8 @@ def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str,
         m = messages[i]
         if not (m.get("tool_calls") or m.get("function_call") or _NUMBER.match(texts[i])) and \
                 content_chars(texts[i]) < p.min_assistant_chars:
-            hits.append(("short_reply", f"{where(i)}: {_quote(texts[i])} has {content_chars(texts[i])} letters/"
-                                        f"digits (min {p.min_assistant_chars})"))
+            hits.append(("short_reply", (f"{where(i)}: {_quote(texts[i])} has {content_chars(texts[i])} letters/"
+                                         f"digits (min {p.min_assistant_chars})")))
             break
     for i in trained if p.echo_reply else ():
         if i and messages[i - 1].get("role") == "user":
@@ -317,7 +325,7 @@ def test_facts_of_uneven_chunks_merge_to_the_whole(action):
     params = HeuristicsParams(name="heuristics", action=action, samples_per_reason=3, max_turns=3)
     whole = heuristics.run(frame, params, None)
     cuts = [0, 5, 29, frame.height]  # three uneven chunks
-    parts = [heuristics.run(frame.slice(a, b - a), params, None) for a, b in zip(cuts, cuts[1:])]
+    parts = [heuristics.run(frame.slice(a, b - a), params, None) for a, b in itertools.pairwise(cuts)]
     assert heuristics.merge_facts([p.facts for p in parts]) == whole.facts
     assert heuristics.merge_facts([whole.facts]) == whole.facts
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)

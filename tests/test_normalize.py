@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 import unicodedata
@@ -231,7 +232,7 @@ def test_samples_of_uneven_chunks_merge_to_the_whole(limit):
     params = NormalizeParams(name="normalize", samples=limit)
     whole = normalize.run(f, params, None)
     cuts = [0, 2, 9, f.height]
-    parts = [normalize.run(f.slice(a, b - a), params, None) for a, b in zip(cuts, cuts[1:])]
+    parts = [normalize.run(f.slice(a, b - a), params, None) for a, b in itertools.pairwise(cuts)]
     assert normalize.merge_facts([p.facts for p in parts]) == whole.facts
     assert normalize.merge_facts([whole.facts]) == whole.facts
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import polars as pl
@@ -304,3 +305,26 @@ def test_drone_tool_calls_without_content_pass(realdata):
     out = validate.run(f, DEFAULT, None)
     assert out.frame["drop_reason"].null_count() == f.height == 103
     assert out.facts["fast_path"] == 0 and out.facts["passed"] == 103
+
+
+# --- chunked runs ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("params", [ValidateParams(name="validate", samples_per_reason=2),
+                                    ValidateParams(name="validate", special_tokens="strip", samples_per_reason=0)])
+def test_facts_of_uneven_chunks_merge_to_the_whole(params):
+    bad = [REJECTED[name][0] for name in ("unknown key", "weight 2", "all weights zero", "arguments not json")]
+    rows = ([ACCEPTED["plain"], "not json", ex(a()), ex(u("x <|endoftext|>"), a()), ex(u("<|reserved_7|>"), a())]
+            + bad) * 3 + bad * 2  # mostly rejected: a run-level warning, from the merged facts too
+    f = frame(rows)
+    whole = validate.run(f, params, None)
+    cuts = [0, 4, 5, f.height]  # three uneven chunks, the second a single row
+    parts = [validate.run(f.slice(lo, hi - lo), params, None) for lo, hi in itertools.pairwise(cuts)]
+    merged = validate.merge_facts([p.facts for p in parts])
+    assert json.dumps(merged) == json.dumps(whole.facts)  # same values and the same key order
+    assert validate.merge_facts([whole.facts]) == whole.facts
+    assert pl.concat([p.frame for p in parts]).equals(whole.frame)
+    assert validate.problems_from_facts(merged, params) == whole.problems
+    assert [p.code for p in whole.problems] == ["mostly_invalid_format"]
+    assert sum(whole.facts["by_reason"].values()) == whole.facts["rejected"] > f.height / 2
+    if params.special_tokens == "drop":
+        assert whole.facts["special_tokens"] == {"<|endoftext|>": 3, "<|reserved_*|>": 3}

@@ -16,10 +16,14 @@ Facts (stats["facts"]["validate"]):
   by_reason          {code: examples dropped with it as their first problem}
   problems           {code: examples having that problem at all} (one example can have several)
   samples            {code: [{example_id, source_file, source_rows, detail}, ...]} (<= samples_per_reason)
+  samples_per_reason the cap on each samples list
   warnings           {"no_user_message": n} kept examples flagged (flag "validate:no_user_message")
   warning_samples    {code: [...]} like samples
-  special_tokens     {token: occurrences found}; special_tokens_stripped: occurrences removed (strip mode)
+  special_tokens     {token: occurrences found}; special_tokens_stripped: occurrences removed (strip mode);
+                     <|reserved_N|> tokens are counted together as "<|reserved_*|>"
   fast_path          examples accepted by the fast path
+Counts are ordered by count (ties: by_reason in order of first occurrence, the others by name). Chunks
+merge exactly (merge_facts); the run-level warning comes from the merged facts (problems_from_facts).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 
 import polars as pl
 import tiktoken_ext.openai_public as tiktoken_public
@@ -49,6 +54,7 @@ SPECIAL_TOKENS = tuple(sorted({*_TIKTOKEN, "<|im_start|>", "<|im_end|>", "<|im_s
                                "<|return|>", "<|call|>"}))
 SPECIAL_RE = re.compile("|".join(map(re.escape, sorted(SPECIAL_TOKENS, key=len, reverse=True)))
                         + r"|<\|reserved_\d+\|>")
+RESERVED, _RESERVED = "<|reserved_*|>", re.compile(r"<\|reserved_\d+\|>")
 _PLAIN_ROLES = frozenset({"system", "user", "assistant"})
 
 
@@ -246,9 +252,11 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     for i, text in enumerate(examples):
         v = check_example(text, params)
         fast += v.fast
-        found.update(v.tokens_found)
-        stripped.update(v.tokens_stripped)
-        where = _where(sources[i], rows_list[i])
+        if v.tokens_found:
+            found.update(v.tokens_found)
+            stripped.update(v.tokens_stripped)
+        if v.problems or v.warnings:
+            where = _where(sources[i], rows_list[i])
         if v.problems:
             code, first = v.problems[0]
             rest = [c for c, _ in v.problems[1:]]
@@ -276,16 +284,57 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         out = out.with_columns(pl.Series("example", examples, pl.Utf8))
     if flagged:
         out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
-    n_bad = sum(by_reason.values())
-    facts = {"checked": frame.height, "passed": frame.height - n_bad, "rejected": n_bad,
-             "by_reason": dict(by_reason.most_common()), "problems": dict(problems.most_common()),
-             "samples": samples, "warnings": dict(warnings), "warning_samples": warning_samples,
-             "special_tokens": dict(found.most_common(20)),
-             "special_tokens_stripped": dict(stripped.most_common(20)), "fast_path": fast}
-    run_problems = []
-    if frame.height and n_bad * 2 > frame.height:
-        top = ", ".join(f"{c} ({n})" for c, n in by_reason.most_common(3))
-        run_problems.append(Problem("warning", "mostly_invalid_format",
-                                    f"validate rejected {n_bad} of {frame.height} examples ({top}): check the input "
-                                    "mapping (roles, columns, content keys) first"))
-    return StageOutput(with_drops(out, reasons, details), facts, run_problems)
+    facts = {"checked": frame.height, "passed": frame.height - sum(by_reason.values()),
+             "rejected": sum(by_reason.values()), "by_reason": dict(by_reason.most_common()),
+             "problems": _by_count(problems), "samples": samples, "samples_per_reason": params.samples_per_reason,
+             "warnings": dict(warnings), "warning_samples": warning_samples,
+             "special_tokens": _by_count(_fold_reserved(found)),
+             "special_tokens_stripped": _by_count(_fold_reserved(stripped)), "fast_path": fast}
+    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(facts, params))
+
+
+def _fold_reserved(counts: Counter) -> Counter:
+    out: Counter = Counter()
+    for token, n in counts.items():
+        out[RESERVED if _RESERVED.fullmatch(token) else token] += n
+    return out
+
+
+def _by_count(counts) -> dict:
+    return dict(sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
+
+
+def problems_from_facts(facts: dict, params) -> list[Problem]:
+    """The run-level warning when most examples were rejected (a mapping problem, not a data problem)."""
+    checked, bad = facts["checked"], facts["rejected"]
+    if not checked or bad * 2 <= checked:
+        return []
+    top = ", ".join(f"{c} ({n})" for c, n in islice(facts["by_reason"].items(), 3))
+    return [Problem("warning", "mostly_invalid_format",
+                    f"validate rejected {bad} of {checked} examples ({top}): check the input "
+                    "mapping (roles, columns, content keys) first")]
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from those of its chunks, in input order (exact)."""
+    cap = parts[0]["samples_per_reason"]
+    counts = {k: Counter() for k in ("by_reason", "problems", "warnings", "special_tokens", "special_tokens_stripped")}
+    samples: dict[str, list] = {}
+    warning_samples: dict[str, list] = {}
+    for part in parts:
+        for k, c in counts.items():
+            c.update(part[k])
+        for merged, part_samples in ((samples, part["samples"]), (warning_samples, part["warning_samples"])):
+            for code, items in part_samples.items():
+                bucket = merged.setdefault(code, [])
+                bucket += items[: cap - len(bucket)]
+    # every dropped code has a samples key (maybe an empty list), in order of first occurrence: the tie order
+    by_reason = Counter({code: counts["by_reason"][code] for code in samples})
+    return {"checked": sum(p["checked"] for p in parts), "passed": sum(p["passed"] for p in parts),
+            "rejected": sum(p["rejected"] for p in parts),
+            "by_reason": dict(by_reason.most_common()),
+            "problems": _by_count(counts["problems"]), "samples": samples, "samples_per_reason": cap,
+            "warnings": {code: counts["warnings"][code] for code in warning_samples},
+            "warning_samples": warning_samples, "special_tokens": _by_count(counts["special_tokens"]),
+            "special_tokens_stripped": _by_count(counts["special_tokens_stripped"]),
+            "fast_path": sum(p["fast_path"] for p in parts)}
