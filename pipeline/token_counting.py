@@ -250,10 +250,15 @@ def training_estimate(n_tokens, limit: int, price_per_million: float | None,
     split: OpenAI bills only the training file). Each example is billed up to `limit` tokens (longer
     ones are truncated by OpenAI), per epoch. JSON-able."""
     counts = [int(n) for n in n_tokens]
-    epochs = n_epochs if n_epochs is not None else default_epochs(len(counts))
-    per_epoch = sum(min(n, limit) for n in counts)
-    billed = per_epoch * epochs
+    return estimate_from_sums(len(counts), sum(min(n, limit) for n in counts), price_per_million, n_epochs)
+
+
+def estimate_from_sums(n_examples: int, billed_tokens_per_epoch: int, price_per_million: float | None,
+                       n_epochs: int | None = None) -> dict:
+    """training_estimate from its two sums (examples, tokens billed per epoch): what adds up over chunks."""
+    epochs = n_epochs if n_epochs is not None else default_epochs(n_examples)
+    billed = billed_tokens_per_epoch * epochs
     cost = None if price_per_million is None else round(billed * price_per_million / 1_000_000, 4)
-    return {"n_examples": len(counts), "n_epochs": epochs, "epochs_rule": "auto" if n_epochs is None else "fixed",
-            "billed_tokens_per_epoch": per_epoch, "billed_tokens": billed,
+    return {"n_examples": n_examples, "n_epochs": epochs, "epochs_rule": "auto" if n_epochs is None else "fixed",
+            "billed_tokens_per_epoch": billed_tokens_per_epoch, "billed_tokens": billed,
             "price_per_million": price_per_million, "cost_usd": cost}

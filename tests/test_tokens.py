@@ -3,7 +3,9 @@ handling (drop / truncate / keep), the epochs and cost formula, and the process-
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -329,3 +331,66 @@ def test_end_to_end_on_the_cookbook_files(realdata, run_config):
     assert result.stats["facts"]["tokens"]["examples"] == result.stats["examples"]["train"] + \
         result.stats["examples"]["validation"]
     assert result.stats["rows"]["input"] == result.stats["rows"]["exported"] + result.stats["rows"]["rejected"]
+
+
+# --------------------------------------------------------------------------- chunked runs
+def mixed_examples(realdata) -> list:
+    toy = read_jsonl(realdata / "openai-cookbook-ft/toy_chat_fine_tuning.jsonl")
+    drone = read_jsonl(realdata / "openai-cookbook-ft/drone_training.jsonl")[:40]
+    return [turns(k % 9 + 1, words=7 * k % 400) for k in range(60)] + toy + drone + ["not json", turns(30)]
+
+
+@pytest.mark.parametrize("params", [{"max_tokens": 2_000}, {"max_tokens": 1_500, "on_overflow": "truncate"},
+                                    {"max_tokens": 1_000, "on_overflow": "keep", "n_epochs": 2}])
+def test_facts_of_uneven_chunks_merge_to_the_whole(tmp_path, realdata, params):
+    examples = mixed_examples(realdata)
+    f, p = frame(examples), TokensParams(name="tokens", **params)
+    whole = tokens.run(f, p, ctx(tmp_path))
+    cuts = [0, 3, 70, f.height]  # three uneven chunks
+    parts = [tokens.run(f.slice(a, b - a), p, ctx(tmp_path)) for a, b in itertools.pairwise(cuts)]
+    merged = tokens.merge_facts([part.facts for part in parts])
+    assert json.dumps(merged) == json.dumps(whole.facts)  # same values, same key order
+    assert tokens.merge_facts([whole.facts]) == whole.facts
+    assert pl.concat([part.frame for part in parts]).equals(whole.frame)
+    assert tokens.problems_from_facts(merged, p) == whole.problems
+    assert whole.facts["over_limit"] > 0 and whole.facts["training_estimate"]["n_examples"] == whole.facts["examples"]
+    assert (params.get("on_overflow") == "keep") == bool(whole.problems)
+    # epochs follow the whole count, not a chunk's: 3 chunks of auto-epochs would each get more
+    if "n_epochs" not in params:
+        assert whole.facts["training_estimate"]["n_epochs"] == default_epochs(whole.facts["examples"])
+
+
+def test_distribution_from_fixed_bins(tmp_path):
+    values = [1, 2, 2, 3, 511, 512, 519, 520, 1000, 5_000, 70_000, 123_457]
+    bins = [[v, c] for v, c in sorted(Counter(map(tokens.value_bin, values)).items())]
+    exact = pl.Series(values)
+    for q in (0.5, 0.95, 0.0, 1.0):
+        got, want = tokens._nearest_rank(bins, len(values), q), exact.quantile(q, "nearest")
+        assert got <= want and ((want < 512 and got == want) or want - got < want / 64)
+    assert {tokens.value_bin(v) for v in range(512, 1024)} == set(range(512, 1024, 8))  # 64 bins per octave
+    assert all(tokens.value_bin(v) <= v < tokens.value_bin(v) + max(1, v // 64) for v in range(0, 300_000, 7))
+    small = run(tmp_path, [turns(1, words=w) for w in (1, 5, 30, 80)])
+    s = pl.Series(small.frame["n_tokens"].to_list())
+    assert small.facts["distribution"]["tokens"] == {  # below 512 the summary is exact
+        "min": s.min(), "p50": float(s.quantile(0.5, "nearest")), "p95": float(s.quantile(0.95, "nearest")),
+        "max": s.max(), "mean": round(s.mean(), 1)}
+
+
+def _pooled_run_in_a_worker(tmp: str, texts: list[str]) -> int:
+    """Runs in a spawned pool worker, as the runner's chunks do: the stage must not start its own pool."""
+    f = pl.DataFrame({"example_id": [f"e{i}" for i in range(len(texts))], "example": texts,
+                      "flags": [[] for _ in texts]}, schema={"example_id": pl.Utf8, "example": pl.Utf8,
+                                                             "flags": pl.List(pl.Utf8)})
+    out = tokens.run(f, TokensParams(name="tokens", workers=2, parallel_min_examples=1), ctx(Path(tmp)))
+    return out.facts["workers"]
+
+
+@pytest.mark.slow  # spawns a worker process that loads the encoding
+def test_no_nested_pool_inside_a_pool_worker(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    texts = [dumps_example(turns(1, words=1))] * (tokens.CHUNK + 1)  # two chunks: enough for a pool
+    assert not tokens.in_worker_process()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pool.submit(_pooled_run_in_a_worker, str(tmp_path), texts).result() == 1

@@ -13,16 +13,20 @@ messages with weight != 0). Examples over the limit, by `on_overflow`:
   keep      -> flag `tokens:over_limit` and a run warning (OpenAI truncates such examples in training)
 Rows whose `example` is not a JSON object with a `messages` list -> reason `unreadable_example`.
 
-Facts (`facts.tokens`):
-  model, base_model, encoding, limit, limit_source, on_overflow, workers
+Facts (`facts.tokens`; chunks merge exactly with merge_facts, and the run warning comes from the merged
+facts with problems_from_facts):
+  model, base_model, encoding, limit, limit_source, on_overflow, workers (processes used; chunks: the most)
   examples            kept examples counted (after this stage)
   totals              {tokens, assistant_tokens, messages} over kept examples
-  distribution        {tokens|assistant_tokens|messages: {min, p50, p95, max, mean}}
+  value_bins          {tokens|assistant_tokens|messages: [[bin, count], ...]}: kept examples per fixed bin
+                      (value_bin: exact below 512, then 64 bins per octave), what the next two are made from
+  distribution        {tokens|assistant_tokens|messages: {min, p50, p95, max, mean}}; min, max and mean exact,
+                      p50/p95 the nearest-rank value's bin, i.e. exact below 512 and at most 1/64 low above
   histograms          {tokens_per_example|assistant_tokens_per_example: {edges, counts} (power-of-2 bins,
                       bin i = [edges[i], edges[i+1])), messages_per_example: {edges, counts}}; tokens also
                       carries `limit`
   over_limit          examples over the limit before handling; truncated, dropped_over_limit, kept_over_limit
-  samples             {over_limit: [...], truncated: [...]} up to 20 each: example_id, n_tokens (+ after, removed)
+  samples             {over_limit: [...], truncated: [...]} the first 20 each: example_id, n_tokens (+ after, removed)
   training_estimate   over ALL kept examples (this stage runs before split): n_examples, n_epochs,
                       epochs_rule, billed_tokens_per_epoch, billed_tokens, price_per_million, cost_usd,
                       price_source, scope. The report should recompute it on the train split with
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import pairwise
@@ -48,10 +53,11 @@ from pipeline.errors import UserError
 from pipeline.model_limits import TargetModel, UnknownModelError, resolve_model
 from pipeline.records import dumps_example
 from pipeline.stage_api import Problem, StageContext, StageOutput, with_drops
-from pipeline.token_counting import count_batch, counter_for, training_estimate
+from pipeline.token_counting import count_batch, counter_for, estimate_from_sums
 
 SCOPE = "batch"
 CHUNK = 2_000
+METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
 FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
 
@@ -129,21 +135,67 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     out = with_drops(out, reasons, details)
 
     kept = [j for j in range(n) if reasons[j] is None]
-    facts = _facts(target, params, workers, [totals[j] for j in kept], [assistants[j] for j in kept],
-                   [n_messages[j] for j in kept])
-    facts.update({
+    values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
+              "messages": [n_messages[j] for j in kept]}
+    facts = {
+        "model": target.name, "base_model": target.base, "encoding": target.encoding,
+        "limit": limit, "limit_source": target.limit_source, "on_overflow": params.on_overflow,
+        "workers": workers, "examples": len(kept),
+        "totals": {m: sum(v) for m, v in values.items()},
+        "value_bins": {m: _bins(Counter(map(value_bin, v))) for m, v in values.items()},
+        "distribution": {m: {"min": min(v, default=None), "max": max(v, default=None)} for m, v in values.items()},
         "over_limit": over,
         "truncated": sum(f == FLAG_TRUNCATED for f in new_flags.values()),
         "dropped_over_limit": sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons),
         "kept_over_limit": sum(f == FLAG_OVER_LIMIT for f in new_flags.values()),
         "samples": samples,
-    })
-    problems = []
-    if params.on_overflow == "keep" and over:
-        problems.append(Problem("warning", "tokens_over_limit",
-                                f"{over} example(s) exceed {limit:,} tokens for {target.name}; kept as asked "
-                                f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training"))
-    return StageOutput(out, facts, problems)
+        "training_estimate": {
+            **estimate_from_sums(len(kept), sum(min(t, limit) for t in values["tokens"]), target.price_per_million,
+                                 params.n_epochs),
+            "price_source": target.price_source,
+            "scope": "all kept examples before the split; OpenAI bills only the train split"},
+    }
+    facts = _derived(facts)
+    return StageOutput(out, facts, problems_from_facts(facts, params))
+
+
+def problems_from_facts(facts: dict, params) -> list[Problem]:
+    """The run warning for examples kept over the limit (on_overflow: keep)."""
+    over = facts["over_limit"]
+    if params.on_overflow != "keep" or not over:
+        return []
+    return [Problem("warning", "tokens_over_limit",
+                    f"{over} example(s) exceed {facts['limit']:,} tokens for {facts['model']}; kept as asked "
+                    f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training")]
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from those of its chunks, in input order (exact)."""
+    first = parts[0]
+    bins = {m: Counter() for m in METRICS}
+    for part in parts:
+        for m in METRICS:
+            bins[m].update(dict(map(tuple, part["value_bins"][m])))
+    extremes = {m: [p["distribution"][m] for p in parts if p["distribution"][m]["min"] is not None] for m in METRICS}
+    samples = {k: [x for p in parts for x in p["samples"][k]][:SAMPLES] for k in first["samples"]}
+    estimate = first["training_estimate"]
+    n = sum(p["examples"] for p in parts)
+    facts = {
+        **{k: first[k] for k in ("model", "base_model", "encoding", "limit", "limit_source", "on_overflow")},
+        "workers": max(p["workers"] for p in parts), "examples": n,
+        "totals": {m: sum(p["totals"][m] for p in parts) for m in METRICS},
+        "value_bins": {m: _bins(bins[m]) for m in METRICS},
+        "distribution": {m: {"min": min((d["min"] for d in extremes[m]), default=None),
+                             "max": max((d["max"] for d in extremes[m]), default=None)} for m in METRICS},
+        **{k: sum(p[k] for p in parts) for k in ("over_limit", "truncated", "dropped_over_limit", "kept_over_limit")},
+        "samples": samples,
+        "training_estimate": {
+            **estimate_from_sums(n, sum(p["training_estimate"]["billed_tokens_per_epoch"] for p in parts),
+                                 estimate["price_per_million"],
+                                 estimate["n_epochs"] if estimate["epochs_rule"] == "fixed" else None),
+            "price_source": estimate["price_source"], "scope": estimate["scope"]},
+    }
+    return _derived(facts)
 
 
 def truncate(text: str, counter, limit: int):
@@ -186,6 +238,12 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
                   f"{len(messages)}) needs {base + suffix[starts[-1]]:,} tokens")
 
 
+def in_worker_process() -> bool:
+    """True inside a multiprocessing child (e.g. a chunk of the runner's process pool, whose workers are
+    not daemons since Python 3.9): no pool of our own there."""
+    return multiprocessing.parent_process() is not None or multiprocessing.current_process().daemon
+
+
 def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:
     """Counts per example, in input order. Large inputs go to a process pool (spawned, fixed chunks,
     results gathered in order, so the output is identical to the single-process path). Spawned workers
@@ -196,7 +254,7 @@ def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tup
     workers = min(params.workers, len(chunks))
     results: list = []
     try:
-        if workers > 1 and len(texts) >= params.parallel_min_examples and not multiprocessing.current_process().daemon:
+        if workers > 1 and len(texts) >= params.parallel_min_examples and not in_worker_process():
             try:
                 with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                     for part in pool.map(count_batch, [encoding] * len(chunks), [str(cache)] * len(chunks), chunks):
@@ -215,46 +273,57 @@ def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tup
         bar.close()
 
 
-def _histogram(values: list[int], edges: list[int]) -> dict:
-    s = pl.Series(values, dtype=pl.Int64)
-    return {"edges": edges, "counts": [int(((s >= lo) & (s < hi)).sum()) for lo, hi in pairwise(edges)]}
+def value_bin(v: int) -> int:
+    """The lower edge of v's fixed bin: v itself below 512; above, v with all but its top 7 bits cleared
+    (64 bins per octave, each narrower than 1/64 of the values in it). Bins nest in the power-of-2 bins."""
+    if v < 512:
+        return v
+    shift = v.bit_length() - 7
+    return v >> shift << shift
 
 
-def _pow2_histogram(values: list[int]) -> dict:
+def _bins(counts: Counter) -> list[list[int]]:
+    return [[v, counts[v]] for v in sorted(counts)]
+
+
+def _nearest_rank(bins: list[list[int]], n: int, q: float) -> float:
+    """The bin of the value polars' quantile(q, "nearest") picks (the one at rank round((n - 1) q))."""
+    rank, seen = int((n - 1) * q + 0.5), 0
+    for v, c in bins:
+        seen += c
+        if seen > rank:
+            return float(v)
+    raise ValueError("rank beyond the counted values")
+
+
+def _histogram(bins: list[list[int]], edges: list[int]) -> dict:
+    counts = [sum(c for v, c in bins if lo <= v < hi) for lo, hi in pairwise(edges)]
+    return {"edges": edges, "counts": counts}
+
+
+def _pow2_histogram(bins: list[list[int]], top: int) -> dict:
     edges = [0, 16]
-    while edges[-1] <= max(values, default=0):
+    while edges[-1] <= top:
         edges.append(edges[-1] * 2)
-    return _histogram(values, edges)
+    return _histogram(bins, edges)
 
 
-def _linear_histogram(values: list[int], cap: int = 20) -> dict:
+def _linear_histogram(bins: list[list[int]], top: int, cap: int = 20) -> dict:
     """Bins of 1 from 1 to `cap`, then one open bin [cap + 1, 10**9) when needed."""
-    top = max(values, default=0)
-    return _histogram(values, list(range(1, min(top, cap) + 2)) + ([10**9] if top > cap else []))
+    return _histogram(bins, list(range(1, min(top, cap) + 2)) + ([10**9] if top > cap else []))
 
 
-def _summary(values: list[int]) -> dict:
-    if not values:
-        return {"min": None, "p50": None, "p95": None, "max": None, "mean": None}
-    s = pl.Series(values, dtype=pl.Int64)
-    return {"min": int(s.min()), "p50": float(s.quantile(0.5, "nearest")), "p95": float(s.quantile(0.95, "nearest")),
-            "max": int(s.max()), "mean": round(float(s.mean()), 1)}
-
-
-def _facts(target: TargetModel, params, workers: int, totals: list[int], assistants: list[int],
-           messages: list[int]) -> dict:
-    estimate = training_estimate(totals, target.max_example_tokens, target.price_per_million, params.n_epochs)
-    estimate.update(price_source=target.price_source,
-                    scope="all kept examples before the split; OpenAI bills only the train split")
-    return {
-        "model": target.name, "base_model": target.base, "encoding": target.encoding,
-        "limit": target.max_example_tokens, "limit_source": target.limit_source,
-        "on_overflow": params.on_overflow, "workers": workers, "examples": len(totals),
-        "totals": {"tokens": sum(totals), "assistant_tokens": sum(assistants), "messages": sum(messages)},
-        "distribution": {"tokens": _summary(totals), "assistant_tokens": _summary(assistants),
-                         "messages": _summary(messages)},
-        "histograms": {"tokens_per_example": {**_pow2_histogram(totals), "limit": target.max_example_tokens},
-                       "assistant_tokens_per_example": _pow2_histogram(assistants),
-                       "messages_per_example": _linear_histogram(messages)},
-        "training_estimate": estimate,
-    }
+def _derived(facts: dict) -> dict:
+    """Fill distribution (p50, p95, mean) and histograms from value_bins, totals and the extremes."""
+    n, bins = facts["examples"], facts["value_bins"]
+    for m in METRICS:
+        d = facts["distribution"][m]
+        facts["distribution"][m] = {"min": d["min"], "p50": _nearest_rank(bins[m], n, 0.5) if n else None,
+                                    "p95": _nearest_rank(bins[m], n, 0.95) if n else None, "max": d["max"],
+                                    "mean": round(facts["totals"][m] / n, 1) if n else None}
+    top = {m: facts["distribution"][m]["max"] or 0 for m in METRICS}
+    facts["histograms"] = {
+        "tokens_per_example": {**_pow2_histogram(bins["tokens"], top["tokens"]), "limit": facts["limit"]},
+        "assistant_tokens_per_example": _pow2_histogram(bins["assistant_tokens"], top["assistant_tokens"]),
+        "messages_per_example": _linear_histogram(bins["messages"], top["messages"])}
+    return facts
