@@ -56,8 +56,8 @@ def measured_run(config: Path, out: Path) -> dict:
            "--config", str(config), "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     m = json.loads(r.stdout.strip().splitlines()[-1])
-    if m["rc"] not in (0, 1):
-        raise SystemExit(f"pipeline failed on {config}:\n{r.stderr[-3000:]}")
+    if m["rc"] not in (0, 1) or not (out / "stats.json").exists():  # 1 = finished, not ready; a crash leaves no stats
+        raise SystemExit(f"pipeline failed on {config} (exit {m['rc']}):\n{r.stderr[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
     return {"wall_s": round(m["wall"], 2), "peak_rss_mb": round(m["rss_kb"] / 1024), "stats": stats}
 
