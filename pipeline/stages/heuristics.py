@@ -44,6 +44,7 @@ import unicodedata
 from bisect import bisect_left
 from collections import Counter
 
+import numpy as np
 import polars as pl
 
 from pipeline.stage_api import StageContext, StageOutput, with_drops
@@ -143,11 +144,20 @@ def _at_most_words(text: str) -> int:
     return text.encode("latin-1", _THREE_SPACES).translate(_WORDS_LATIN1).count(b" ") + 1
 
 
-def _trigram_share(words: list) -> tuple[float, int]:
+def _trigram_share(words: list, vocabulary: set | None = None) -> tuple[float, int]:
+    """duplicate_trigram_fraction of these words; long texts count their distinct 3-grams as integer keys
+    (word numbers in the vocabulary) with numpy, which gives the same count faster."""
     n = len(words)
     if n < 3:
         return 0.0, n
-    return 1 - len(set(zip(words, words[1:], words[2:]))) / (n - 2), n
+    vocabulary = vocabulary if vocabulary is not None else set(words)
+    if n < 4096 or len(vocabulary) >= 2**21:  # keys (a * d + b) * d + c < d**3 must fit in int64
+        return 1 - len(set(zip(words, words[1:], words[2:]))) / (n - 2), n
+    number = {w: k for k, w in enumerate(vocabulary)}
+    ids = np.fromiter(map(number.__getitem__, words), dtype=np.int64, count=n)
+    d = len(number)
+    distinct = len(np.unique((ids[:-2] * d + ids[1:-1]) * d + ids[2:]))
+    return 1 - distinct / (n - 2), n
 
 
 def most_repeated_line(text: str) -> tuple[str, int]:
@@ -216,6 +226,10 @@ class _Checker:
                             (self.min_line_chars if self.min_line_chars is not None else 1 << 62))
         if self.shortest == 1 << 62:
             self.shortest = None
+        # the same bounds with "off" as lengths no text reaches
+        self.least_words_chars = 2 * self.min_words - 1 if self.min_words is not None else 1 << 62
+        if self.min_line_chars is None:
+            self.min_line_chars = 1 << 62
         self.min_assistant_chars = params.min_assistant_chars
         self.every_reply = params.short_reply_scope == "every"
         self.echo_min_chars = params.echo_min_chars if params.echo_reply else None
@@ -232,7 +246,8 @@ class _Checker:
         roles = [m.get("role") for m in messages]
         trained = [i for i, r in enumerate(roles) if r == "assistant" and messages[i].get("weight", 1) != 0]
         turns = roles.count("user") + roles.count("assistant")
-        reply_chars = [len(texts[i]) for i in trained]
+        lengths = list(map(len, texts))
+        reply_chars = [lengths[i] for i in trained]
         where = lambda i: f"message {i + 1} ({roles[i]})"
 
         if self.min_assistant_chars is not None and trained:
@@ -253,40 +268,47 @@ class _Checker:
             # starting differently from the user message are no echo; nor is a short ASCII reply, as
             # _normalise never lengthens ASCII text
             for i in [i for i in trained if i and roles[i - 1] == "user" and not (
-                    ((a := texts[i])[:2].isascii() and a[:1].isalnum() and (u := texts[i - 1])[:2].isascii()
-                     and u[:1].isalnum() and a[0].lower() != u[0].lower()) or (len(a) < least and a.isascii()))]:
+                    ((a := texts[i])[:1].isalnum() and (u := texts[i - 1])[:1].isalnum()
+                     and (a.isascii() or a[:2].isascii()) and (u.isascii() or u[:2].isascii())
+                     and a[0].lower() != u[0].lower()) or (len(a) < least and a.isascii()))]:
                 a, u = texts[i], texts[i - 1]
                 if ascii_key(a) == ascii_key(u) and len(na := _normalise(a)) >= least and na == _normalise(u):
                     hits.append(("echo_reply", f"{where(i)}: {_quote(a)} repeats {where(i - 1)}"))
                     break
-        if self.anchors and trained and self._has_anchor(fold("\x00".join([texts[i] for i in trained]))):
-            for i in trained:
-                folded = fold(texts[i])
-                if not any(all(w in folded for w in words) for words in self.phrase_words):
-                    continue
-                text_key = _phrase_key(texts[i])
-                phrase = next((x for x in self.phrases if x in text_key), None)
-                if phrase:
-                    hits.append(("refusal_boilerplate", f"{where(i)}: contains {phrase!r}: {_quote(texts[i])}"))
+        if self.anchors and trained:
+            folded = fold("\x00".join([texts[i] for i in trained]))  # an anchor in no reply: no phrase either
+            for w in self.anchors:
+                if w in folded:
+                    for i in trained:
+                        folded = fold(texts[i])
+                        if not any(all(w in folded for w in words) for words in self.phrase_words):
+                            continue
+                        text_key = _phrase_key(texts[i])
+                        phrase = next((x for x in self.phrases if x in text_key), None)
+                        if phrase:
+                            hits.append(("refusal_boilerplate",
+                                         f"{where(i)}: contains {phrase!r}: {_quote(texts[i])}"))
+                            break
                     break
         shortest = self.shortest
         if shortest is not None:
-            min_words, min_line_chars = self.min_words, self.min_line_chars
+            min_words, min_line_chars, least_words = self.min_words, self.min_line_chars, self.least_words_chars
             # by length first (n words need 2n - 1 characters, n lines of >= 10 characters 11n - 1; casefold
-            # makes at most 3 characters of one), then by _at_most_words / the number of lines
+            # makes at most 3 characters of one), then by _at_most_words (inlined for ASCII) / lines
             for i in [i for i in trained if len(t := texts[i]) >= shortest or (len(t) * 3 >= shortest
                                                                                 and not t.isascii())]:
                 t = texts[i]
-                by_words = min_words is not None and (len(t) >= 2 * min_words - 1 or not t.isascii()) and \
-                    _at_most_words(t) >= min_words
-                by_lines = min_line_chars is not None and len(t) >= min_line_chars and \
-                    len(t.splitlines()) >= self.max_line_repeats
+                if t.isascii():
+                    by_words = len(t) >= least_words and t.encode().translate(_WORDS_LATIN1).count(b" ") >= min_words - 1
+                else:
+                    by_words = min_words is not None and _at_most_words(t) >= min_words
+                by_lines = len(t) >= min_line_chars and len(t.splitlines()) >= self.max_line_repeats
                 if by_words or by_lines:
                     detail = self._repetition(t, by_words, by_lines)
                     if detail:
                         hits.append(("repetitive_reply", f"{where(i)}: {detail}"))
                         break
-        u_chars = sum([len(t) for t, r in zip(texts, roles) if r == "user"])
+        u_chars = sum([n for n, r in zip(lengths, roles) if r == "user"])
         ratio = sum(reply_chars) / u_chars if u_chars >= self.ratio_min_user_chars else None
         if ratio is not None and self.ratio_bounds:
             a_chars = sum(reply_chars)
@@ -300,12 +322,6 @@ class _Checker:
             hits.append(("too_many_turns", f"{turns} user + assistant messages (max {p.max_turns})"))
         return hits, turns, reply_chars, ratio
 
-    def _has_anchor(self, folded: str) -> bool:
-        for w in self.anchors:
-            if w in folded:
-                return True
-        return False
-
     def _repetition(self, text: str, by_words: bool, by_lines: bool) -> str | None:
         """The repetitive_reply detail of one reply, or None."""
         p = self.p
@@ -316,8 +332,9 @@ class _Checker:
                 n = len(words)
                 # d distinct words start at least d - 2 distinct 3-grams: when even that few leave the
                 # repeated share at or below the maximum, the exact count is not needed
-                if n >= self.min_words and 1 - (len(set(words)) - 2) / (n - 2) > p.max_duplicate_trigram_fraction:
-                    frac, n_words = _trigram_share(words)
+                vocabulary = set(words) if n >= self.min_words else None
+                if vocabulary is not None and 1 - (len(vocabulary) - 2) / (n - 2) > p.max_duplicate_trigram_fraction:
+                    frac, n_words = _trigram_share(words, vocabulary)
                     if frac > p.max_duplicate_trigram_fraction:
                         return (f"{frac:.0%} of its word 3-grams repeat (max "
                                 f"{p.max_duplicate_trigram_fraction:.0%}, {n_words} words): {_quote(text)}")
