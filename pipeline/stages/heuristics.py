@@ -15,10 +15,9 @@ Assistant messages with `weight: 0` are not trained on and are not checked.
 The first failing check gives the reason; with action: flag every failing check adds a
 'heuristics:<reason>' flag instead.
 
-Speed: the checks are defined by the plain functions content_chars, _normalise, _phrase_key,
-duplicate_trigram_fraction and most_repeated_line. Most replies are ruled out before those run by exact
-necessary conditions computed with a few C-level string/bytes operations (see _Checker); the tests
-check on random text that a pre-check never rules out a real hit.
+Speed: the checks are defined by content_chars, _normalise, _phrase_key, duplicate_trigram_fraction and
+most_repeated_line; exact necessary conditions made of a few C-level string/bytes operations rule most replies
+out before those run (tests/test_heuristics.py checks against the plain definitions that none changes a decision).
 
 Facts (chunks merge exactly with merge_facts):
   checked                  examples looked at
@@ -55,11 +54,12 @@ TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 RATIO_EDGES = [0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
 HISTOGRAMS = ("turns_histogram", "reply_chars_histogram", "length_ratio_histogram")
+OFF = 1 << 62
 _WORD = re.compile(r"\w+")
 _PUNCT_SPACE = re.compile(r"[\W_]+")
 _NUMBER = re.compile(r"^[\s$€£¥+-]*\d[\d.,:/%\s]*$")  # "3", "0.5", "$4.99": an answer, not filler
 
-# bytes tables for ASCII text (there casefold == lower, NFKC is the identity, \w == [A-Za-z0-9_])
+# bytes tables (ASCII text: casefold == lower, NFKC is the identity, \w == [A-Za-z0-9_])
 _ALNUM = (string.ascii_letters + string.digits).encode()
 _NOT_ALNUM = bytes(b for b in range(256) if b not in _ALNUM)
 _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
@@ -68,19 +68,16 @@ _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase
 _WORDS_LATIN1 = bytes((_LOWER[b] if chr(b).isalnum() or b == ord("_") else ord(" ")) for b in range(256))
 _THREE_SPACES = "chatprep.heuristics.three_spaces"  # encode error handler: 3 spaces per character
 codecs.register_error(_THREE_SPACES, lambda e: ("   " * (e.end - e.start), e.end))
-_SCAN = json.scanner.c_make_scanner(json.JSONDecoder()) if json.scanner.c_make_scanner else None
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())
 
 
 def _loads(text: str):
-    """json.loads(text), skipping its whitespace handling for the compact text the pipeline writes."""
-    if _SCAN is not None:
-        try:
-            obj, end = _SCAN(text, 0)
-            if end == len(text):
-                return obj
-        except (StopIteration, ValueError):
-            pass  # json.loads says what is wrong
-    return json.loads(text)
+    """json.loads(text) without its whitespace handling, for the compact text the pipeline writes."""
+    try:
+        obj, end = _SCAN(text, 0)
+        return obj if end == len(text) else json.loads(text)
+    except (StopIteration, ValueError):
+        return json.loads(text)  # which says what is wrong
 
 
 def message_text(message: dict) -> str:
@@ -101,12 +98,8 @@ def histogram(values: list[float], edges: list[float]) -> dict:
 
 
 def _histogram_of(counts: list[int], edges: list[float]) -> dict:
-    labels = [f"{_fmt(a)}–{_fmt(b)}" for a, b in itertools.pairwise(edges)] + [f"≥ {_fmt(edges[-1])}"]
+    labels = [f"{a:g}–{b:g}" for a, b in itertools.pairwise(edges)] + [f"≥ {edges[-1]:g}"]
     return {"edges": edges, "labels": labels, "counts": counts}
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -218,18 +211,12 @@ class _Checker:
         self.phrases = [_phrase_key(x) for x in params.refusal_phrases]
         self.phrase_words = [x.split() for x in self.phrases]
         self.anchors = phrase_anchors(self.phrases) if self.phrases else []
+        # n words need at least 2n - 1 characters, n lines of >= 10 characters at least 11n - 1 (casefold makes
+        # at most 3 characters of one); OFF, a length no text reaches, for a check switched off
         self.min_words = params.repetition_min_words if params.max_duplicate_trigram_fraction is not None else None
-        self.min_line_chars = 11 * params.max_line_repeats - 1 if params.max_line_repeats is not None else None
-        # n words need at least 2n - 1 characters, n lines of >= 10 characters at least 11n - 1 (casefold
-        # makes at most 3 characters of one); None: both checks off
-        self.shortest = min((2 * self.min_words - 1 if self.min_words is not None else 1 << 62),
-                            (self.min_line_chars if self.min_line_chars is not None else 1 << 62))
-        if self.shortest == 1 << 62:
-            self.shortest = None
-        # the same bounds with "off" as lengths no text reaches
-        self.least_words_chars = 2 * self.min_words - 1 if self.min_words is not None else 1 << 62
-        if self.min_line_chars is None:
-            self.min_line_chars = 1 << 62
+        self.least_words_chars = 2 * self.min_words - 1 if self.min_words is not None else OFF
+        self.min_line_chars = 11 * params.max_line_repeats - 1 if params.max_line_repeats is not None else OFF
+        self.shortest = min(self.least_words_chars, self.min_line_chars)
         self.min_assistant_chars = params.min_assistant_chars
         self.every_reply = params.short_reply_scope == "every"
         self.echo_min_chars = params.echo_min_chars if params.echo_reply else None
@@ -291,7 +278,7 @@ class _Checker:
                             break
                     break
         shortest = self.shortest
-        if shortest is not None:
+        if shortest < OFF:
             min_words, min_line_chars, least_words = self.min_words, self.min_line_chars, self.least_words_chars
             # by length first (n words need 2n - 1 characters, n lines of >= 10 characters 11n - 1; casefold
             # makes at most 3 characters of one), then by _at_most_words (inlined for ASCII) / lines
