@@ -64,7 +64,9 @@ class ChatTokenCounter:
     """Counts examples (parsed OpenAI chat objects) with one tiktoken encoding."""
 
     def __init__(self, encoding, encoding_name: str):
-        self._encode = encoding.encode_ordinary
+        self._encoding = encoding
+        core = getattr(encoding, "_core_bpe", None)  # tiktoken's Rust encoder, without the Python wrapper
+        self._core_encode = core.encode_ordinary if core is not None else encoding.encode_ordinary
         self.func_init = FUNC_INIT.get(encoding_name, max(FUNC_INIT.values()))
         self._memo: dict[str, int] = {}        # text -> tokens
         self._tools_memo: dict[str, int] = {}  # tools JSON -> tokens
@@ -75,6 +77,12 @@ class ChatTokenCounter:
         if n is None:
             n = self._remember(self._memo, text, len(self._encode(text)))
         return n
+
+    def _encode(self, text: str) -> list[int]:
+        try:
+            return self._core_encode(text)
+        except UnicodeEncodeError:  # lone surrogates: tiktoken's encode_ordinary handles them
+            return self._encoding.encode_ordinary(text)
 
     def _remember(self, memo: dict[str, int], key: str, n: int) -> int:
         if self._memo_chars + len(key) > _MEMO_CHARS:
@@ -190,7 +198,21 @@ class ChatTokenCounter:
     def example(self, example: dict) -> ExampleCount:
         messages = example.get("messages")
         per_message, assistant = [], 0
+        memo = self._memo
         for m in messages if isinstance(messages, list) else []:
+            # the usual message, {"role": str, "content": str}, counted as message() would, inline
+            if type(m) is dict and len(m) == 2 and type(c := m.get("content")) is str and type(
+                    r := m.get("role")) is str:
+                w = memo.get(c)
+                if w is None:
+                    w = self._remember(memo, c, len(self._encode(c)))
+                role = memo.get(r)
+                if role is None:
+                    role = self._remember(memo, r, len(self._encode(r)))
+                per_message.append(TOKENS_PER_MESSAGE + role + w)
+                if r == "assistant":
+                    assistant += w
+                continue
             n, w = self.message(m)
             per_message.append(n)
             assistant += w

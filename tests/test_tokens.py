@@ -109,6 +109,15 @@ def test_toy_file_counts_match_tiktoken_directly(tmp_path, realdata):
     assert cl["n_tokens"].to_list() != out["n_tokens"].to_list()  # the encodings really differ
 
 
+@given(st.lists(st.tuples(st.sampled_from(["user", "assistant", "system"]), st.text(max_size=40)), max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_plain_messages_count_as_the_cookbook_rule(messages):
+    # the fast path for {"role", "content"} messages, lone surrogates included (tiktoken replaces them)
+    example = {"messages": [{"role": r, "content": c} for r, c in messages]}
+    counted = ChatTokenCounter(enc(), "o200k_base").example(example)
+    assert (counted.total, counted.assistant) == direct_count(example, enc())
+
+
 def flat_tools_lower_bound(tools: list, e) -> int:
     """The cookbook's num_tokens_for_tools on the flat part of each schema (o200k constants)."""
     n = 12

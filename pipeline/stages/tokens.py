@@ -142,7 +142,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         "limit": limit, "limit_source": target.limit_source, "on_overflow": params.on_overflow,
         "workers": workers, "examples": len(kept),
         "totals": {m: sum(v) for m, v in values.items()},
-        "value_bins": {m: _bins(Counter(map(value_bin, v))) for m, v in values.items()},
+        "value_bins": {m: _bins(_bin_counts(v)) for m, v in values.items()},
         "distribution": {m: {"min": min(v, default=None), "max": max(v, default=None)} for m, v in values.items()},
         "over_limit": over,
         "truncated": sum(f == FLAG_TRUNCATED for f in new_flags.values()),
@@ -280,6 +280,13 @@ def value_bin(v: int) -> int:
         return v
     shift = v.bit_length() - 7
     return v >> shift << shift
+
+
+def _bin_counts(values: list[int]) -> Counter:
+    out: Counter = Counter()
+    for v, n in Counter(values).items():  # distinct values are few: bin those
+        out[value_bin(v)] += n
+    return out
 
 
 def _bins(counts: Counter) -> list[list[int]]:
