@@ -15,7 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 def worker_count(requested: int | None, n_items: int, n_tasks: int, min_items: int) -> int:
     """How many processes to use: 1 for small inputs, inside a worker, or for a single task."""
-    if n_items < min_items or n_tasks <= 1 or multiprocessing.current_process().daemon:
+    # inside a pool worker: never start a nested pool (`daemon` is False in ProcessPoolExecutor workers,
+    # so look at the parent process instead)
+    if n_items < min_items or n_tasks <= 1 or multiprocessing.parent_process() is not None:
         return 1
     return max(1, min(requested or os.cpu_count() or 1, n_tasks))
 

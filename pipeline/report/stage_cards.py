@@ -10,6 +10,9 @@ from pipeline.report.chat_preview import clip, preview
 from pipeline.report.run_data import RunData, rows_text
 
 DEDICATED = {"tokens", "dedup", "moderation", "pii", "language"}
+# facts kept only so chunked runs can merge exactly; not for readers
+MERGE_BOOKKEEPING = {"sample_pool", "samples_limit", "samples_per_reason", "samples_per_type",
+                     "samples_per_language", "value_bins"}
 MAX_ROWS = 25
 MAX_TEXT = 400
 
@@ -56,7 +59,7 @@ def _is_histogram(v) -> bool:
 def card(name: str, facts: dict, stage_stat: dict) -> dict:
     scalars, tables, samples, specs = {}, {}, {}, []
     for k, v in facts.items():
-        if isinstance(v, (dict, list)) and not v:
+        if (isinstance(v, (dict, list)) and not v) or k in MERGE_BOOKKEEPING:
             continue
         if _is_histogram(v):
             spec = charts.facts_histogram_spec(f"stage_{name}_{k}", f"{name}: {k.replace('_', ' ')}", v,
