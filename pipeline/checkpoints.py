@@ -14,7 +14,6 @@ import polars as pl
 from pipeline import __version__
 from pipeline.outputs import atomic_write
 
-
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "schemas")
 
 
@@ -55,7 +54,7 @@ class CheckpointStore:
         try:
             info = json.loads(meta.read_text())
             frames = {name: pl.read_parquet(d / f"{name}.parquet") for name in info["frames"]}
-        except Exception:  # a damaged checkpoint is recomputed, never trusted
+        except Exception:  # noqa: BLE001 — a damaged checkpoint (any error) is recomputed, never trusted
             shutil.rmtree(d, ignore_errors=True)
             return None
         return frames, info["data"]

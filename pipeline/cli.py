@@ -82,8 +82,8 @@ def summary(stats: dict, out_dir: Path) -> str:
     rows, ex = stats["rows"], stats["examples"]
     lines = [
         f"rows read: {rows['input']:,}  →  exported {rows['exported']:,}, rejected {rows['rejected']:,}",
-        f"examples: built {ex['built']:,}  →  train {ex['train']:,}, validation {ex['validation']:,}, "
-        f"rejected {ex['rejected']:,}",
+        (f"examples: built {ex['built']:,}  →  train {ex['train']:,}, validation {ex['validation']:,}, "
+         f"rejected {ex['rejected']:,}"),
         "per step (in → out, seconds):",
     ]
     for s in stats["stages"]:

@@ -17,7 +17,7 @@ from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
 
 PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.I)
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
 
 
 def mask_secrets(obj):

@@ -29,9 +29,10 @@ functions) — or add columns for later stages and the report. The runner alone 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import polars as pl
 

@@ -45,7 +45,7 @@ class Config(StrictModel):
     execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
-    def _stage_order(self) -> "Config":
+    def _stage_order(self) -> Config:
         names = [s.name for s in self.stages]
         for n in set(names):
             if names.count(n) > 1:

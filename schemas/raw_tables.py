@@ -6,8 +6,8 @@ the run naming file, column and config key; a cell that fails a row check become
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 from pandera.errors import SchemaErrors
 
 from pipeline.errors import UserError
@@ -32,7 +32,7 @@ def mapped_columns(inp) -> dict[str, str]:
 def raw_schema(inp) -> pa.DataFrameSchema:
     """The contract a raw table must meet for this input's layout (columns as strings after coercion)."""
     c = inp.columns
-    text = lambda: pa.Column(pl.Utf8, nullable=True)  # noqa: E731
+    text = lambda: pa.Column(pl.Utf8, nullable=True)
     spec: dict[str, pa.Column] = {}
     if inp.layout == "messages":
         spec = {c.conversation_id: text(), c.role: text(), c.content: text()}

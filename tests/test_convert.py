@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -142,7 +143,7 @@ def test_cleanup_loses_no_row_and_keeps_order(turns, merge, trailing):
         assert kept[-1].message["role"] == "assistant" or not trailing
         assert all(t.message["content"].strip() for t in kept)
         if merge:
-            assert all(a.message["role"] != b.message["role"] for a, b in zip(kept, kept[1:]))
+            assert all(a.message["role"] != b.message["role"] for a, b in itertools.pairwise(kept))
         # text is preserved: every kept message is the stripped text of its rows, joined
         for t in kept:
             parts = [turns[r][1].strip() for r in t.rows if turns[r][1].strip()]

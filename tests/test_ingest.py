@@ -50,7 +50,7 @@ def test_non_utf8_bytes_name_line_and_fix(run_config, tmp_path):
     body = ("cid,who,text\n" + convs(2)).encode() + b"c9,customer,caf\xe9\n"
     msg = run_expect_error(run_config, csv_input(tmp_path, body))
     assert "line 6" in msg and "0xe9" in msg and "encoding" in msg
-    result, out = run_config({"inputs": [csv_input(tmp_path, body, csv={"encoding": "cp1252"})], "stages": STAGES})
+    result, _ = run_config({"inputs": [csv_input(tmp_path, body, csv={"encoding": "cp1252"})], "stages": STAGES})
     assert result.stats["rows"]["input"] == 5
 
 
@@ -76,14 +76,14 @@ def test_bad_integer_in_order_column_rejects_row(run_config, tmp_path):
     body = "cid,n,who,text\n" + "".join(f"c{i},1,customer,q{i}\nc{i},2,agent,a{i}\n" for i in range(12)) + "c0,abc,agent,x\n"
     inp = csv_input(tmp_path, body)
     inp["columns"] = {**inp["columns"], "order": "n"}
-    result, out = run_config({"inputs": [inp], "stages": STAGES})
+    _, out = run_config({"inputs": [inp], "stages": STAGES})
     rej = read_jsonl(out / "rejects.jsonl")
     assert rej[0]["reason"] == "invalid_integer" and "row 25, column 'n': 'abc' is not an integer" in rej[0]["detail"]
 
 
 def test_huge_cell_rejected(run_config, tmp_path):
     body = "cid,who,text\n" + convs(12) + "c0,agent," + "x" * 5000 + "\n"
-    result, out = run_config({"inputs": [csv_input(tmp_path, body, max_cell_chars=1000)], "stages": STAGES})
+    _, out = run_config({"inputs": [csv_input(tmp_path, body, max_cell_chars=1000)], "stages": STAGES})
     rej = read_jsonl(out / "rejects.jsonl")
     assert rej[0]["reason"] == "cell_too_large" and "5,000 characters" in rej[0]["detail"]
 
@@ -116,5 +116,5 @@ def test_parquet_numeric_columns_are_read_as_text(run_config, tmp_path):
     p = tmp_path / "p.parquet"
     pl.DataFrame({"cid": [i // 2 for i in range(24)], "who": ["customer", "agent"] * 12,
                   "text": [float(i) for i in range(24)]}).write_parquet(p)
-    result, out = run_config({"inputs": [{"path": str(p), **MESSAGES}], "stages": STAGES})
+    result, _ = run_config({"inputs": [{"path": str(p), **MESSAGES}], "stages": STAGES})
     assert result.stats["examples"]["train"] == 12

@@ -8,6 +8,7 @@ import pipeline.convert.messages as messages_mod
 from tests.conftest import ROOT
 from tests.test_pipeline_e2e import DATA_FILES
 
+
 def _sample_config(execution: dict) -> dict:
     import yaml
 
@@ -33,8 +34,8 @@ def test_pool_and_chunks_do_not_change_outputs(run_config, monkeypatch, tmp_path
     parallel = [s for s in many.stats["stages"] if s.get("workers", 1) > 1]
     chunked = {s["name"] for s in parallel}
     assert parallel, "no stage ran in the pool: the test would prove nothing"
-    strip = lambda st: {s["name"]: (s["in"], s["out"], s["dropped"]) for s in st["stages"]}  # noqa: E731
+    strip = lambda st: {s["name"]: (s["in"], s["out"], s["dropped"]) for s in st["stages"]}
     assert strip(one.stats) == strip(many.stats)
     for name in chunked:  # cache hit/miss counters are run state (they depend on chunking), not data facts
-        without_cache = lambda f: {k: v for k, v in f.items() if k != "cache"}  # noqa: E731
+        without_cache = lambda f: {k: v for k, v in f.items() if k != "cache"}
         assert without_cache(one.stats["facts"][name]) == without_cache(many.stats["facts"][name]), name

@@ -46,7 +46,8 @@ def read_table(source: SourceFile, options, max_cell_chars: int) -> RawTable:
 
 
 def _decode(source: SourceFile, encoding: str, errors: str) -> str:
-    data = open(source.path, "rb").read()
+    with open(source.path, "rb") as f:
+        data = f.read()
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         return data.decode(enc, errors=errors)
@@ -165,7 +166,7 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
 def _read_parquet(source: SourceFile, options) -> RawTable:
     try:
         frame = pl.read_parquet(source.path)
-    except Exception as e:  # polars raises several error types for corrupt files
+    except Exception as e:  # noqa: BLE001 — polars raises several error types for corrupt files
         raise UserError(f"{source.path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
     if frame.height == 0:
         raise UserError(f"{source.path}: the Parquet file has no rows")

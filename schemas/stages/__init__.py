@@ -32,6 +32,6 @@ STAGE_PARAMS = (
     ExportParams,
 )
 
-StageParams = Annotated[Union[STAGE_PARAMS], Field(discriminator="name")]  # type: ignore[valid-type]
+StageParams = Annotated[Union[STAGE_PARAMS], Field(discriminator="name")]  # type: ignore[valid-type]  # noqa: UP007 (a union built from the tuple)
 
 STAGE_NAMES = tuple(p.model_fields["name"].annotation.__args__[0] for p in STAGE_PARAMS)
