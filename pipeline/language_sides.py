@@ -23,6 +23,8 @@ import re
 import unicodedata
 from json.scanner import make_scanner
 
+from pipeline.chat_text import message_text
+
 NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|\[[A-Z][A-Z0-9_]*\]")
 _NOISE_WITHOUT_EMAIL = re.compile(r"https?://\S+|www\.\S+|\[[A-Z][A-Z0-9_]*\]")  # NOISE on text with no "@"
 _TOKEN_WITH_AT = re.compile(r"(?<!\S)[^\s@]*@\S*")  # a whole whitespace-free token that holds an "@"
@@ -34,14 +36,6 @@ _ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CANONICAL = '{"messages":['
 _SCAN = make_scanner(json.JSONDecoder())  # the C scanner json.loads uses, here one message at a time
 
-
-def message_text(message: dict) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def side_texts(messages: list) -> tuple[str, str]:

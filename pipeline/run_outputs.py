@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import re
 from importlib import metadata
 from pathlib import Path
 
@@ -15,17 +14,9 @@ from pipeline.outputs import atomic_write, write_json, write_series_lines
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
+from pipeline.secret_masking import masked
 
 PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
-
-
-def mask_secrets(obj):
-    if isinstance(obj, dict):
-        return {k: ("***" if _SECRET_KEY.search(k) and v else mask_secrets(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [mask_secrets(v) for v in obj]
-    return obj
 
 
 def versions() -> dict:
@@ -79,7 +70,7 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
-        "config": mask_secrets(config.model_dump(mode="json")),
+        "config": masked(config.model_dump(mode="json")),
         "inputs": fingerprints,
         "versions": versions(),
         "timings": {s["name"]: s["seconds"] for s in stats["stages"]},

@@ -4,25 +4,11 @@ timings, and every stage's raw facts (bounded) so nothing a stage recorded is hi
 from __future__ import annotations
 
 import json
-import re
 
 from pipeline.report.run_data import RunData
+from pipeline.secret_masking import masked
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|token$|authorization|credential)", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,})")
 MAX_FACTS_CHARS = 20_000
-
-
-def masked(obj):
-    """Mask values under secret-looking keys and secret-looking strings anywhere."""
-    if isinstance(obj, dict):
-        return {k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and isinstance(v, str) and v
-                    else masked(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [masked(v) for v in obj]
-    if isinstance(obj, str):
-        return _SECRET_VALUE.sub("***", obj)
-    return obj
 
 
 def _pretty(obj, limit: int) -> str:

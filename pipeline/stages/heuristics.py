@@ -46,6 +46,7 @@ from collections import Counter
 import numpy as np
 import polars as pl
 
+from pipeline.chat_text import message_text
 from pipeline.stage_api import StageContext, StageOutput, with_drops
 
 SCOPE = "batch"
@@ -79,15 +80,6 @@ def _loads(text: str):
     except (StopIteration, ValueError):
         return json.loads(text)  # which says what is wrong
 
-
-def message_text(message: dict) -> str:
-    """The text content of a message: a string, the text parts of a list, or '' (null / tool calls)."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def histogram(values: list[float], edges: list[float]) -> dict:
