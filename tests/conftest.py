@@ -43,5 +43,15 @@ def run_config(tmp_path, monkeypatch):
     return _run
 
 
+def sample_config(stage: str) -> dict:
+    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
+    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
+    block = next(s for s in cfg["stages"] if s["name"] == stage)
+    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_exa
 from pipeline.stages import heuristics
 from pipeline.stages.heuristics import content_chars, duplicate_trigram_fraction, histogram
 from schemas.stages.heuristics import HeuristicsParams
+from tests.conftest import ROOT, sample_config
 
 LONG_ANSWER = "Your refund was issued this morning and should reach your card within three to five working days."
 
@@ -174,15 +174,6 @@ def test_real_conversations_rarely_trip_the_defaults(realdata):
 
 # --- the sample data's planted problems -----------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def sample_config(stage: str) -> dict:
-    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
-    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
-    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
-    block = next(s for s in cfg["stages"] if s["name"] == stage)
-    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
 
 
 def rejected_conversations(out: Path, stage: str) -> set[tuple[str, str]]:

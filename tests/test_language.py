@@ -7,7 +7,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from pipeline import language_detection
@@ -17,6 +16,7 @@ from pipeline.stage_api import StageContext
 from pipeline.stages import language
 from pipeline.stages.language import side_sample
 from schemas.stages.language import LanguageParams
+from tests.conftest import ROOT, sample_config
 
 LANGS = ("de", "en", "it", "zh")
 
@@ -177,15 +177,6 @@ def test_config_errors_are_plain():
 
 # --- the sample data ------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def sample_config(stage: str) -> dict:
-    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
-    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
-    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
-    block = next(s for s in cfg["stages"] if s["name"] == stage)
-    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
 
 
 def test_sample_languages_and_planted_mismatches(run_config):

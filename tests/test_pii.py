@@ -11,7 +11,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_exa
 from pipeline.stage_api import StageContext
 from pipeline.stages import pii
 from schemas.stages.pii import PiiParams
+from tests.conftest import ROOT, sample_config
 
 
 def frame_of(examples: list[dict]) -> pl.DataFrame:
@@ -218,15 +218,6 @@ def test_real_data_has_few_detections_and_placeholders_survive(realdata):
 
 # --- the sample data's planted values -------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def sample_config(stage: str) -> dict:
-    """The default config's inputs (absolute paths) with only `stage`, as configured there, and export."""
-    cfg = yaml.safe_load((ROOT / "configs/default.yaml").read_text())
-    inputs = [{**i, "path": str(ROOT / i["path"])} for i in cfg["inputs"]]
-    block = next(s for s in cfg["stages"] if s["name"] == stage)
-    return {"inputs": inputs, "convert": cfg["convert"], "stages": [block, {"name": "export"}]}
 
 
 def test_sample_planted_pii_never_reaches_the_outputs(run_config):
