@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
+import time
 from pathlib import Path
-
-import polars as pl
 
 from pipeline import __version__
 from pipeline.outputs import atomic_write
 
+FORMAT = 2  # layout of a checkpoint folder: meta.json + Parquet parts (pipeline/parts.py)
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "schemas")
 
 
@@ -43,29 +44,50 @@ def chain_key(previous: str, *parts) -> str:
 
 
 class CheckpointStore:
+    """Each step writes its output parts into a fresh work folder (`workdir`); `commit` adds meta.json and,
+    when checkpoints are enabled, moves the folder under checkpoints/<key> where a rerun finds it with
+    `lookup` (only meta.json is read: the parts stay on disk until a step reads them). With checkpoints
+    disabled the work folders are scratch space, removed by `cleanup` at the end of the run."""
+
     def __init__(self, root: Path, enabled: bool):
         self.root, self.enabled = root / "checkpoints", enabled
+        self.scratch = root / "scratch" / f"run-{os.getpid()}-{time.time_ns()}"
 
-    def load(self, key: str) -> tuple[dict[str, pl.DataFrame], dict] | None:
+    def lookup(self, key: str) -> tuple[Path, dict] | None:
         d = self.root / key
         meta = d / "meta.json"
         if not self.enabled or not meta.is_file():
             return None
         try:
             info = json.loads(meta.read_text())
-            frames = {name: pl.read_parquet(d / f"{name}.parquet") for name in info["frames"]}
-        except Exception:  # noqa: BLE001 — a damaged checkpoint (any error) is recomputed, never trusted
+            if info.get("format") != FORMAT or not all((d / n).is_file() for p in info["parts"].values()
+                                                       for n in p["names"]):
+                raise ValueError("incomplete checkpoint")
+        except Exception:  # noqa: BLE001 — a damaged or older checkpoint (any error) is recomputed, never trusted
             shutil.rmtree(d, ignore_errors=True)
             return None
-        return frames, info["data"]
+        return d, info
 
-    def save(self, key: str, frames: dict[str, pl.DataFrame], data: dict) -> None:
+    def workdir(self, key: str) -> Path:
+        d = self.scratch / key
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        return d
+
+    def commit(self, key: str, work: Path, parts: dict, data: dict) -> Path:
+        """Seal a step's work folder; returns the folder its parts now live in."""
+        atomic_write(work / "meta.json", json.dumps({"format": FORMAT, "parts": parts, **data}, default=str))
         if not self.enabled:
-            return
-        d = self.root / key
-        d.mkdir(parents=True, exist_ok=True)
-        for name, frame in frames.items():
-            tmp = d / f".{name}.parquet.tmp"
-            frame.write_parquet(tmp)
-            tmp.replace(d / f"{name}.parquet")
-        atomic_write(d / "meta.json", json.dumps({"frames": list(frames), "data": data}, default=str))
+            return work
+        final = self.root / key
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+        return final
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            self.scratch.parent.rmdir()  # only when no other run is using it
+        except OSError:
+            pass

@@ -11,6 +11,7 @@ import polars as pl
 from pipeline import __version__
 from pipeline.config_loader import config_hash
 from pipeline.outputs import atomic_write, write_json, write_series_lines
+from pipeline.parts import Parts
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
@@ -29,23 +30,37 @@ def versions() -> dict:
     return out
 
 
-def provenance_lines(examples: pl.DataFrame) -> pl.Series:
-    """One JSON object per exported line, train first then validation, in file order."""
+def provenance_lines(examples: pl.DataFrame, split: str, first_line: int = 1) -> pl.Series:
+    """One JSON object per exported line of `split` in `examples`, numbered from `first_line`."""
     meta_cols = [c for c in examples.columns if c.startswith("meta.")]
-    parts = []
-    for split in ("train", "validation"):
-        part = examples.filter(pl.col("split") == split).with_row_index("__line", offset=1)
-        fields = [pl.lit(f"{split}.jsonl").alias("file"), pl.col("__line").cast(pl.Int64).alias("line"), "example_id", "group_id",
-                  pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
-                  pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))]
-        if meta_cols:
-            fields.append(pl.struct([pl.col(c).alias(c.removeprefix("meta.")) for c in meta_cols]).alias("meta"))
-            encoded = pl.struct(fields).struct.json_encode()
-        else:  # a struct needs at least one field: splice an empty meta object in
-            encoded = pl.concat_str([pl.struct(fields).struct.json_encode().str.strip_suffix("}"),
-                                     pl.lit(',"meta":{}}')])
-        parts.append(part.select(encoded.alias("l"))["l"])
-    return pl.concat(parts) if parts else pl.Series("l", [], pl.Utf8)
+    part = examples.filter(pl.col("split") == split).with_row_index("__line", offset=first_line)
+    fields = [pl.lit(f"{split}.jsonl").alias("file"), pl.col("__line").cast(pl.Int64).alias("line"), "example_id",
+              "group_id", pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
+              pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))]
+    if meta_cols:
+        fields.append(pl.struct([pl.col(c).alias(c.removeprefix("meta.")) for c in meta_cols]).alias("meta"))
+        encoded = pl.struct(fields).struct.json_encode()
+    else:  # a struct needs at least one field: splice an empty meta object in
+        encoded = pl.concat_str([pl.struct(fields).struct.json_encode().str.strip_suffix("}"), pl.lit(',"meta":{}}')])
+    return part.select(encoded.alias("l"))["l"]
+
+
+def _text(lines: pl.Series) -> str:
+    return "\n".join(lines.to_list()) + "\n" if len(lines) else ""
+
+
+def _split_lines(frames, split: str):
+    for frame in frames:
+        part = frame.filter(pl.col("split") == split)
+        yield _text(part.select(pl.coalesce("line", "example"))["line"])
+
+
+def _provenance(frames, split: str):
+    line = 1
+    for frame in frames:
+        lines = provenance_lines(frame, split, line)
+        line += len(lines)
+        yield _text(lines)
 
 
 def reject_lines(rejects: pl.DataFrame) -> pl.Series:
@@ -57,16 +72,28 @@ def reject_lines(rejects: pl.DataFrame) -> pl.Series:
     return rejects.select(line.alias("l"))["l"]
 
 
-def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFrame, rejects: pl.DataFrame,
+def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, rejects: pl.DataFrame,
                   stats: dict, fingerprints: list[dict]) -> None:
+    """Lines are streamed part by part (the frame of exported examples is never loaded to write them),
+    except with `export.shuffle`, whose order is global."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if "export_order" in examples.columns:
-        examples = examples.sort("export_order")
+    schema = examples.schema()
+    if "export_order" in schema:
+        ordered = examples.read_all().sort("export_order")
+
+        def frames(columns):
+            yield ordered
+    else:
+        def frames(columns):
+            return examples.frames(columns)
+    provenance_cols = [c for c in schema if c not in ("example", "line")]
     for split in ("train", "validation"):
-        part = examples.filter(pl.col("split") == split)
-        write_series_lines(out_dir / f"{split}.jsonl", part["line"])
-    write_series_lines(out_dir / "provenance.jsonl", provenance_lines(examples))
+        atomic_write(out_dir / f"{split}.jsonl", _split_lines(frames(["split", "line", "example"]), split))
+    atomic_write(out_dir / "provenance.jsonl",
+                 (text for split in ("train", "validation") for text in _provenance(frames(provenance_cols), split)))
+    del frames
     write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
+    report_frame = examples.read_all(without=("line",))
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
@@ -78,7 +105,7 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: pl.DataFram
                     "manifest.json", "report.html"],
     }
     # one verdict for the console, stats.json and the report
-    stats["verdict"] = verdict(RunData(stats, manifest, examples, rejects))
+    stats["verdict"] = verdict(RunData(stats, manifest, report_frame, rejects))
     write_json(out_dir / "stats.json", stats)
     write_json(out_dir / "manifest.json", manifest)
-    atomic_write(out_dir / "report.html", render_report(stats, manifest, examples, rejects))
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, report_frame, rejects))

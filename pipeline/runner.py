@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +22,7 @@ from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
+from pipeline.parts import Parts, write_parts
 from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
 from pipeline.run_outputs import write_outputs
 from pipeline.stage_api import Problem, StageContext
@@ -47,73 +48,91 @@ def _warn(message: str) -> None:
 
 
 def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: bool = False) -> RunResult:
-    out_dir = Path(out_dir or config.output.dir)
-    cache_dir = Path(config.cache.dir)
-    store = CheckpointStore(cache_dir, config.cache.checkpoints)
+    store = CheckpointStore(Path(config.cache.dir), config.cache.checkpoints)
+    try:
+        return _run(config, config_path, Path(out_dir or config.output.dir), store, quiet)
+    finally:
+        store.cleanup()
+
+
+def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet: bool) -> RunResult:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
-    ctx = StageContext(config, out_dir, cache_dir, _progress, _warn)
+    ctx = StageContext(config, out_dir, Path(config.cache.dir), _progress, _warn)
+    size = config.execution.chunk_size
 
     # --- preflight: every file resolved, read and checked before any work -------------------------
     t0 = time.perf_counter()
     sources = resolve_sources(config.inputs)
-    fingerprints = [s.fingerprint() for s in sources]
+    fingerprints = [s.fingerprint(store.root.parent if config.cache.checkpoints else None) for s in sources]
     fingerprints += [{**f, "role": "metadata table"} for f in join_fingerprints(config)]
     key = chain_key("inputs", fingerprints,
                     config.model_dump(mode="json", include={"inputs", "convert"}),
                     code_hash(readers_mod, convert_pkg, *_convert_modules()))
-    hit = store.load(key)
+    hit = store.lookup(key)
     if hit:
-        frames, data = hit
-        examples, rejects, universe = frames["examples"], frames["rejects"], frames["universe"]
+        folder, data = hit
         stage_stats, source_stats = data["stage_stats"], data["sources"]
         for s in stage_stats:
             s["cached"] = True
-        say(f"ingest + convert: reused checkpoint ({examples.height:,} examples)")
     else:
-        examples, rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say)
-        store.save(key, {"examples": examples, "rejects": rejects, "universe": universe},
-                   {"stage_stats": stage_stats, "sources": source_stats})
+        frame, rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say)
+        work = store.workdir(key)
+        written = {"examples": write_parts(frame, work, "examples", size),
+                   "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)),
+                   "universe": write_parts(universe, work, "universe", max(universe.height, 1))}
+        del frame, rejects, universe
+        folder = store.commit(key, work, {k: v.to_json() for k, v in written.items()},
+                              {"stage_stats": stage_stats, "sources": source_stats})
+        data = {"parts": {k: v.to_json() for k, v in written.items()}}
+    examples = Parts.from_json(folder, data["parts"]["examples"])
+    input_rejects = Parts.from_json(folder, data["parts"]["rejects"])
+    universe_parts = Parts.from_json(folder, data["parts"]["universe"])
     if hit:
+        say(f"ingest + convert: reused checkpoint ({examples.height:,} examples)")
         stage_stats[0]["seconds"] = round(time.perf_counter() - t0, 3)
         stage_stats[1]["seconds"] = 0.0
 
     # --- configured stages ------------------------------------------------------------------------
     problems: list[Problem] = []
     facts: dict[str, dict] = {}
-    reject_parts = [rejects]
+    dropped_parts: list[tuple[str, Parts]] = []
     for segment in plan_segments(config.stages):
-        keys = []
         for params, module in segment.stages:
             extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
             key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
-            keys.append(key)
         t = time.perf_counter()
-        hit = store.load(key)
+        hit = store.lookup(key)
         if hit:
-            frames, data = hit
-            kept = frames["kept"]
-            results = [StageResult(**{**r, "dropped": frames[f"dropped_{i}"],
+            folder, data = hit
+            examples = Parts.from_json(folder, data["parts"]["kept"])
+            results = [StageResult(**{**r, "dropped": Parts.from_json(folder, data["parts"][f"dropped_{i}"]),
                                       "problems": [Problem(**p) for p in r["problems"]]})
                        for i, r in enumerate(data["stages"])]
         else:
             say(f"{segment.names}: {examples.height:,} examples …")
-            kept, results = run_segment(segment, examples, ctx, config.execution)
-            store.save(key, {"kept": kept, **{f"dropped_{i}": r.dropped for i, r in enumerate(results)}},
-                       {"stages": [{k: v for k, v in r.__dict__.items() if k != "dropped"}
-                                   | {"problems": [p.__dict__ for p in r.problems]} for r in results]})
-        examples = kept
+            work = store.workdir(key)
+            kept, results = run_segment(segment, examples, work, ctx, config.execution)
+            parts = {"kept": kept.to_json(), **{f"dropped_{i}": r.dropped.to_json() for i, r in enumerate(results)}}
+            folder = store.commit(key, work, parts, {"stages": [
+                {k: v for k, v in r.__dict__.items() if k != "dropped"} | {"problems": [p.__dict__ for p in r.problems]}
+                for r in results]})
+            examples = kept.moved(folder)
+            results = [replace(r, dropped=r.dropped.moved(folder)) for r in results]
         for r in results:
-            reject_parts.append(_to_rejects(r.name, r.dropped))
+            dropped_parts.append((r.name, r.dropped))
             problems.extend(r.problems)
             facts[r.name] = r.facts
-            reasons = dict(sorted(r.dropped.group_by(DROP_REASON).len().iter_rows())) if r.dropped.height else {}
-            stage_stats.append({"name": r.name, "unit": "examples", "in": r.n_in, "out": r.n_out, "dropped": reasons,
+            stage_stats.append({"name": r.name, "unit": "examples", "in": r.n_in, "out": r.n_out, "dropped": r.reasons,
                                 "seconds": round(time.perf_counter() - t, 3) if hit else r.seconds,
                                 "cpu_seconds": r.cpu_seconds, "workers": r.workers, "cached": bool(hit)})
 
-    rejects = pl.concat(reject_parts, how="vertical")
-    rows = account_rows(universe, examples, rejects)
-    stats = _stats(rows, source_stats, examples, rejects, stage_stats, problems, facts)
+    # --- outputs ----------------------------------------------------------------------------------
+    rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
+                        how="vertical_relaxed")
+    slim = examples.read_all(without=("example", "line"))
+    rows = account_rows(universe_parts.read_all(), slim, rejects)
+    stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
+    del slim
     write_outputs(out_dir, config, config_path, examples, rejects, stats, fingerprints)
     return RunResult(stats, out_dir, problems)
 
@@ -203,7 +222,7 @@ def _ingest_and_convert(config, sources, say):
 def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:
     if dropped.height == 0:
         return empty_rejects()
-    return dropped.select(
+    return dropped.cast({"source_rows": pl.List(pl.Int64)}).select(
         pl.lit(stage).alias("stage"), pl.col(DROP_REASON).alias("reason"), pl.col(DROP_DETAIL).alias("detail"),
         "source_file", "source_rows", "example_id", "example",
     )

@@ -1,20 +1,24 @@
 """Running stages: whole-frame, or chunk by chunk through a segment of batch stages in a process pool.
 
 A segment is a run of consecutive batch stages that define `merge_facts` (see pipeline/stage_api.py).
-Each fixed-size chunk of examples passes through the segment's stages in order; chunks are independent,
-so they run in a spawn-context process pool when the input is large (the same code path a Ray Data
-`map_batches` would take). Results are gathered in input order and facts merged by each stage, so the
-output does not depend on the number of workers or on the chunk size.
+Each part of the input (pipeline/parts.py) passes through the segment's stages in order; parts are
+independent, so they run in a spawn-context process pool when the input is large (the same code path a
+Ray Data `map_batches` would take). A task reads its input part and writes its output parts itself:
+only counts, facts and problems travel back, so the main process never holds the frame. Facts are
+merged by each stage in input order, so the output does not depend on the number of workers.
+A segment of one unchunked stage (global, or without merge_facts) reads the whole frame.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import polars as pl
 
 from pipeline.errors import InternalInvariantError
+from pipeline.parts import Parts, gather_parts, part_name, write_part, write_parts
 from pipeline.process_pool import ordered_map, worker_count
 from pipeline.records import DROP_DETAIL, DROP_REASON
 from pipeline.stage_api import Problem, StageContext
@@ -26,7 +30,8 @@ class StageResult:
     name: str
     n_in: int
     n_out: int
-    dropped: pl.DataFrame
+    dropped: Parts         # the stage's dropped rows (with drop_reason, drop_detail)
+    reasons: dict          # reason -> rows dropped
     facts: dict
     problems: list[Problem]
     seconds: float  # wall-clock share: work time / workers used
@@ -74,32 +79,50 @@ def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tup
     return after.filter(~drop).drop(DROP_REASON, DROP_DETAIL), after.filter(drop)
 
 
-def run_segment(segment: Segment, frame: pl.DataFrame, ctx: StageContext, execution) -> tuple[pl.DataFrame, list[StageResult]]:
-    if not segment.chunked:
-        (params, module), = segment.stages
-        t = time.perf_counter()
-        output = module.run(frame, params, ctx)
-        kept, dropped = split_decisions(params.name, frame, output.frame)
-        seconds = time.perf_counter() - t
-        return kept, [StageResult(params.name, frame.height, kept.height, dropped, output.facts, output.problems,
-                                  round(seconds, 3), round(seconds, 3))]
-    return _run_chunked(segment, frame, ctx, execution)
+def _reasons(dropped: pl.DataFrame) -> dict[str, int]:
+    return dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
+
+
+def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext,
+                execution) -> tuple[Parts, list[StageResult]]:
+    """Run a segment over `examples`; its kept rows and each stage's dropped rows are written as parts
+    into `work` (kept-NNNNN.parquet, dropped_<k>-NNNNN.parquet)."""
+    if segment.chunked:
+        return _run_chunked(segment, examples, work, ctx, execution)
+    (params, module), = segment.stages
+    frame = examples.read_all()
+    t = time.perf_counter()
+    output = module.run(frame, params, ctx)
+    kept, dropped = split_decisions(params.name, frame, output.frame)
+    seconds = round(time.perf_counter() - t, 3)
+    n_in, facts, problems = frame.height, output.facts, output.problems
+    del frame, output
+    size = execution.chunk_size
+    kept_parts = write_parts(kept, work, "kept", size)
+    dropped_parts = write_parts(dropped, work, "dropped_0", size)
+    return kept_parts, [StageResult(params.name, n_in, kept.height, dropped_parts, _reasons(dropped), facts, problems,
+                                    seconds, seconds)]
 
 
 # ----------------------------------------------------------------------------- chunked execution
 
 
-def _run_chunk(specs: list, chunk: pl.DataFrame, ctx: StageContext) -> tuple[pl.DataFrame, list[tuple]]:
-    """One chunk through the segment's stages. Runs in a worker process or in-process."""
+def _run_chunk(specs: list, source: Path, work: Path, index: int, ctx: StageContext) -> list[tuple]:
+    """One part through the segment's stages; writes kept + dropped parts. Runs in a worker or in-process."""
+    chunk = pl.read_parquet(source)
     out = []
-    for params in specs:
+    for k, params in enumerate(specs):
         module = stage_module(params.name)
         t = time.perf_counter()
         output = module.run(chunk, params, ctx)
         kept, dropped = split_decisions(params.name, chunk, output.frame)
-        out.append((chunk.height, kept.height, dropped, output.facts, output.problems, time.perf_counter() - t))
+        seconds = time.perf_counter() - t
+        write_part(dropped, work / part_name(f"dropped_{k}", index))
+        out.append((chunk.height, kept.height, dropped.height, _reasons(dropped), output.facts, output.problems,
+                    seconds))
         chunk = kept
-    return chunk, out
+    write_part(chunk, work / part_name("kept", index))
+    return out
 
 
 def _quiet(**kw):
@@ -112,30 +135,39 @@ def _warn_in_worker(message: str) -> None:
     print(f"WARNING: {message}", flush=True)
 
 
-def _run_chunked(segment: Segment, frame: pl.DataFrame, ctx: StageContext, execution):
+def _merge_reasons(dicts) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext, execution):
     specs = [p for p, _ in segment.stages]
-    size = execution.chunk_size
-    chunks = [frame.slice(i, size) for i in range(0, frame.height, size)] or [frame]
+    n_tasks = len(examples.names)
     workers = 1 if _has_in_process(segment) else worker_count(
-        execution.workers, frame.height, len(chunks), execution.parallel_min_examples)
+        execution.workers, examples.height, n_tasks, execution.parallel_min_examples)
     task_ctx = ctx if workers == 1 else replace(ctx, progress=_quiet, warn=_warn_in_worker)
-    bar = ctx.progress(total=frame.height, desc=segment.names, unit="ex")
+    bar = ctx.progress(total=examples.height, desc=segment.names, unit="ex")
     results = []
-    for result in ordered_map(_run_chunk, ((specs, chunk, task_ctx) for chunk in chunks), workers):
+    tasks = ((specs, path, work, i, task_ctx) for i, path in enumerate(examples.paths))
+    for result in ordered_map(_run_chunk, tasks, workers):
         results.append(result)
-        bar.update(result[1][0][0])
+        bar.update(result[0][0])
     bar.close()
-    kept = pl.concat([r[0] for r in results], how="diagonal_relaxed") if len(results) > 1 else results[0][0]
+    kept = gather_parts(work, "kept", [r[-1][1] for r in results])
     stage_results = []
     for k, (params, module) in enumerate(segment.stages):
-        parts = [r[1][k] for r in results]
-        facts = module.merge_facts([p[3] for p in parts])
+        parts = [r[k] for r in results]
+        facts = module.merge_facts([p[4] for p in parts])
         if hasattr(module, "problems_from_facts"):
             problems = module.problems_from_facts(facts, params)
         else:
-            problems = list({p.code: p for part in parts for p in part[4]}.values())
-        cpu = sum(p[5] for p in parts)
-        dropped = pl.concat([p[2] for p in parts], how="diagonal_relaxed")
+            problems = list({p.code: p for part in parts for p in part[5]}.values())
+        cpu = sum(p[6] for p in parts)
+        dropped = gather_parts(work, f"dropped_{k}", [p[2] for p in parts])
         stage_results.append(StageResult(params.name, sum(p[0] for p in parts), sum(p[1] for p in parts), dropped,
-                                         facts, problems, round(cpu / workers, 3), round(cpu, 3), workers))
+                                         _merge_reasons(p[3] for p in parts), facts, problems,
+                                         round(cpu / workers, 3), round(cpu, 3), workers))
     return kept, stage_results

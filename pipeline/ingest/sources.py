@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,28 @@ class SourceFile:
     path: str  # as shown to the user (relative to the working directory when possible)
     format: str  # csv | parquet | jsonl | json
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, memo_dir: Path | None = None) -> dict:
+        """{path, bytes, sha256}. With `memo_dir`, the hash of a file whose path, size, inode and
+        modification time (ns) are unchanged since it was last hashed is reused (as `git status`
+        does), so a rerun does not read gigabytes of input just to find its checkpoints."""
         p = Path(self.path)
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return {"path": self.path, "bytes": p.stat().st_size, "sha256": h.hexdigest()}
+        st = p.stat()
+        stamp = f"{p.resolve()}\x00{st.st_size}\x00{st.st_ino}\x00{st.st_mtime_ns}"
+        memo = memo_dir / "input-hashes" / hashlib.sha256(stamp.encode()).hexdigest()[:32] if memo_dir else None
+        if memo is not None and memo.is_file():
+            digest = memo.read_text().strip()
+        else:
+            h = hashlib.sha256()
+            with p.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            digest = h.hexdigest()
+            if memo is not None:
+                memo.parent.mkdir(parents=True, exist_ok=True)
+                tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+                tmp.write_text(digest)
+                tmp.replace(memo)
+        return {"path": self.path, "bytes": st.st_size, "sha256": digest}
 
 
 def resolve_sources(inputs) -> list[SourceFile]:

@@ -1,0 +1,102 @@
+"""Example frames on disk: numbered Parquet parts that together hold one frame, in row order.
+
+Between steps the runner keeps examples here rather than in memory: a chunked segment's workers read
+their input part and write their output parts themselves, so the main process never holds the
+whole frame for batch stages, and a step's output on disk is its checkpoint. Only global stages
+(dedup, split) and the report read a whole frame, and they may read just the columns they need.
+
+Parts are written with LZ4 (fast to write and read; they are working files, not an archive).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+COMPRESSION = "lz4"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Files `names` (in order) inside `folder`, holding `heights` rows each."""
+
+    folder: Path
+    names: tuple[str, ...]
+    heights: tuple[int, ...]
+
+    @property
+    def height(self) -> int:
+        return sum(self.heights)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.folder / n for n in self.names]
+
+    def read(self, i: int, columns: list[str] | None = None) -> pl.DataFrame:
+        return _read(self.folder / self.names[i], columns)
+
+    def frames(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+        for i in range(len(self.names)):
+            yield self.read(i, columns)
+
+    def read_all(self, columns: list[str] | None = None, without: tuple[str, ...] = ()) -> pl.DataFrame:
+        """The whole frame (or some columns of it; `without` leaves columns out)."""
+        if without:
+            schema = self.schema()
+            columns = [c for c in (columns or list(schema)) if c not in without and c in schema]
+        frames = list(self.frames(columns))
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+
+    def schema(self) -> dict:
+        return dict(pl.read_parquet_schema(self.folder / self.names[0]))
+
+    def exists(self) -> bool:
+        return all(p.is_file() for p in self.paths)
+
+    def to_json(self) -> dict:
+        return {"names": list(self.names), "heights": list(self.heights)}
+
+    @staticmethod
+    def from_json(folder: Path, data: dict) -> Parts:
+        return Parts(Path(folder), tuple(data["names"]), tuple(data["heights"]))
+
+    def moved(self, folder: Path) -> Parts:
+        return Parts(Path(folder), self.names, self.heights)
+
+
+def _read(path: Path, columns: list[str] | None) -> pl.DataFrame:
+    return pl.read_parquet(path, columns=columns, use_pyarrow=False)
+
+
+def write_part(frame: pl.DataFrame, path: Path) -> None:
+    """One part, written to a temporary name and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp, compression=COMPRESSION, statistics=False)
+    tmp.replace(path)
+
+
+def part_name(prefix: str, i: int) -> str:
+    return f"{prefix}-{i:05d}.parquet"
+
+
+def write_parts(frame: pl.DataFrame, folder: Path, prefix: str, size: int) -> Parts:
+    """`frame` as parts of at most `size` rows (always at least one part, so the schema survives)."""
+    names, heights = [], []
+    starts = range(0, frame.height, size) if frame.height else [0]
+    for i, start in enumerate(starts):
+        chunk = frame.slice(start, size)
+        name = part_name(prefix, i)
+        write_part(chunk, folder / name)
+        names.append(name)
+        heights.append(chunk.height)
+    return Parts(Path(folder), tuple(names), tuple(heights))
+
+
+def gather_parts(folder: Path, prefix: str, heights: list[int]) -> Parts:
+    """The Parts of files `prefix-00000.parquet`, ... already written (e.g. by workers)."""
+    return Parts(Path(folder), tuple(part_name(prefix, i) for i in range(len(heights))), tuple(heights))
