@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
+from pipeline.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.near_duplicates.signatures import minhash_signatures
 
 BATCH = 2000
@@ -96,30 +96,33 @@ def _message_key(message) -> object:
     return _norm(out)
 
 
-def _plain_key(message) -> str | None:
-    """Fast key of a plain text message (role, content, optional name); None for anything else."""
-    if not isinstance(message, dict):
-        return None
-    content, role, name = message.get("content"), message.get("role"), message.get("name", "")
-    if not (isinstance(content, str) and isinstance(role, str) and isinstance(name, str)):
+def _plain_key(message, folded: str | None) -> str | None:
+    """Fast key of a plain text message (role, content, optional name); None for anything else.
+    `folded` is the message's content casefolded (None when content is not a string)."""
+    role, name = message.get("role"), message.get("name", "")
+    if folded is None or not (isinstance(role, str) and isinstance(name, str)):
         return None
     if len(message) - ("name" in message) - ("weight" in message) != 2:
         return None
-    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(content.casefold().split())}"
+    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(folded.split())}"
 
 
-def _digest(messages: list, obj: dict) -> str:
-    """Plain text messages take a fast path; others (tool calls, content parts, ...) canonical JSON.
-    Whether a message takes the fast path depends only on its normalized content, so equal
-    conversations always get equal digests."""
-    parts = []
-    for m in messages:
-        key = _plain_key(m)
-        parts.append("P" + key if key is not None else
-                     "J" + json.dumps(_message_key(m), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+def _message_part(message, folded: str | None) -> str:
+    """A message's share of the exact / prompt digest. Plain text messages take a fast path, others
+    (tool calls, content parts, ...) canonical JSON; which path a message takes depends only on its
+    normalized content, so equal conversations always get equal digests."""
+    key = _plain_key(message, folded) if isinstance(message, dict) else None
+    if key is not None:
+        return "P" + key
+    return "J" + json.dumps(_message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _top_part(obj: dict) -> list[str]:
     top = {k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}
-    if top:
-        parts.append("T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
+
+
+def _digest(parts: list[str]) -> str:
     text = "\x1e".join(parts)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
@@ -144,37 +147,48 @@ def _call_texts(message: dict) -> list[str]:
     return out
 
 
-def _near_tokens(messages: list, include_system: bool) -> tuple[list[str], int]:
-    """(tokens with role markers, number of word tokens)."""
-    out: list[str] = []
-    words = 0
-    for m in messages:
-        if not isinstance(m, dict) or (m.get("role") == "system" and not include_system):
+def _example_keys(example: str, include_system: bool):
+    """(exact digest, prompt digest or None, characters, near tokens with role markers, word count):
+    one pass over the messages, each message's text casefolded once."""
+    messages, obj = _parse(example)
+    parts: list[str] = []
+    toks: list[str] = []
+    n_chars = words = 0
+    last = 0
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            parts.append(_message_part(m, None))
             continue
-        out.append(f"\x00{m.get('role')}")  # a marker the token regex can never produce
-        for text in (_content_text(m.get("content")), *_call_texts(m)):
-            found = tokens(text)
-            words += len(found)
-            out += found
-    return out, words
-
-
-def _n_chars(messages: list) -> int:
-    return sum(len(_content_text(m.get("content"))) + sum(len(t) for t in _call_texts(m))
-               for m in messages if isinstance(m, dict))
+        role, content = m.get("role"), m.get("content")
+        if role == "assistant":
+            last = i
+        plain = isinstance(content, str)
+        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else []
+        text = content if plain else _content_text(content)
+        folded = text.casefold()
+        parts.append(_message_part(m, folded if plain else None))
+        n_chars += len(text) + sum(len(t) for t in calls)
+        if role == "system" and not include_system:
+            continue
+        toks.append(f"\x00{role}")  # a marker the token regex can never produce
+        found = TOKEN.findall(folded)
+        for call in calls:
+            found += tokens(call)
+        words += len(found)
+        toks += found
+    top = _top_part(obj)
+    exact = _digest(parts + top)
+    prompt = _digest(parts[:last] + top) if last > 0 else None
+    return exact, prompt, n_chars, (toks if words else [])
 
 
 def _batch_tokens(examples: list[str], spec: FingerprintSpec):
     exact, prompt, n_chars, all_tokens, lengths = [], [], [], [], []
     for example in examples:
-        messages, obj = _parse(example)
-        exact.append(_digest(messages, obj))
-        last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
-                   default=0)
-        prompt.append(_digest(messages[:last], obj) if last > 0 else None)
-        n_chars.append(_n_chars(messages))
-        toks, words = _near_tokens(messages, spec.include_system)
-        toks = toks if words else []
+        e, p, c, toks = _example_keys(example, spec.include_system)
+        exact.append(e)
+        prompt.append(p)
+        n_chars.append(c)
         lengths.append(len(toks))
         all_tokens += toks
     return exact, prompt, n_chars, _HASHER.hashes(all_tokens), np.array(lengths, dtype=np.int64)

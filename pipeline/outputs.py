@@ -5,26 +5,52 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+import pyarrow as pa
 
-def atomic_write(path: Path, chunks: Iterable[str] | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+from pipeline.errors import InternalInvariantError
+
+
+class AtomicFile:
+    """A file written under a temporary name in the same folder and renamed into place on `commit`
+    (after fsync), or removed on `discard`: readers see the old file or the whole new one, never a part."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | memoryview | str) -> None:
+        self.file.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, chunks: Iterable[str | bytes | memoryview] | str) -> None:
+    out = AtomicFile(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            if isinstance(chunks, str):
-                f.write(chunks)
-            else:
-                for c in chunks:
-                    f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if isinstance(chunks, str):
+            out.write(chunks)
+        else:
+            for c in chunks:
+                out.write(c)
+        out.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        out.discard()
         raise
 
 
@@ -40,7 +66,21 @@ def write_json(path: Path, obj) -> None:
     atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
 
-def write_series_lines(path: Path, lines, block: int = 50_000) -> None:
-    """Write a polars Series of text lines in blocks, so no full Python list of lines is ever built."""
-    n = len(lines)
-    atomic_write(path, ("\n".join(lines.slice(i, block).to_list()) + "\n" for i in range(0, n, block)))
+def line_bytes(lines: pl.Series) -> Iterator[memoryview]:
+    """The UTF-8 bytes of a Series of text lines, each followed by a newline, taken straight from
+    Arrow's string buffers (no Python string per line). Lines must not be null."""
+    if lines.null_count():
+        raise InternalInvariantError(f"{lines.null_count()} null lines in {lines.name!r}")
+    if not len(lines):
+        return
+    arr = (lines + "\n").rechunk().to_arrow()
+    for chunk in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]):
+        if chunk.type != pa.large_string():
+            chunk = chunk.cast(pa.large_string())
+        _, offsets, data = chunk.buffers()
+        off = np.frombuffer(offsets, dtype=np.int64, count=len(chunk) + 1, offset=8 * chunk.offset)
+        yield memoryview(data)[int(off[0]):int(off[-1])]
+
+
+def write_series_lines(path: Path, lines: pl.Series) -> None:
+    atomic_write(path, line_bytes(lines))

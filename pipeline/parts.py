@@ -51,6 +51,15 @@ class Parts:
         frames = list(self.frames(columns))
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
+    def texts(self, ids) -> dict[str, str]:
+        """example_id -> example text for the rows whose example_id is in `ids` (one filtered scan)."""
+        wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
+        if not len(ids):
+            return {}
+        found = (pl.scan_parquet(self.paths).select("example_id", "example")
+                 .filter(pl.col("example_id").is_in(wanted)).collect())
+        return dict(found.iter_rows())
+
     def schema(self) -> dict:
         return dict(pl.read_parquet_schema(self.folder / self.names[0]))
 

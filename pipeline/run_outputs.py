@@ -10,7 +10,7 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.config_loader import config_hash
-from pipeline.outputs import atomic_write, write_json, write_series_lines
+from pipeline.outputs import AtomicFile, atomic_write, line_bytes, write_json, write_series_lines
 from pipeline.parts import Parts
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
@@ -45,24 +45,6 @@ def provenance_lines(examples: pl.DataFrame, split: str, first_line: int = 1) ->
     return part.select(encoded.alias("l"))["l"]
 
 
-def _text(lines: pl.Series) -> str:
-    return "\n".join(lines.to_list()) + "\n" if len(lines) else ""
-
-
-def _split_lines(frames, split: str):
-    for frame in frames:
-        part = frame.filter(pl.col("split") == split)
-        yield _text(part.select(pl.coalesce("line", "example"))["line"])
-
-
-def _provenance(frames, split: str):
-    line = 1
-    for frame in frames:
-        lines = provenance_lines(frame, split, line)
-        line += len(lines)
-        yield _text(lines)
-
-
 def reject_lines(rejects: pl.DataFrame) -> pl.Series:
     """One JSON object per reject; the example (JSON text) is spliced in as an object, or null."""
     head = pl.struct("stage", "reason", "detail",
@@ -72,28 +54,39 @@ def reject_lines(rejects: pl.DataFrame) -> pl.Series:
     return rejects.select(line.alias("l"))["l"]
 
 
-def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, rejects: pl.DataFrame,
-                  stats: dict, fingerprints: list[dict]) -> None:
-    """Lines are streamed part by part (the frame of exported examples is never loaded to write them),
-    except with `export.shuffle`, whose order is global."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    schema = examples.schema()
-    if "export_order" in schema:
-        ordered = examples.read_all().sort("export_order")
+def _write_splits(out_dir: Path, frames) -> None:
+    """train.jsonl and validation.jsonl in one pass over the frames (columns split, line, example)."""
+    files = {split: AtomicFile(out_dir / f"{split}.jsonl") for split in ("train", "validation")}
+    try:
+        for frame in frames:
+            for split, out in files.items():
+                part = frame.filter(pl.col("split") == split)
+                for data in line_bytes(part.select(pl.coalesce("line", "example"))["line"]):
+                    out.write(data)
+        for out in files.values():
+            out.commit()
+    except BaseException:
+        for out in files.values():
+            out.discard()
+        raise
 
-        def frames(columns):
-            yield ordered
+
+def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
+                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict]) -> None:
+    """`examples`: the exported examples on disk; `slim`: the same rows without their text (every other
+    column), in the same order. The example lines stream part by part (with `export.shuffle`, whose
+    order is global, they are read at once)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text_columns = ["split", "line", "example"]
+    if "export_order" in slim.columns:
+        slim = slim.sort("export_order")
+        _write_splits(out_dir, [examples.read_all([*text_columns, "export_order"]).sort("export_order")])
     else:
-        def frames(columns):
-            return examples.frames(columns)
-    provenance_cols = [c for c in schema if c not in ("example", "line")]
-    for split in ("train", "validation"):
-        atomic_write(out_dir / f"{split}.jsonl", _split_lines(frames(["split", "line", "example"]), split))
+        _write_splits(out_dir, examples.frames(text_columns))
     atomic_write(out_dir / "provenance.jsonl",
-                 (text for split in ("train", "validation") for text in _provenance(frames(provenance_cols), split)))
-    del frames
+                 (data for split in ("train", "validation") for data in line_bytes(provenance_lines(slim, split))))
     write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
-    report_frame = examples.read_all(without=("line",))
+    report_frame = slim.drop("line", strict=False)
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
@@ -108,4 +101,5 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, reje
     stats["verdict"] = verdict(RunData(stats, manifest, report_frame, rejects))
     write_json(out_dir / "stats.json", stats)
     write_json(out_dir / "manifest.json", manifest)
-    atomic_write(out_dir / "report.html", render_report(stats, manifest, report_frame, rejects))
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, report_frame, rejects,
+                                                        example_texts=examples.texts))

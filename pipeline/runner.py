@@ -129,11 +129,10 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     # --- outputs ----------------------------------------------------------------------------------
     rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
                         how="vertical_relaxed")
-    slim = examples.read_all(without=("example", "line"))
+    slim = examples.read_all(without=("example", "line"))  # the text stays on disk; lines stream from it
     rows = account_rows(universe_parts.read_all(), slim, rejects)
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
-    del slim
-    write_outputs(out_dir, config, config_path, examples, rejects, stats, fingerprints)
+    write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)
     return RunResult(stats, out_dir, problems)
 
 

@@ -21,9 +21,11 @@ MESSAGE_SAMPLE = 50_000
 ROLES = ("system", "user", "assistant", "tool")
 
 
-def _message_frame(examples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _message_frame(data: RunData) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """(per example: split, n_messages) and (per message: role, chars) on the bounded sample."""
+    examples = data.examples
     sample = examples if examples.height <= MESSAGE_SAMPLE else examples.sort("example_id").head(MESSAGE_SAMPLE)
+    sample = data.with_texts(sample)
     splits = sample["split"].to_list() if "split" in sample.columns else ["train"] * sample.height
     per_example, roles, lengths, msg_split = [], [], [], []
     for split, text in zip(splits, sample["example"].to_list()):
@@ -67,7 +69,7 @@ def distributions(data: RunData) -> dict:
     summaries["tokens per example"] = charts.summary(n_tok) if n_tok is not None else None
     summaries["assistant tokens per example"] = charts.summary(n_asst) if n_asst is not None else None
 
-    per_example, messages, sampled = (_message_frame(ex) if ex.height else
+    per_example, messages, sampled = (_message_frame(data) if ex.height else
                                       (pl.DataFrame(schema={"split": pl.Utf8, "n_messages": pl.Int64}),
                                        pl.DataFrame(schema={"role": pl.Utf8, "chars": pl.Int64,
                                                             "split": pl.Utf8}), 0))

@@ -26,10 +26,11 @@ def _full_examples(data: RunData, ids: set[str]) -> dict[str, str]:
         return {}
     wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
     out = {}
-    for frame in (data.rejects, data.examples):
-        if "example_id" in frame.columns and frame.height:
-            part = frame.filter(pl.col("example_id").is_in(wanted) & pl.col("example").is_not_null())
-            out.update(dict(part.select("example_id", "example").iter_rows()))
+    rejects = data.rejects
+    if "example_id" in rejects.columns and rejects.height:
+        part = rejects.filter(pl.col("example_id").is_in(wanted) & pl.col("example").is_not_null())
+        out.update(dict(part.select("example_id", "example").iter_rows()))
+    out.update({k: v for k, v in data.texts(sorted(ids - set(out))).items() if v is not None})
     return out
 
 

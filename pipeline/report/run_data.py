@@ -2,12 +2,15 @@
 
 stats     stats.json as written (rows, sources, stages, problems, facts.<stage>)
 manifest  manifest.json (config with secrets masked, input fingerprints, versions, timings)
-examples  the exported examples frame (with `split` and any columns stages added, e.g. n_tokens)
+examples  the exported examples frame (with `split` and any columns stages added, e.g. n_tokens); it may
+          leave out the `example` text column, which sections then fetch for the rows they show
+          through `texts` (the runner keeps exported text on disk)
 rejects   the rejects frame, in rejects.jsonl order (row i is line i + 1)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,6 +22,24 @@ class RunData:
     manifest: dict
     examples: pl.DataFrame
     rejects: pl.DataFrame
+    example_texts: Callable[[list[str]], dict[str, str]] | None = None
+
+    def texts(self, ids) -> dict[str, str]:
+        """example_id -> example JSON text of exported examples."""
+        ids = [i for i in ids if i is not None]
+        if "example" in self.examples.columns:
+            wanted = pl.Series(ids, dtype=pl.Utf8).implode()
+            found = self.examples.filter(pl.col("example_id").is_in(wanted)).select("example_id", "example")
+            return dict(found.iter_rows())
+        return self.example_texts(ids) if self.example_texts and ids else {}
+
+    def with_texts(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` (rows of `examples`) with its `example` column, fetched when it is not there."""
+        if "example" in frame.columns:
+            return frame
+        found = self.texts(frame["example_id"].to_list())
+        return frame.with_columns(pl.col("example_id").replace_strict(found, default=None, return_dtype=pl.Utf8)
+                                  .alias("example"))
 
     @property
     def config(self) -> dict:

@@ -94,11 +94,11 @@ def sample_examples(data: RunData) -> dict:
         ex = ex.with_columns(pl.lit("train").alias("split"))
     sizes = dict(ex.group_by("split").len().iter_rows())
     quota = _quota(sizes, MAX_EXAMPLES)
-    cols = ["example_id", "split", "source_file", "source_rows", "example", "flags",
+    cols = ["example_id", "split", "source_file", "source_rows", "flags",
             *[c for c in OPTIONAL_COLUMNS if c in ex.columns]]
     parts = [ex.filter(pl.col("split") == s).sort("example_id").head(n).select(cols)
              for s, n in sorted(quota.items())]
-    chosen = pl.concat(parts).sort("split", "example_id") if parts else ex.head(0).select(cols)
+    chosen = data.with_texts(pl.concat(parts).sort("split", "example_id") if parts else ex.head(0).select(cols))
     out, used, counter = [], 0, _Counted(_token_counter(data))
     for r in chosen.iter_rows(named=True):
         messages, more = _messages(r["example"], counter)
