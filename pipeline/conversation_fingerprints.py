@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.near_duplicates.signatures import minhash_signatures
+from pipeline.process_pool import ordered_map
 
 BATCH = 2000
 _HASHER = TokenHasher()
@@ -227,33 +225,20 @@ def _run_batches(fn, examples, spec: FingerprintSpec, workers: int, progress=Non
     n_batches = -(-len(examples) // BATCH)
     bar = progress(total=len(examples), desc="dedup: fingerprints", unit="ex") if progress else None
     results = []
-
-    def done(r, size: int) -> None:
-        results.append(r)
-        if bar is not None:
-            bar.update(size)
-
     try:
-        if workers <= 1 or n_batches <= 1:
-            for batch in _batches(examples, BATCH):
-                done(fn(batch, spec), len(batch))
-        else:
-            context = multiprocessing.get_context("spawn")  # never fork a process holding polars' threads
-            workers = min(workers, n_batches)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                pending: deque = deque()
-                for batch in _batches(examples, BATCH):     # at most 2 batches per worker in flight
-                    pending.append((pool.submit(fn, batch, spec), len(batch)))
-                    if len(pending) >= 2 * workers:
-                        future, size = pending.popleft()
-                        done(future.result(), size)
-                while pending:
-                    future, size = pending.popleft()
-                    done(future.result(), size)
+        tasks = ((batch, spec) for batch in _batches(examples, BATCH))
+        for r in ordered_map(fn, tasks, workers if n_batches > 1 else 1):
+            results.append(r)
+            if bar is not None:
+                bar.update(_size(r))
     finally:
         if bar is not None:
             bar.close()
     return results
+
+
+def _size(result) -> int:
+    return len(result.exact) if isinstance(result, Fingerprints) else len(result)
 
 
 def fingerprint_examples(examples, spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:

@@ -109,3 +109,26 @@ def write_parts(frame: pl.DataFrame, folder: Path, prefix: str, size: int) -> Pa
 def gather_parts(folder: Path, prefix: str, heights: list[int]) -> Parts:
     """The Parts of files `prefix-00000.parquet`, ... already written (e.g. by workers)."""
     return Parts(Path(folder), tuple(part_name(prefix, i) for i in range(len(heights))), tuple(heights))
+
+
+def write_frames(frames: list[pl.DataFrame], folder: Path, prefix: str, size: int) -> Parts:
+    """Several frames in order as parts of at most `size` rows (no part spans two frames), each part
+    with the union of their columns (missing ones null), so every part has the same schema."""
+    schema: dict = {}
+    for f in frames:
+        for name, dtype in f.schema.items():
+            if schema.get(name, pl.Null) == pl.Null:
+                schema[name] = dtype
+    names, heights = [], []
+    for frame in frames:
+        frame = frame.with_columns(pl.lit(None, dtype).alias(n) for n, dtype in schema.items()
+                                   if n not in frame.columns).select(list(schema)).cast(schema)
+        for start in range(0, frame.height, size):
+            chunk = frame.slice(start, size)
+            name = part_name(prefix, len(names))
+            write_part(chunk, folder / name)
+            names.append(name)
+            heights.append(chunk.height)
+    if not names:
+        return write_parts(pl.DataFrame(schema=schema), folder, prefix, size)
+    return Parts(Path(folder), tuple(names), tuple(heights))

@@ -2,7 +2,9 @@
 
 Results come back in input order whatever the number of workers, so output never depends on it.
 Spawn (not fork) because the parent holds polars' thread pool. At most `2 × workers` tasks are in
-flight, which bounds memory when tasks carry large chunks.
+flight, which bounds memory when tasks carry large chunks. One pool per worker count is kept for the
+whole run (starting spawn workers costs ~1-2 s each time: imports, models); the runner calls
+`shutdown()` when the run ends.
 """
 
 from __future__ import annotations
@@ -28,16 +30,39 @@ def ordered_map(fn: Callable, tasks: Iterable[tuple], workers: int) -> Iterator:
         for task in tasks:
             yield fn(*task)
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: dict = {}
-        done: dict = {}
-        next_out = 0
+    pool = _pool(workers)
+    pending: dict = {}
+    done: dict = {}
+    next_out = 0
+    try:
         for i, task in enumerate(tasks):
             pending[pool.submit(fn, *task)] = i
             while len(pending) >= 2 * workers:
                 next_out = yield from _collect(pending, done, next_out)
         while pending:
             next_out = yield from _collect(pending, done, next_out)
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        shutdown()  # a failed or abandoned map leaves no half-busy pool behind
+        raise
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return pool
+
+
+def shutdown() -> None:
+    """Stop the run's worker processes (idempotent)."""
+    while _POOLS:
+        _, pool = _POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _collect(pending: dict, done: dict, next_out: int):

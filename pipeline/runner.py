@@ -16,13 +16,14 @@ from tqdm import tqdm
 
 import pipeline.convert as convert_pkg
 import pipeline.ingest.readers as readers_mod
+from pipeline import process_pool
 from pipeline.accounting import account_rows
 from pipeline.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
-from pipeline.parts import Parts, write_parts
+from pipeline.parts import Parts, write_frames, write_parts
 from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
 from pipeline.run_outputs import write_outputs
 from pipeline.stage_api import Problem, StageContext
@@ -52,6 +53,7 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
     try:
         return _run(config, config_path, Path(out_dir or config.output.dir), store, quiet)
     finally:
+        process_pool.shutdown()
         store.cleanup()
 
 
@@ -77,7 +79,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     else:
         frame, rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say)
         work = store.workdir(key)
-        written = {"examples": write_parts(frame, work, "examples", size),
+        written = {"examples": write_frames(frame, work, "examples", size),
                    "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)),
                    "universe": write_parts(universe, work, "universe", max(universe.height, 1))}
         del frame, rejects, universe
@@ -191,16 +193,18 @@ def _ingest_and_convert(config, sources, say):
             convert_counts[k] = convert_counts.get(k, 0) + v
         example_parts.append(converted.examples)
         reject_parts += [rejects_frame(row_rejects), rejects_frame(join_rejects), converted.rejects]
-        all_rows = table.frame[readers_mod.ROW].to_list() + [r.row for r in table.rejects]
-        universe_parts.append(pl.DataFrame({"source_file": src.path, "row": sorted(all_rows)},
-                                           schema={"source_file": pl.Utf8, "row": pl.Int64}))
+        all_rows = pl.concat([table.frame[readers_mod.ROW].cast(pl.Int64),
+                              pl.Series([r.row for r in table.rejects], dtype=pl.Int64)]).sort()
+        universe_parts.append(pl.DataFrame({"source_file": pl.Series([src.path], dtype=pl.Utf8).new_from_index(0, len(all_rows)),
+                                            "row": all_rows}))
         read_rows += table.n_rows
         source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
                              "format": src.format, "rows": table.n_rows, "examples": converted.examples.height,
                              "unreadable_rows": len(row_rejects),
                              **({"metadata": {"joins": join_facts, "where": where_facts}}
                                 if join_facts or where_facts else {})})
-    examples = pl.concat(example_parts, how="diagonal_relaxed") if example_parts else empty_examples()
+        table.frame = frame = converted = None  # the raw table is no longer needed: free it now
+    examples = example_parts or [empty_examples()]  # frames in order, written as parts without a concat copy
     rejects = pl.concat(reject_parts, how="vertical") if reject_parts else empty_rejects()
     universe = pl.concat(universe_parts)
     if universe.height != read_rows:
@@ -211,7 +215,8 @@ def _ingest_and_convert(config, sources, say):
         {"name": "ingest", "unit": "rows", "in": read_rows, "out": read_rows - ingest_drops.height,
          "dropped": dict(sorted(ingest_drops.group_by("reason").len().iter_rows())),
          "seconds": round(read_seconds, 3)},
-        {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height, "out": examples.height,
+        {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height,
+         "out": sum(f.height for f in examples),
          "dropped": dict(sorted(convert_drops.group_by("reason").len().iter_rows())), "changes": convert_counts,
          "seconds": round(time.perf_counter() - t_convert, 3)},
     ]

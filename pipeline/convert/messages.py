@@ -20,18 +20,22 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
     missing = frame.filter(cid.is_null() | (cid == ""))
     for row in missing[ROW].to_list():
         sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
-    frame = frame.filter(cid.is_not_null() & (cid != "")).with_columns(cid.alias("__cid"))
+    if missing.height:  # (filtering copies every column: only when there is something to filter)
+        frame = frame.filter(cid.is_not_null() & (cid != ""))
+    frame = frame.with_columns(cid.alias("__cid"))
     role_of = {label: roles.get(label) for label in frame[c.role].unique().to_list()}  # once per distinct label
-    # conversations in order of their first row, CONVERSATIONS_PER_TASK to a task; the rows of a task are
-    # copied out with partition_by (a slice of grouped list columns would drag the whole buffers along)
+    # conversations in order of their first row, CONVERSATIONS_PER_TASK to a task; each task's rows are
+    # filtered out only when the task is sent (a few in flight), never all copied at once
     task = (frame.group_by("__cid").agg(pl.col(ROW).min().alias("__first")).sort("__first")
             .with_row_index("__task").select("__cid", (pl.col("__task") // CONVERSATIONS_PER_TASK).alias("__task")))
-    rows = frame.join(task, on="__cid", how="left")
+    task_of_row = frame.select("__cid").join(task, on="__cid", how="left", maintain_order="left")["__task"]
+    rows = frame.with_columns(task_of_row)
+    del frame, task_of_row
     n_conversations, n_tasks = task.height, (task["__task"].max() or 0) + 1
-    parts = rows.partition_by("__task", maintain_order=True, include_key=False) if n_tasks > 1 else [rows]
-    parts.sort(key=lambda part: part[ROW].min() if part.height else 0)
-    workers = 1 if execution is None else worker_count(execution.workers, n_conversations, len(parts),
+    workers = 1 if execution is None else worker_count(execution.workers, n_conversations, n_tasks,
                                                        execution.parallel_min_examples)
+    parts = (rows.filter(pl.col("__task") == t).drop("__task") for t in range(n_tasks)) if n_tasks > 1 else \
+        iter([rows.drop("__task")])
     tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
     for examples, rejects, counts in ordered_map(_convert_groups, tasks, workers):
         sink.example_frames.append(examples)
