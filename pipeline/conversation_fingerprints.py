@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from pipeline.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.near_duplicates.signatures import minhash_signatures
@@ -51,6 +52,21 @@ class Fingerprints:
     near_key: list[str | None]
     n_chars: np.ndarray
     signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
+
+    def to_frame(self) -> pl.DataFrame:
+        """Columns FEATURE_COLUMNS (the signature as a fixed-size array column), for the runner to carry."""
+        cols = {"__fp_exact": pl.Series(self.exact, dtype=pl.Utf8), "__fp_prompt": pl.Series(self.prompt, dtype=pl.Utf8),
+                "__fp_near": pl.Series(self.near_key, dtype=pl.Utf8), "__fp_chars": pl.Series(self.n_chars, dtype=pl.Int64)}
+        if self.signatures.shape[1]:
+            cols["__fp_sig"] = pl.Series(self.signatures, dtype=pl.Array(pl.UInt32, self.signatures.shape[1]))
+        return pl.DataFrame(cols)
+
+    @staticmethod
+    def from_frame(frame: pl.DataFrame, num_perm: int) -> Fingerprints:
+        sig = (frame["__fp_sig"].to_numpy().astype(np.uint32, copy=False).reshape(frame.height, -1)
+               if "__fp_sig" in frame.columns else np.empty((frame.height, 0), np.uint32))
+        return Fingerprints(frame["__fp_exact"].to_list(), frame["__fp_prompt"].to_list(), frame["__fp_near"].to_list(),
+                            frame["__fp_chars"].to_numpy(), sig)
 
     @staticmethod
     def concat(parts: list[Fingerprints], num_perm: int) -> Fingerprints:

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 COMPRESSION = "lz4"
+TEXT_COLUMNS = ("example", "line")  # the bulky columns: left on disk where a step does not need them
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
-from pipeline.parts import Parts, write_frames, write_parts
+from pipeline.parts import TEXT_COLUMNS, Parts, write_frames, write_parts
 from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
 from pipeline.run_outputs import write_outputs
 from pipeline.stage_api import Problem, StageContext
@@ -131,7 +131,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     # --- outputs ----------------------------------------------------------------------------------
     rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
                         how="vertical_relaxed")
-    slim = examples.read_all(without=("example", "line"))  # the text stays on disk; lines stream from it
+    slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
     rows = account_rows(universe_parts.read_all(), slim, rejects)
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)

@@ -21,6 +21,13 @@ code (first message kept). Set `IN_PROCESS = True` on a stage that must not leav
 (e.g. it holds a shared rate budget); it is still chunked when it defines merge_facts.
 Stages without merge_facts run on the whole frame at once, as before.
 
+Global stages that need little or no text (dedup, split) set `TEXT = False`: run() then gets every
+column but `example` (and export's `line`), the runner puts the text back when it writes the output,
+and `ctx.texts(example_ids)` fetches the texts of the rows a stage wants to show. Such a stage may define
+  def features(part: pl.DataFrame, params) -> pl.DataFrame
+computed from each part of the input with its text (batch-pure: the runner runs it in its process pool,
+part by part); its columns are added for run() and dropped from the output.
+
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
 null = keep) and `drop_detail` (human words). It may rewrite `example` — always with
 records.dumps_example, and only with OpenAI's top-level keys (messages, tools, parallel_tool_calls,
@@ -55,6 +62,7 @@ class StageContext:
     cache_dir: Path
     progress: Callable[..., object]  # progress(total=N, desc="...", unit="ex") -> tqdm-like
     warn: Callable[[str], None]
+    texts: Callable[[list[str]], dict[str, str]] | None = None  # example_id -> example text (TEXT = False stages)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.errors import InternalInvariantError
-from pipeline.parts import Parts, gather_parts, part_name, write_part, write_parts
+from pipeline.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
 from pipeline.process_pool import ordered_map, worker_count
 from pipeline.records import DROP_DETAIL, DROP_REASON
 from pipeline.stage_api import Problem, StageContext
@@ -70,11 +70,7 @@ def _has_in_process(segment: Segment) -> bool:
 
 def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
-    for col in (DROP_REASON, DROP_DETAIL):
-        if col not in after.columns:
-            raise InternalInvariantError(f"stage {name!r} returned no {col!r} column")
-    if after.height != before.height or not after["example_id"].equals(before["example_id"]):
-        raise InternalInvariantError(f"stage {name!r} returned {after.height} rows for {before.height} (or reordered them)")
+    _check_contract(name, before, after)
     drop = pl.col(DROP_REASON).is_not_null()
     return after.filter(~drop).drop(DROP_REASON, DROP_DETAIL), after.filter(drop)
 
@@ -90,18 +86,64 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     if segment.chunked:
         return _run_chunked(segment, examples, work, ctx, execution)
     (params, module), = segment.stages
-    frame = examples.read_all()
+    with_text = getattr(module, "TEXT", True)
     t = time.perf_counter()
+    if with_text:
+        frame, added = examples.read_all(), []
+    else:
+        frame = examples.read_all(without=TEXT_COLUMNS)
+        added = []
+        if hasattr(module, "features"):
+            feats = _features(params, examples, ctx, execution)
+            added = feats.columns
+            frame = pl.concat([frame, feats], how="horizontal")
+        ctx = replace(ctx, texts=examples.texts)
     output = module.run(frame, params, ctx)
-    kept, dropped = split_decisions(params.name, frame, output.frame)
+    out = output.frame.drop(added, strict=False)
+    _check_contract(params.name, frame, out)
     seconds = round(time.perf_counter() - t, 3)
     n_in, facts, problems = frame.height, output.facts, output.problems
     del frame, output
-    size = execution.chunk_size
-    kept_parts = write_parts(kept, work, "kept", size)
-    dropped_parts = write_parts(dropped, work, "dropped_0", size)
-    return kept_parts, [StageResult(params.name, n_in, kept.height, dropped_parts, _reasons(dropped), facts, problems,
-                                    seconds, seconds)]
+    kept_heights, dropped_heights, offset = [], [], 0
+    for i, height in enumerate(examples.heights):   # output part i = input part i's rows
+        part = out.slice(offset, height)
+        offset += height
+        if not with_text:
+            part = examples.read(i).with_columns(part.get_columns())
+        drop = pl.col(DROP_REASON).is_not_null()
+        kept, dropped = part.filter(~drop).drop(DROP_REASON, DROP_DETAIL), part.filter(drop)
+        write_part(kept, work / part_name("kept", i))
+        write_part(dropped, work / part_name("dropped_0", i))
+        kept_heights.append(kept.height)
+        dropped_heights.append(dropped.height)
+    reasons = dict(sorted(out.filter(pl.col(DROP_REASON).is_not_null()).group_by(DROP_REASON).len().iter_rows()))
+    result = StageResult(params.name, n_in, sum(kept_heights), gather_parts(work, "dropped_0", dropped_heights), reasons,
+                         facts, problems, seconds, seconds)
+    return gather_parts(work, "kept", kept_heights), [result]
+
+
+def _feature_task(params, path: Path) -> pl.DataFrame:
+    return stage_module(params.name).features(pl.read_parquet(path, columns=["example"]), params)
+
+
+def _features(params, examples: Parts, ctx: StageContext, execution) -> pl.DataFrame:
+    """The stage's `features` of every part, in order (in the pool: each task reads its own part)."""
+    workers = worker_count(execution.workers, examples.height, len(examples.names), execution.parallel_min_examples)
+    bar = ctx.progress(total=examples.height, desc=f"{params.name}: features", unit="ex")
+    out = []
+    for frame in ordered_map(_feature_task, ((params, path) for path in examples.paths), workers):
+        out.append(frame)
+        bar.update(frame.height)
+    bar.close()
+    return pl.concat(out, how="vertical")
+
+
+def _check_contract(name: str, before: pl.DataFrame, after: pl.DataFrame) -> None:
+    for col in (DROP_REASON, DROP_DETAIL):
+        if col not in after.columns:
+            raise InternalInvariantError(f"stage {name!r} returned no {col!r} column")
+    if after.height != before.height or not after["example_id"].equals(before["example_id"]):
+        raise InternalInvariantError(f"stage {name!r} returned {after.height} rows for {before.height} (or reordered them)")
 
 
 # ----------------------------------------------------------------------------- chunked execution

@@ -527,3 +527,30 @@ def test_agentune_repeated_utterances_are_not_duplicate_calls(realdata, run_conf
     facts = result.stats["facts"]["dedup"]
     assert facts["examples"] >= 100
     assert facts["dropped"] == 0 and facts["near"]["verified_pairs"] == 0
+
+
+@pytest.mark.parametrize("action", ["drop", "group"])
+def test_runner_path_equals_in_memory_dedup(tmp_path, action):
+    """The runner gives dedup the frame without text plus fingerprints computed part by part (`features`)
+    and fetches texts on demand; decisions, details, clusters and facts equal dedup on the whole frame."""
+    from pipeline.parts import write_parts
+    from pipeline.stage_execution import Segment, run_segment
+    from schemas.config import ExecutionConfig
+
+    corpus = planted_corpus(n_singletons=150, pairs_per_level=8, seed=5)
+    convs = [json.loads(e)["messages"] for e in corpus.examples]
+    frame = frame_of(convs + convs[:20] + [[{"role": "user", "content": "?"}, {"role": "assistant", "content": "!"}]] * 3)
+    p = params(action=action)
+    direct = dedup_stage.run(frame, p, CTX)
+    parts = write_parts(frame, tmp_path / "in", "examples", 37)
+    kept, (result,) = run_segment(Segment([(p, dedup_stage)], False), parts, tmp_path / "out", CTX,
+                                  ExecutionConfig(chunk_size=37, workers=1))
+    expect_kept = direct.frame.filter(pl.col("drop_reason").is_null()).drop("drop_reason", "drop_detail")
+    got_kept = kept.read_all()
+    assert got_kept.columns == expect_kept.columns                       # no fingerprint columns leak
+    assert got_kept.equals(expect_kept)
+    expect_dropped = direct.frame.filter(pl.col("drop_reason").is_not_null())
+    assert result.dropped.read_all().equals(expect_dropped)
+    assert result.facts == direct.facts and result.n_out == expect_kept.height
+    if action == "drop":
+        assert result.reasons["exact_duplicate"] >= 20 and result.facts["top_clusters"][0]["representative"]["preview"]

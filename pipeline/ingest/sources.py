@@ -5,11 +5,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UserError
 
+RACY_SECONDS = 2.0
 EXTENSION_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
                      ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "csv"}
 
@@ -36,7 +38,9 @@ class SourceFile:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
             digest = h.hexdigest()
-            if memo is not None:
+            # memoise only a file last modified a while ago: a rewrite within the same timestamp tick
+            # (same size, same inode) would otherwise look unchanged ("racy git")
+            if memo is not None and time.time() - st.st_mtime > RACY_SECONDS:
                 memo.parent.mkdir(parents=True, exist_ok=True)
                 tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
                 tmp.write_text(digest)

@@ -43,7 +43,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipeline.conversation_fingerprints import FingerprintSpec, fingerprint_examples, shingle_sets
+from pipeline.conversation_fingerprints import (
+    Fingerprints,
+    FingerprintSpec,
+    fingerprint_examples,
+    shingle_sets,
+)
 from pipeline.errors import UserError
 from pipeline.near_duplicates import (
     CLUSTER_COLUMN,
@@ -57,6 +62,7 @@ from pipeline.near_duplicates.signatures import estimated_jaccard
 from pipeline.stage_api import Problem, StageContext, StageOutput, with_drops
 
 SCOPE = "global"
+TEXT = False  # run() gets the frame without example text: fingerprints come from `features`, part by part
 PARALLEL_MIN = 50_000  # below this, starting spawn workers (~2 s) costs more than it saves
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
@@ -76,6 +82,29 @@ def cache_key(params) -> str:
                    split_check):
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()[:24]
+
+
+def _spec(params) -> FingerprintSpec:
+    return FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, params.near)
+
+
+def features(part: pl.DataFrame, params) -> pl.DataFrame:
+    """Per-row fingerprints of one part of the examples (batch-pure; the runner runs it in its pool)."""
+    return fingerprint_examples(part["example"], _spec(params)).to_frame()
+
+
+class _Texts:
+    """Example texts by row: from the frame's `example` column, or fetched by example_id (ctx.texts)."""
+
+    def __init__(self, frame: pl.DataFrame, ctx: StageContext):
+        self.frame, self.ctx = frame, ctx
+
+    def at(self, rows: np.ndarray) -> list[str]:
+        if "example" in self.frame.columns:
+            return self.frame["example"].gather(rows).to_list()
+        ids = self.frame["example_id"].gather(rows).to_list()
+        found = self.ctx.texts(ids) if self.ctx.texts else {}
+        return [found.get(i, "") for i in ids]
 
 
 def _first_equal(keys: list) -> np.ndarray:
@@ -131,7 +160,7 @@ def _preview(example: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
 
 
-def _near_edges(params, fp, examples: pl.Series, workers: int, bands: int, rows: int, near_facts: dict):
+def _near_edges(params, fp, texts: _Texts, workers: int, bands: int, rows: int, near_facts: dict):
     """(left, right, similarity) between examples; identical token sequences first, then verified LSH pairs."""
     first = _first_equal(fp.near_key)
     idx = np.arange(len(first))
@@ -143,7 +172,7 @@ def _near_edges(params, fp, examples: pl.Series, workers: int, bands: int, rows:
         spec = FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, False)
 
         def sets_of(rows_: np.ndarray) -> dict[int, np.ndarray]:
-            found = shingle_sets(examples.gather(reps[rows_]), spec, workers)
+            found = shingle_sets(texts.at(reps[rows_]), spec, workers)
             return dict(zip(rows_.tolist(), found))
 
         settings = LshSettings(params.threshold, bands, rows, params.bucket_limit, params.verify)
@@ -177,12 +206,14 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if n == 0:
         empty = frame.with_columns(pl.lit(None, pl.Utf8).alias(CLUSTER_COLUMN))
         return StageOutput(with_drops(empty, [], []), {"examples": 0, "dropped": 0, "clusters": 0})
-    examples = frame["example"]
+    texts = _Texts(frame, ctx)
     workers = params.workers or (min(os.cpu_count() or 1, 8) if n >= PARALLEL_MIN else 1)
     auto = params.bands is None
     bands, rows = choose_banding(params.threshold, params.num_perm) if auto else (params.bands, params.rows)
-    spec = FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, params.near)
-    fp = fingerprint_examples(examples, spec, workers, ctx.progress)
+    if "__fp_exact" in frame.columns:  # computed by `features` (the runner's path)
+        fp = Fingerprints.from_frame(frame, params.num_perm)
+    else:
+        fp = fingerprint_examples(frame["example"], _spec(params), workers, ctx.progress)
     scores = _keep_scores(frame, params.keep, fp.n_chars)
 
     idx = np.arange(n, dtype=np.int64)
@@ -200,7 +231,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     pair_sim: dict[tuple[int, int], float] = {}
     near_first = np.full(n, -1, dtype=np.int64)
     if params.near:
-        nl, nr, ns, near_first = _near_edges(params, fp, examples, workers, bands, rows, near_facts)
+        nl, nr, ns, near_first = _near_edges(params, fp, texts, workers, bands, rows, near_facts)
         lefts.append(nl)
         rights.append(nr)
         pair_sim = dict(zip(zip(np.minimum(nl, nr).tolist(), np.maximum(nl, nr).tolist()), ns.tolist()))
@@ -265,7 +296,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if scores is not None and params.keep.startswith("meta:"):
         facts["keep_missing_scores"] = int(np.count_nonzero(np.isneginf(scores) & in_cluster))
     facts["no_text"] = sum(k is None for k in fp.near_key) if params.near else None
-    facts["top_clusters"] = _top_clusters(labels, sizes, survivor, relation, similarity, direct, examples,
+    facts["top_clusters"] = _top_clusters(labels, sizes, survivor, relation, similarity, direct, texts,
                                           src_files, src_rows, ids)
     problems = []
     if n and facts["dropped"] > MANY_DUPLICATES * n:
@@ -303,7 +334,7 @@ def _merge_groups(frame: pl.DataFrame, survivor: np.ndarray, in_cluster: np.ndar
     return frame.with_columns(pl.Series("group_id", new_groups, pl.Utf8)), moved
 
 
-def _top_clusters(labels, sizes, survivor, relation, similarity, direct, examples, src_files, src_rows,
+def _top_clusters(labels, sizes, survivor, relation, similarity, direct, texts: _Texts, src_files, src_rows,
                   ids) -> list[dict]:
     n = len(labels)
     roots = np.unique(labels[sizes >= 2])
@@ -313,10 +344,12 @@ def _top_clusters(labels, sizes, survivor, relation, similarity, direct, example
     for i in np.flatnonzero(np.isin(labels, order)).tolist():
         if survivor[i] != i and len(members[int(labels[i])]) < TOP_MEMBERS:
             members[int(labels[i])].append(i)
+    shown = sorted({int(survivor[r]) for r in order.tolist()} | {i for m in members.values() for i in m})
+    previews = dict(zip(shown, texts.at(np.array(shown, dtype=np.int64)))) if shown else {}
 
     def item(i: int) -> dict:
         return {"example_id": ids[i], "source_file": src_files[i], "source_rows": src_rows[i].to_list(),
-                "preview": _preview(examples[i])}
+                "preview": _preview(previews[i])}
 
     out = []
     for root in order.tolist():

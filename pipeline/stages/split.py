@@ -16,6 +16,7 @@ from pipeline.near_duplicates import split_straddle_facts
 from pipeline.stage_api import StageContext, StageOutput, keep_all
 
 SCOPE = "global"
+TEXT = False  # groups and strata only: the runner keeps the example text on disk
 
 
 def _rank(key: str, seed: int) -> str:

@@ -1,0 +1,111 @@
+"""How a run keeps its data between steps: Parquet parts, checkpoints, accounting, byte-level line
+writing, the memoised input hash, and text-less global stages (dedup fingerprints from parts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import polars as pl
+import pytest
+
+from pipeline.accounting import account_rows
+from pipeline.checkpoints import CheckpointStore
+from pipeline.errors import InternalInvariantError
+from pipeline.ingest.sources import SourceFile
+from pipeline.outputs import line_bytes, write_series_lines
+from pipeline.parts import Parts, write_frames, write_parts
+
+
+def _rows(pairs):
+    return pl.DataFrame({"source_file": [f for f, _ in pairs], "source_rows": [r for _, r in pairs]},
+                        schema={"source_file": pl.Utf8, "source_rows": pl.List(pl.Int64)})
+
+
+def test_accounting_counts_and_catches_every_kind_of_loss():
+    universe = pl.DataFrame({"source_file": ["a"] * 5 + ["b"] * 2, "row": [1, 2, 3, 4, 5, 1, 2]})
+    exported = _rows([("a", [1, 2]), ("b", [2])])
+    rejects = _rows([("a", [3, 4, 5]), ("b", [1])])
+    got = account_rows(universe, exported, rejects)
+    assert got["total"] == {"input": 7, "exported": 3, "rejected": 4}
+    assert got["by_source"]["a"] == {"input": 5, "exported": 2, "rejected": 3}
+    with pytest.raises(InternalInvariantError, match="neither exported nor rejected"):
+        account_rows(universe, exported, _rows([("a", [3, 4]), ("b", [1])]))       # a:5 lost
+    with pytest.raises(InternalInvariantError, match="never read"):
+        account_rows(universe, _rows([("a", [1, 2, 9]), ("b", [2])]), rejects)     # a:9 phantom
+    with pytest.raises(InternalInvariantError, match="files that were never read"):
+        account_rows(universe, _rows([("c", [1])]), rejects)
+    with pytest.raises(InternalInvariantError, match="numbered twice"):
+        account_rows(pl.concat([universe, universe.head(1)]), exported, rejects)
+
+
+def test_line_bytes_are_the_joined_lines():
+    lines = pl.Series("l", ['{"a":"é"}', "", "x" * 1000, "\u2028ü"])
+    lines = pl.concat([lines, lines.slice(1, 2)])  # several chunks, sliced buffers
+    assert b"".join(bytes(b) for b in line_bytes(lines)) == ("\n".join(lines.to_list()) + "\n").encode()
+    assert list(line_bytes(pl.Series("l", [], pl.Utf8))) == []
+    with pytest.raises(InternalInvariantError):
+        list(line_bytes(pl.Series("l", ["a", None])))
+
+
+def test_series_lines_are_written_atomically(tmp_path):
+    target = tmp_path / "x.jsonl"
+    write_series_lines(target, pl.Series(["1", "2"]))
+    assert target.read_text() == "1\n2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.jsonl"]
+
+
+def test_parts_keep_order_schema_and_texts(tmp_path):
+    a = pl.DataFrame({"example_id": ["1", "2", "3"], "example": ["x", "y", "z"], "meta.k": [None, None, None]})
+    b = pl.DataFrame({"example_id": ["4"], "example": ["w"], "meta.k": ["v"], "meta.only_b": [1]})
+    parts = write_frames([a, b], tmp_path, "p", 2)
+    assert parts.heights == (2, 1, 1) and parts.height == 4
+    assert all(parts.read(i).columns == ["example_id", "example", "meta.k", "meta.only_b"] for i in range(3))
+    whole = parts.read_all()
+    assert whole["example_id"].to_list() == ["1", "2", "3", "4"]
+    assert whole.schema["meta.k"] == pl.Utf8
+    assert parts.read_all(without=("example",)).columns == ["example_id", "meta.k", "meta.only_b"]
+    assert parts.texts(["4", "2", "nope"]) == {"2": "y", "4": "w"}
+    assert Parts.from_json(tmp_path, json.loads(json.dumps(parts.to_json()))) == parts
+    empty = write_parts(a.head(0), tmp_path / "e", "p", 10)
+    assert empty.heights == (0,) and empty.read_all().columns == a.columns
+
+
+def test_checkpoint_store_commit_lookup_and_damage(tmp_path):
+    store = CheckpointStore(tmp_path, enabled=True)
+    work = store.workdir("k1")
+    parts = write_parts(pl.DataFrame({"x": [1, 2, 3]}), work, "kept", 2)
+    folder = store.commit("k1", work, {"kept": parts.to_json()}, {"note": 1})
+    found = store.lookup("k1")
+    assert found is not None and found[0] == folder and found[1]["note"] == 1
+    assert Parts.from_json(folder, found[1]["parts"]["kept"]).read_all()["x"].to_list() == [1, 2, 3]
+    (folder / parts.names[1]).unlink()                    # a part went missing: never trusted, removed
+    assert store.lookup("k1") is None and not folder.exists()
+    store.cleanup()
+    assert not store.scratch.exists()
+
+    off = CheckpointStore(tmp_path / "off", enabled=False)
+    work = off.workdir("k2")
+    folder = off.commit("k2", work, {"kept": write_parts(pl.DataFrame({"x": [1]}), work, "kept", 2).to_json()}, {})
+    assert folder == work and off.lookup("k2") is None    # scratch only
+    off.cleanup()
+    assert not work.exists()
+
+
+def test_input_hash_memo_never_trusts_a_fresh_file(tmp_path):
+    memo = tmp_path / "memo"
+    f = tmp_path / "in.csv"
+    f.write_text("a,b\n1,2\n")
+    src = SourceFile(0, str(f), "csv")
+    first = src.fingerprint(memo)
+    assert not (memo / "input-hashes").exists()           # modified just now: not memoised
+    f.write_text("a,b\n1,3\n")                            # same size, same inode, maybe the same mtime tick
+    assert src.fingerprint(memo)["sha256"] != first["sha256"]
+    old = time.time() - 60
+    os.utime(f, (old, old))
+    settled = src.fingerprint(memo)
+    assert len(list((memo / "input-hashes").iterdir())) == 1
+    assert src.fingerprint(memo) == settled == SourceFile(0, str(f), "csv").fingerprint()
+    f.write_text("a,b\n1,4\n")                            # a later write moves mtime: hashed again
+    assert src.fingerprint(memo)["sha256"] == SourceFile(0, str(f), "csv").fingerprint()["sha256"] != settled["sha256"]
