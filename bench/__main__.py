@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,20 +47,59 @@ def bench_config(csv: Path, work: Path, moderation: bool) -> Path:
     return path
 
 
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of `root` and all its descendants (from /proc), in kB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields["PPid"]), []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
 def measured_run(config: Path, out: Path) -> dict:
-    """Run the pipeline in a fresh process; wall seconds, peak RSS of that process tree, stats.json."""
+    """Run the pipeline in a fresh process: wall seconds, peak RSS of its largest process (getrusage) and
+    of the whole process tree (main + pool workers, sampled from /proc every 0.2 s), stats.json."""
     code = ("import resource, subprocess, sys, json, time; t=time.perf_counter(); "
             "r=subprocess.run(sys.argv[1:]); w=time.perf_counter()-t; "
             "print(json.dumps({'rc': r.returncode, 'wall': w, "
             "'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
     cmd = [sys.executable, "-c", code, sys.executable, "-m", "pipeline", "prepare", "--quiet",
            "--config", str(config), "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
-    m = json.loads(r.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    peak_tree = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not done.is_set():
+            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    m = json.loads(stdout.strip().splitlines()[-1])
     if m["rc"] not in (0, 1) or not (out / "stats.json").exists():  # 1 = finished, not ready; a crash leaves no stats
-        raise SystemExit(f"pipeline failed on {config} (exit {m['rc']}):\n{r.stderr[-3000:]}")
+        raise SystemExit(f"pipeline failed on {config} (exit {m['rc']}):\n{stderr[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
-    return {"wall_s": round(m["wall"], 2), "peak_rss_mb": round(m["rss_kb"] / 1024), "stats": stats}
+    return {"wall_s": round(m["wall"], 2), "peak_rss_mb": round(m["rss_kb"] / 1024),
+            "peak_tree_rss_mb": round(peak_tree / 1024), "stats": stats}
 
 
 def table(rows: list[dict]) -> str:
@@ -67,7 +107,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         st = r["stats"]
         lines.append(f"\n== {r['label']}: {st['examples']['built']:,} conversations, wall {r['wall_s']:.1f} s, "
-                     f"peak RSS {r['peak_rss_mb']:,} MB")
+                     f"peak RSS {r['peak_rss_mb']:,} MB (largest process), "
+                     f"{r['peak_tree_rss_mb']:,} MB (all processes)")
         lines.append(f"   {'stage':<12}{'in':>11}{'out':>11}{'seconds':>10}{'per s':>12}")
         for s in st["stages"]:
             rate = s["in"] / s["seconds"] if s["seconds"] else float("inf")

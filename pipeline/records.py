@@ -16,6 +16,7 @@ example_id and example (null for unreadable rows).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 import polars as pl
@@ -58,8 +59,35 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+def frame_from_records(records: list[dict], schema: dict) -> pl.DataFrame:
+    """A frame from dicts (missing keys -> null), built column by column: list columns go
+    through one Arrow list array instead of one Series per row (several times faster on big batches)."""
+    columns = {}
+    for name, dtype in schema.items():
+        values = [r.get(name) for r in records]
+        if dtype in _ARROW_ITEMS:
+            columns[name] = _lists(name, values, dtype)
+        else:
+            columns[name] = pl.Series(name, values, dtype=dtype)
+    return pl.DataFrame(columns)
+
+
+_ARROW_ITEMS = {pl.List(pl.Int64): "int64", pl.List(pl.Utf8): "large_string"}
+
+
+def _lists(name: str, values: list, dtype) -> pl.Series:
+    import pyarrow as pa
+
+    valid = [v is not None for v in values]
+    lengths = [len(v) if v is not None else 0 for v in values]
+    offsets = pa.array([0, *itertools.accumulate(lengths)], type=pa.int64())
+    flat = pa.array([x for v in values if v is not None for x in v], type=getattr(pa, _ARROW_ITEMS[dtype])())
+    arr = pa.LargeListArray.from_arrays(offsets, flat, mask=pa.array([not v for v in valid]) if not all(valid) else None)
+    return pl.Series(name, pl.from_arrow(arr), dtype=dtype)
+
+
 def rejects_frame(records: list[dict]) -> pl.DataFrame:
     """Build a rejects frame from dicts with REJECT_SCHEMA keys (missing keys -> null)."""
     if not records:
         return empty_rejects()
-    return pl.DataFrame([{k: r.get(k) for k in REJECT_SCHEMA} for r in records], schema=REJECT_SCHEMA)
+    return frame_from_records(records, REJECT_SCHEMA)

@@ -8,7 +8,7 @@ import polars as pl
 
 from pipeline.convert.turns import Turn, clean_turns
 from pipeline.convert.windows import shape_conversation, window_part
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example, example_id
+from pipeline.records import EXAMPLE_SCHEMA, dumps_example, example_id, frame_from_records
 
 STAGE = "convert"
 _DETAIL = {"no_assistant_message": "no assistant message to train on (after dropping empty and trailing turns)",
@@ -26,7 +26,7 @@ class ConversionSink:
 
     def examples_frame(self) -> pl.DataFrame:
         schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in self.meta_columns}}
-        return pl.DataFrame(self.examples, schema=schema) if self.examples else pl.DataFrame(schema=schema)
+        return frame_from_records(self.examples, schema) if self.examples else pl.DataFrame(schema=schema)
 
     def reject(self, rows: list[int], reason: str, detail: str, example: dict | None = None, part: int = 0) -> None:
         self.rejects.append({"stage": STAGE, "reason": reason, "detail": detail, "source_file": self.path,
