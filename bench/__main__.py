@@ -111,8 +111,8 @@ def table(rows: list[dict]) -> str:
                      f"{r['peak_tree_rss_mb']:,} MB (all processes)")
         lines.append(f"   {'stage':<12}{'in':>11}{'out':>11}{'seconds':>10}{'per s':>12}")
         for s in st["stages"]:
-            rate = s["in"] / s["seconds"] if s["seconds"] else float("inf")
-            lines.append(f"   {s['name']:<12}{s['in']:>11,}{s['out']:>11,}{s['seconds']:>10.2f}{rate:>12,.0f}")
+            rate = f"{s['in'] / s['seconds']:>12,.0f}" if s["seconds"] and not s.get("cached") else f"{'cached':>12}"
+            lines.append(f"   {s['name']:<12}{s['in']:>11,}{s['out']:>11,}{s['seconds']:>10.2f}{rate}")
     return "\n".join(lines)
 
 

@@ -66,7 +66,33 @@ class CheckpointStore:
         except Exception:  # noqa: BLE001 — a damaged or older checkpoint (any error) is recomputed, never trusted
             shutil.rmtree(d, ignore_errors=True)
             return None
+        meta.touch()  # last use, for `prune`
         return d, info
+
+    def prune(self, keep: set[str], max_bytes: float | None) -> list[str]:
+        """Remove least recently used checkpoints (never those in `keep`) until the store holds at most
+        `max_bytes`; returns the keys removed."""
+        if max_bytes is None or not self.root.is_dir():
+            return []
+        entries = []
+        for d in self.root.iterdir():
+            if not d.is_dir():
+                continue
+            files = [f for f in d.iterdir() if f.is_file()]
+            meta = d / "meta.json"
+            used = meta.stat().st_mtime if meta.is_file() else 0.0
+            entries.append((used, d.name, sum(f.stat().st_size for f in files), d))
+        total = sum(e[2] for e in entries)
+        removed = []
+        for _, name, size, d in sorted(entries):  # oldest use first
+            if total <= max_bytes:
+                break
+            if name in keep:
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            total -= size
+            removed.append(name)
+        return removed
 
     def workdir(self, key: str) -> Path:
         d = self.scratch / key

@@ -70,6 +70,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     key = chain_key("inputs", fingerprints,
                     config.model_dump(mode="json", include={"inputs", "convert"}),
                     code_hash(readers_mod, convert_pkg, *_convert_modules()))
+    used_keys = {key}
     hit = store.lookup(key)
     if hit:
         folder, data = hit
@@ -102,6 +103,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
         for params, module in segment.stages:
             extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
             key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
+        used_keys.add(key)
         t = time.perf_counter()
         hit = store.lookup(key)
         if hit:
@@ -135,6 +137,8 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     rows = account_rows(universe_parts.read_all(), slim, rejects)
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)
+    max_gb = config.cache.max_gb
+    store.prune(used_keys, None if max_gb is None else max_gb * 2**30)
     return RunResult(stats, out_dir, problems)
 
 

@@ -28,6 +28,8 @@ class OutputConfig(StrictModel):
 class CacheConfig(StrictModel):
     dir: str = Field(".cache", description="stage checkpoints and caches (relative to the working directory)")
     checkpoints: bool = Field(True, description="reuse stage results when input and config are unchanged")
+    max_gb: float | None = Field(20, gt=0, description="after a run, remove the least recently used checkpoints "
+                                 "beyond this size (never the current run's); null = keep all")
 
 
 class ExecutionConfig(StrictModel):

@@ -109,3 +109,18 @@ def test_input_hash_memo_never_trusts_a_fresh_file(tmp_path):
     assert src.fingerprint(memo) == settled == SourceFile(0, str(f), "csv").fingerprint()
     f.write_text("a,b\n1,4\n")                            # a later write moves mtime: hashed again
     assert src.fingerprint(memo)["sha256"] == SourceFile(0, str(f), "csv").fingerprint()["sha256"] != settled["sha256"]
+
+
+def test_prune_removes_least_recently_used_checkpoints_but_never_the_current_runs(tmp_path):
+    store = CheckpointStore(tmp_path, enabled=True)
+    for i, key in enumerate(["old", "mid", "new"]):
+        work = store.workdir(key)
+        parts = write_parts(pl.DataFrame({"x": list(range(20_000))}), work, "kept", 50_000)
+        folder = store.commit(key, work, {"kept": parts.to_json()}, {})
+        stamp = time.time() - 1000 + 100 * i
+        os.utime(folder / "meta.json", (stamp, stamp))
+    size = sum(f.stat().st_size for f in (tmp_path / "checkpoints" / "new").iterdir())
+    assert store.lookup("old") is not None                 # a hit counts as use: "old" is now the newest
+    assert store.prune({"mid"}, 2.5 * size) == ["new"]     # "mid" is in use by the run: kept although oldest
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["mid", "old"]
+    assert store.prune(set(), None) == []

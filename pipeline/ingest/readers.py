@@ -65,6 +65,9 @@ def _decode(source: SourceFile, encoding: str, errors: str) -> str:
 # ----------------------------------------------------------------------------- CSV
 
 
+CSV_BLOCK_BYTES = 64 << 20
+
+
 def _read_csv(source: SourceFile, options) -> RawTable:
     """CSV: Arrow's parser when the file is clean UTF-8 with no malformed record (the common case, ~2× faster
     and no Python objects per cell); otherwise the exact `csv`-module path, which numbers every record
@@ -93,20 +96,30 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
         invalid.append(row)
         return "skip"
 
+    # streamed block by block, each block turned into polars at once, so Arrow's copy of the file and
+    # polars' are never both whole in memory
+    frames = []
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             source.path,
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=options.separator, quote_char=options.quote,
                                              newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
+        for batch in reader:
+            if invalid:
+                return None
+            frames.append(pl.from_arrow(batch))
     except (pa.ArrowInvalid, pa.ArrowException, OSError):
         return None
-    if invalid or table.num_rows == 0:
+    finally:
+        pa.default_memory_pool().release_unused()
+    if invalid or not frames or sum(f.height for f in frames) == 0:
         return None
-    frame = pl.from_arrow(table).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
+    frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
     return RawTable(source, frame.select([*header, ROW]), [], frame.height)
 
 
