@@ -47,9 +47,12 @@ class Parts:
     def read_all(self, columns: list[str] | None = None, without: tuple[str, ...] = ()) -> pl.DataFrame:
         """The whole frame (or some columns of it; `without` leaves columns out)."""
         if without:
-            schema = self.schema()
-            columns = [c for c in (columns or list(schema)) if c not in without and c in schema]
-        frames = list(self.frames(columns))
+            frames = []
+            for path in self.paths:
+                names = list(pl.read_parquet_schema(path))
+                frames.append(_read(path, [c for c in (columns or names) if c not in without and c in names]))
+        else:
+            frames = list(self.frames(columns))
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
     def texts(self, ids) -> dict[str, str]:
@@ -112,6 +115,37 @@ def gather_parts(folder: Path, prefix: str, heights: list[int]) -> Parts:
     return Parts(Path(folder), tuple(part_name(prefix, i) for i in range(len(heights))), tuple(heights))
 
 
+class PartWriter:
+    """Writes frames, in order, as parts of at most `size` rows as they come (nothing accumulates in
+    memory). With `schema`, every part gets exactly those columns (missing ones null), so parts of
+    inputs with different metadata columns still share one schema."""
+
+    def __init__(self, folder: Path, prefix: str, size: int, schema: dict | None = None):
+        self.folder, self.prefix, self.size, self.schema = Path(folder), prefix, size, schema
+        self.names: list[str] = []
+        self.heights: list[int] = []
+
+    def _conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.schema is None:
+            return frame
+        return (frame.with_columns(pl.lit(None, dtype).alias(n) for n, dtype in self.schema.items()
+                                   if n not in frame.columns).select(list(self.schema)).cast(self.schema))
+
+    def add(self, frame: pl.DataFrame) -> None:
+        frame = self._conform(frame)
+        for start in range(0, frame.height, self.size):
+            chunk = frame.slice(start, self.size)
+            name = part_name(self.prefix, len(self.names))
+            write_part(chunk, self.folder / name)
+            self.names.append(name)
+            self.heights.append(chunk.height)
+
+    def parts(self) -> Parts:
+        if not self.names:
+            return write_parts(pl.DataFrame(schema=self.schema or {}), self.folder, self.prefix, self.size)
+        return Parts(self.folder, tuple(self.names), tuple(self.heights))
+
+
 def write_frames(frames: list[pl.DataFrame], folder: Path, prefix: str, size: int) -> Parts:
     """Several frames in order as parts of at most `size` rows (no part spans two frames), each part
     with the union of their columns (missing ones null), so every part has the same schema."""
@@ -120,16 +154,7 @@ def write_frames(frames: list[pl.DataFrame], folder: Path, prefix: str, size: in
         for name, dtype in f.schema.items():
             if schema.get(name, pl.Null) == pl.Null:
                 schema[name] = dtype
-    names, heights = [], []
+    writer = PartWriter(folder, prefix, size, schema)
     for frame in frames:
-        frame = frame.with_columns(pl.lit(None, dtype).alias(n) for n, dtype in schema.items()
-                                   if n not in frame.columns).select(list(schema)).cast(schema)
-        for start in range(0, frame.height, size):
-            chunk = frame.slice(start, size)
-            name = part_name(prefix, len(names))
-            write_part(chunk, folder / name)
-            names.append(name)
-            heights.append(chunk.height)
-    if not names:
-        return write_parts(pl.DataFrame(schema=schema), folder, prefix, size)
-    return Parts(Path(folder), tuple(names), tuple(heights))
+        writer.add(frame)
+    return writer.parts()

@@ -23,8 +23,8 @@ from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
-from pipeline.parts import TEXT_COLUMNS, Parts, write_frames, write_parts
-from pipeline.records import DROP_DETAIL, DROP_REASON, empty_examples, empty_rejects, rejects_frame
+from pipeline.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
+from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, empty_rejects, rejects_frame
 from pipeline.run_outputs import write_outputs
 from pipeline.stage_api import Problem, StageContext
 from pipeline.stage_execution import StageResult, plan_segments, run_segment
@@ -78,12 +78,14 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
         for s in stage_stats:
             s["cached"] = True
     else:
-        frame, rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say)
         work = store.workdir(key)
-        written = {"examples": write_frames(frame, work, "examples", size),
+        meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
+        writer = PartWriter(work, "examples", size, {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in meta_columns}})
+        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer)
+        written = {"examples": writer.parts(),
                    "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)),
                    "universe": write_parts(universe, work, "universe", max(universe.height, 1))}
-        del frame, rejects, universe
+        del rejects, universe
         folder = store.commit(key, work, {k: v.to_json() for k, v in written.items()},
                               {"stage_stats": stage_stats, "sources": source_stats})
         data = {"parts": {k: v.to_json() for k, v in written.items()}}
@@ -163,7 +165,9 @@ def _convert_modules():
             transcript, weights, where_expressions, windows)
 
 
-def _ingest_and_convert(config, sources, say):
+def _ingest_and_convert(config, sources, say, writer: PartWriter):
+    """Read every source (all before any conversion), then convert them one by one; examples go to
+    `writer` part by part as they are built (after the input's `where:` filter)."""
     meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
     t_read = time.perf_counter()
     tables = []
@@ -177,7 +181,7 @@ def _ingest_and_convert(config, sources, say):
         say(f"read {src.path}: {table.n_rows:,} rows")
     read_seconds = time.perf_counter() - t_read
     t_convert = time.perf_counter()
-    example_parts, reject_parts, universe_parts, source_stats = [], [], [], []
+    reject_parts, universe_parts, source_stats = [], [], []
     read_rows = 0
     convert_counts: dict[str, int] = {}
     for src, inp, table, bad_cells, (join_rejects, join_facts) in tables:
@@ -189,13 +193,13 @@ def _ingest_and_convert(config, sources, say):
         join_rejects = [r for r in join_rejects if r["source_rows"][0] not in bad_rows]
         bad_rows |= {r["source_rows"][0] for r in join_rejects}
         frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
+        where = _WhereFilter(inp, src.input_index, writer)
         converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns,
-                                  config.execution)
-        converted.examples, excluded, where_facts = filter_examples(converted.examples, inp, src.input_index)
-        converted.rejects = pl.concat([converted.rejects, excluded], how="vertical")
+                                  config.execution, on_examples=where.take)
+        converted.rejects = pl.concat([converted.rejects, *where.excluded], how="vertical")
+        where_facts = where.facts
         for k, v in converted.counts.items():
             convert_counts[k] = convert_counts.get(k, 0) + v
-        example_parts.append(converted.examples)
         reject_parts += [rejects_frame(row_rejects), rejects_frame(join_rejects), converted.rejects]
         all_rows = pl.concat([table.frame[readers_mod.ROW].cast(pl.Int64),
                               pl.Series([r.row for r in table.rejects], dtype=pl.Int64)]).sort()
@@ -203,12 +207,11 @@ def _ingest_and_convert(config, sources, say):
                                             "row": all_rows}))
         read_rows += table.n_rows
         source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
-                             "format": src.format, "rows": table.n_rows, "examples": converted.examples.height,
+                             "format": src.format, "rows": table.n_rows, "examples": where.kept,
                              "unreadable_rows": len(row_rejects),
                              **({"metadata": {"joins": join_facts, "where": where_facts}}
                                 if join_facts or where_facts else {})})
         table.frame = frame = converted = None  # the raw table is no longer needed: free it now
-    examples = example_parts or [empty_examples()]  # frames in order, written as parts without a concat copy
     rejects = pl.concat(reject_parts, how="vertical") if reject_parts else empty_rejects()
     universe = pl.concat(universe_parts)
     if universe.height != read_rows:
@@ -220,11 +223,31 @@ def _ingest_and_convert(config, sources, say):
          "dropped": dict(sorted(ingest_drops.group_by("reason").len().iter_rows())),
          "seconds": round(read_seconds, 3)},
         {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height,
-         "out": sum(f.height for f in examples),
+         "out": sum(writer.heights),
          "dropped": dict(sorted(convert_drops.group_by("reason").len().iter_rows())), "changes": convert_counts,
          "seconds": round(time.perf_counter() - t_convert, 3)},
     ]
-    return examples, rejects, universe, stage_stats, source_stats
+    return rejects, universe, stage_stats, source_stats
+
+
+class _WhereFilter:
+    """Applies an input's `where:` to each converted part and passes the kept rows on."""
+
+    def __init__(self, inp, index: int, writer: PartWriter):
+        self.inp, self.index, self.writer = inp, index, writer
+        self.excluded: list[pl.DataFrame] = []
+        self.kept = 0
+        self.facts = {"where": inp.where, "examples_in": 0, "excluded": 0} if inp.where else None
+
+    def take(self, frame: pl.DataFrame) -> None:
+        kept, excluded, facts = filter_examples(frame, self.inp, self.index)
+        if excluded.height:
+            self.excluded.append(excluded)
+        if facts:
+            self.facts["examples_in"] += facts["examples_in"]
+            self.facts["excluded"] += facts["excluded"]
+        self.kept += kept.height
+        self.writer.add(kept)
 
 
 def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:

@@ -22,21 +22,29 @@ LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations"
 
 @dataclass
 class Converted:
-    examples: pl.DataFrame
+    examples: pl.DataFrame | None
     rejects: pl.DataFrame
     counts: Counter
 
 
 def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str],
-                  execution=None) -> Converted:
-    """`execution` (schemas.config.ExecutionConfig) lets the messages layout convert in a process pool."""
+                  execution=None, on_examples=None) -> Converted:
+    """`execution` (schemas.config.ExecutionConfig) lets the messages layout convert in a process pool.
+    With `on_examples`, converted examples are handed over part by part as they are built (so they never
+    pile up in memory) and `Converted.examples` is None."""
     sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
+    sink.on_examples = on_examples
     if inp.layout == "messages" and inp.speaker_roles.by != "label":
         frame, inp = messages_with_roles(frame, inp, index, sink)
     if inp.layout == "messages":
         convert_messages(frame, inp, index, sink, execution)
     else:
         LAYOUTS[inp.layout](frame, inp, index, sink)
-    examples = pl.concat([sink.examples_frame(), *sink.example_frames], how="vertical")
+    if on_examples is not None:
+        if sink.examples:
+            on_examples(sink.examples_frame())
+        examples = None
+    else:
+        examples = pl.concat([sink.examples_frame(), *sink.example_frames], how="vertical")
     rejects = pl.concat([rejects_frame(sink.rejects), *sink.reject_frames], how="vertical")
     return Converted(examples, rejects, sink.counts)

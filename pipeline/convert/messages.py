@@ -38,7 +38,7 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
         iter([rows.drop("__task")])
     tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
     for examples, rejects, counts in ordered_map(_convert_groups, tasks, workers):
-        sink.example_frames.append(examples)
+        sink.take(examples)
         sink.reject_frames.append(rejects)
         sink.counts.update(counts)
 

@@ -23,6 +23,14 @@ class ConversionSink:
         self.counts: Counter = Counter()
         self.example_frames: list[pl.DataFrame] = []  # parts converted elsewhere (process pool), in order
         self.reject_frames: list[pl.DataFrame] = []
+        self.on_examples = None  # callable(frame): takes each converted part as it arrives instead
+
+    def take(self, examples: pl.DataFrame) -> None:
+        """A part of examples converted elsewhere (a pool task), in order."""
+        if self.on_examples is not None:
+            self.on_examples(examples)
+        else:
+            self.example_frames.append(examples)
 
     def examples_frame(self) -> pl.DataFrame:
         schema = {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in self.meta_columns}}
