@@ -47,9 +47,9 @@ class FingerprintSpec:
 
 @dataclass
 class Fingerprints:
-    exact: list[str]
-    prompt: list[str | None]
-    near_key: list[str | None]
+    exact: list[str] | pl.Series         # a Series when read back from the runner's feature columns
+    prompt: list[str | None] | pl.Series
+    near_key: list[str | None] | pl.Series
     n_chars: np.ndarray
     signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
 
@@ -65,7 +65,9 @@ class Fingerprints:
     def from_frame(frame: pl.DataFrame, num_perm: int) -> Fingerprints:
         sig = (frame["__fp_sig"].to_numpy().astype(np.uint32, copy=False).reshape(frame.height, -1)
                if "__fp_sig" in frame.columns else np.empty((frame.height, 0), np.uint32))
-        return Fingerprints(frame["__fp_exact"].to_list(), frame["__fp_prompt"].to_list(), frame["__fp_near"].to_list(),
+        # keys stay polars Series (no Python string per row); the signature matrix is a view when the
+        # column is one chunk (the runner rechunks features once)
+        return Fingerprints(frame["__fp_exact"], frame["__fp_prompt"], frame["__fp_near"],
                             frame["__fp_chars"].to_numpy(), sig)
 
     @staticmethod

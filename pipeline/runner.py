@@ -5,6 +5,7 @@ It alone counts, times, checkpoints and writes. Stages only decide (see pipeline
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -86,6 +87,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
                    "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)),
                    "universe": write_parts(universe, work, "universe", max(universe.height, 1))}
         del rejects, universe
+        _release_memory()
         folder = store.commit(key, work, {k: v.to_json() for k, v in written.items()},
                               {"stage_stats": stage_stats, "sources": source_stats})
         data = {"parts": {k: v.to_json() for k, v in written.items()}}
@@ -124,6 +126,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
                 for r in results]})
             examples = kept.moved(folder)
             results = [replace(r, dropped=r.dropped.moved(folder)) for r in results]
+        _release_memory()
         for r in results:
             dropped_parts.append((r.name, r.dropped))
             problems.extend(r.problems)
@@ -142,6 +145,16 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     max_gb = config.cache.max_gb
     store.prune(used_keys, None if max_gb is None else max_gb * 2**30)
     return RunResult(stats, out_dir, problems)
+
+
+def _release_memory() -> None:
+    """Give freed memory back to the system between steps. The raw tables are backed by Arrow buffers
+    (read zero-copy from the CSV reader), which Arrow's allocator keeps cached after they are freed:
+    at 1M conversations ~1.8 GB of the main process's resident memory until this runs."""
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def _convert_modules():

@@ -135,7 +135,7 @@ def _features(params, examples: Parts, ctx: StageContext, execution) -> pl.DataF
         out.append(frame)
         bar.update(frame.height)
     bar.close()
-    return pl.concat(out, how="vertical")
+    return pl.concat(out, how="vertical", rechunk=True)
 
 
 def _check_contract(name: str, before: pl.DataFrame, after: pl.DataFrame) -> None:

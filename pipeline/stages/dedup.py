@@ -107,9 +107,11 @@ class _Texts:
         return [found.get(i, "") for i in ids]
 
 
-def _first_equal(keys: list) -> np.ndarray:
-    """For each position, the first position holding an equal key (-1 where the key is None)."""
-    df = pl.DataFrame({"k": keys}, schema={"k": pl.Utf8}).with_row_index("i")
+def _first_equal(keys) -> np.ndarray:
+    """For each position, the first position holding an equal key (-1 where the key is None).
+    `keys`: a list or a polars Utf8 Series."""
+    df = (keys.rename("k").to_frame() if isinstance(keys, pl.Series)
+          else pl.DataFrame({"k": keys}, schema={"k": pl.Utf8})).with_row_index("i")
     first = df.select(pl.when(pl.col("k").is_null()).then(-1).otherwise(pl.col("i").min().over("k")))
     return first.to_series().cast(pl.Int64).to_numpy()
 
@@ -244,11 +246,11 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     relation: list[str | None] = [None] * n
     similarity: list[float | None] = [None] * n
     direct = [True] * n
-    for i in np.flatnonzero(survivor != idx).tolist():
+    for i in np.flatnonzero(survivor != idx).tolist():   # equal keys <=> the same first holder of the key
         k = int(survivor[i])
-        if params.exact and fp.exact[i] == fp.exact[k]:
+        if params.exact and exact_first[i] == exact_first[k]:
             relation[i] = "exact"
-        elif params.exact_prompt and fp.prompt[i] is not None and fp.prompt[i] == fp.prompt[k]:
+        elif params.exact_prompt and prompt_first[i] >= 0 and prompt_first[i] == prompt_first[k]:
             relation[i] = "prompt"
         else:
             relation[i] = "near"
@@ -295,7 +297,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     facts["dropped"] = sum(r is not None for r in reasons)
     if scores is not None and params.keep.startswith("meta:"):
         facts["keep_missing_scores"] = int(np.count_nonzero(np.isneginf(scores) & in_cluster))
-    facts["no_text"] = sum(k is None for k in fp.near_key) if params.near else None
+    facts["no_text"] = (fp.near_key.null_count() if isinstance(fp.near_key, pl.Series)
+                        else sum(k is None for k in fp.near_key)) if params.near else None
     facts["top_clusters"] = _top_clusters(labels, sizes, survivor, relation, similarity, direct, texts,
                                           src_files, src_rows, ids)
     problems = []
