@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from pipeline.encodings import get_encoding
 from pipeline.errors import UserError
 from pipeline.model_limits import UnknownModelError, resolve_model
 from pipeline.records import dumps_example
@@ -52,7 +53,7 @@ def run(tmp_path, examples, **params):
 
 
 def enc(name="o200k_base"):
-    return tiktoken.get_encoding(name)
+    return get_encoding(name)  # provisioned offline like the pipeline does, whatever ran before
 
 
 # --------------------------------------------------------------------------- counts

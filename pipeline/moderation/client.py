@@ -11,8 +11,10 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 from pipeline.moderation.response import BadResponse, ModerationResult, parse_results
 from pipeline.moderation.retry_policy import retry_after_seconds
@@ -67,6 +69,8 @@ class ModerationClient:
         self.model = model
         self._key = api_key_from_env()
         self.base_url = base_url_from_env()
+        import openai  # here, not at import time: the SDK takes ~0.4 s to import and most runs never call it
+
         self._sdk = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
                                   timeout=timeout_seconds)
 
@@ -75,6 +79,8 @@ class ModerationClient:
 
     def classify(self, texts: list[str]) -> Classified:
         """One request for `texts`. Raises RetryableError or FatalError."""
+        import openai
+
         try:
             raw = self._sdk.moderations.with_raw_response.create(model=self.model, input=texts)
             body = raw.content
