@@ -88,6 +88,14 @@ def test_huge_cell_rejected(run_config, tmp_path):
     assert rej[0]["reason"] == "cell_too_large" and "5,000 characters" in rej[0]["detail"]
 
 
+def test_huge_cell_limit_counts_characters_not_bytes(run_config, tmp_path):
+    """1,000 two-byte characters (2,000 bytes) are within max_cell_chars 1000; 1,001 are not."""
+    body = "cid,who,text\n" + convs(12) + "c0,agent," + "é" * 1000 + "\nc1,agent," + "é" * 1001 + "\n"
+    _, out = run_config({"inputs": [csv_input(tmp_path, body, max_cell_chars=1000)], "stages": STAGES})
+    rej = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "cell_too_large"]
+    assert len(rej) == 1 and "1,001 characters" in rej[0]["detail"]
+
+
 def test_jsonl_invalid_lines_and_json_array(run_config, tmp_path):
     lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]})
              for i in range(12)]

@@ -257,7 +257,10 @@ def _reject_huge_cells(table: RawTable, limit: int) -> RawTable:
     text_cols = [c for c, t in table.frame.schema.items() if t == pl.Utf8]
     if not text_cols or table.frame.height == 0:
         return table
-    lengths = table.frame.select(ROW, *[pl.col(c).str.len_chars().alias(c) for c in text_cols])
+    # a cell of at most `limit` bytes has at most `limit` characters: count characters only in the
+    # (rare) rows with a longer cell, so no column of lengths is built for the whole table
+    maybe = table.frame.filter(pl.any_horizontal(pl.col(c).str.len_bytes() > limit for c in text_cols))
+    lengths = maybe.select(ROW, *[pl.col(c).str.len_chars().alias(c) for c in text_cols])
     too_long = lengths.filter(pl.any_horizontal(pl.col(c) > limit for c in text_cols))
     if too_long.height == 0:
         return table
