@@ -17,7 +17,7 @@ from pipeline.report.funnel import source_contribution
 from pipeline.report.run_data import RunData
 from pipeline.report.training import token_limit
 
-MESSAGE_SAMPLE = 50_000
+MESSAGE_SAMPLE = 20_000  # ~200k messages: plenty for histograms, ~0.6 s to parse
 ROLES = ("system", "user", "assistant", "tool")
 
 
