@@ -64,12 +64,6 @@ class Parts:
                  .filter(pl.col("example_id").is_in(wanted)).collect())
         return dict(found.iter_rows())
 
-    def schema(self) -> dict:
-        return dict(pl.read_parquet_schema(self.folder / self.names[0]))
-
-    def exists(self) -> bool:
-        return all(p.is_file() for p in self.paths)
-
     def to_json(self) -> dict:
         return {"names": list(self.names), "heights": list(self.heights)}
 
@@ -144,17 +138,3 @@ class PartWriter:
         if not self.names:
             return write_parts(pl.DataFrame(schema=self.schema or {}), self.folder, self.prefix, self.size)
         return Parts(self.folder, tuple(self.names), tuple(self.heights))
-
-
-def write_frames(frames: list[pl.DataFrame], folder: Path, prefix: str, size: int) -> Parts:
-    """Several frames in order as parts of at most `size` rows (no part spans two frames), each part
-    with the union of their columns (missing ones null), so every part has the same schema."""
-    schema: dict = {}
-    for f in frames:
-        for name, dtype in f.schema.items():
-            if schema.get(name, pl.Null) == pl.Null:
-                schema[name] = dtype
-    writer = PartWriter(folder, prefix, size, schema)
-    for frame in frames:
-        writer.add(frame)
-    return writer.parts()

@@ -71,8 +71,13 @@ def _has_in_process(segment: Segment) -> bool:
 def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
     _check_contract(name, before, after)
+    return _split(after)
+
+
+def _split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(kept rows without the decision columns, dropped rows with them)."""
     drop = pl.col(DROP_REASON).is_not_null()
-    return after.filter(~drop).drop(DROP_REASON, DROP_DETAIL), after.filter(drop)
+    return frame.filter(~drop).drop(DROP_REASON, DROP_DETAIL), frame.filter(drop)
 
 
 def _reasons(dropped: pl.DataFrame) -> dict[str, int]:
@@ -104,21 +109,20 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     seconds = round(time.perf_counter() - t, 3)
     n_in, facts, problems = frame.height, output.facts, output.problems
     del frame, output
-    kept_heights, dropped_heights, offset = [], [], 0
+    kept_heights, dropped_heights, reasons, offset = [], [], [], 0
     for i, height in enumerate(examples.heights):   # output part i = input part i's rows
         part = out.slice(offset, height)
         offset += height
         if not with_text:
             part = examples.read(i).with_columns(part.get_columns())
-        drop = pl.col(DROP_REASON).is_not_null()
-        kept, dropped = part.filter(~drop).drop(DROP_REASON, DROP_DETAIL), part.filter(drop)
+        kept, dropped = _split(part)
         write_part(kept, work / part_name("kept", i))
         write_part(dropped, work / part_name("dropped_0", i))
         kept_heights.append(kept.height)
         dropped_heights.append(dropped.height)
-    reasons = dict(sorted(out.filter(pl.col(DROP_REASON).is_not_null()).group_by(DROP_REASON).len().iter_rows()))
-    result = StageResult(params.name, n_in, sum(kept_heights), gather_parts(work, "dropped_0", dropped_heights), reasons,
-                         facts, problems, seconds, seconds)
+        reasons.append(_reasons(dropped))
+    result = StageResult(params.name, n_in, sum(kept_heights), gather_parts(work, "dropped_0", dropped_heights),
+                         _merge_reasons(reasons), facts, problems, seconds, seconds)
     return gather_parts(work, "kept", kept_heights), [result]
 
 

@@ -15,7 +15,7 @@ from pipeline.checkpoints import CheckpointStore
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest.sources import SourceFile
 from pipeline.outputs import line_bytes, write_series_lines
-from pipeline.parts import Parts, write_frames, write_parts
+from pipeline.parts import Parts, PartWriter, write_parts
 
 
 def _rows(pairs):
@@ -59,7 +59,11 @@ def test_series_lines_are_written_atomically(tmp_path):
 def test_parts_keep_order_schema_and_texts(tmp_path):
     a = pl.DataFrame({"example_id": ["1", "2", "3"], "example": ["x", "y", "z"], "meta.k": [None, None, None]})
     b = pl.DataFrame({"example_id": ["4"], "example": ["w"], "meta.k": ["v"], "meta.only_b": [1]})
-    parts = write_frames([a, b], tmp_path, "p", 2)
+    writer = PartWriter(tmp_path, "p", 2, {"example_id": pl.Utf8, "example": pl.Utf8, "meta.k": pl.Utf8,
+                                          "meta.only_b": pl.Int64})
+    for frame in (a, b):
+        writer.add(frame)
+    parts = writer.parts()
     assert parts.heights == (2, 1, 1) and parts.height == 4
     assert all(parts.read(i).columns == ["example_id", "example", "meta.k", "meta.only_b"] for i in range(3))
     whole = parts.read_all()
