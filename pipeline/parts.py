@@ -57,9 +57,9 @@ class Parts:
 
     def texts(self, ids) -> dict[str, str]:
         """example_id -> example text for the rows whose example_id is in `ids` (one filtered scan)."""
-        wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
         if not len(ids):
             return {}
+        wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
         found = (pl.scan_parquet(self.paths).select("example_id", "example")
                  .filter(pl.col("example_id").is_in(wanted)).collect())
         return dict(found.iter_rows())
@@ -93,15 +93,9 @@ def part_name(prefix: str, i: int) -> str:
 
 def write_parts(frame: pl.DataFrame, folder: Path, prefix: str, size: int) -> Parts:
     """`frame` as parts of at most `size` rows (always at least one part, so the schema survives)."""
-    names, heights = [], []
-    starts = range(0, frame.height, size) if frame.height else [0]
-    for i, start in enumerate(starts):
-        chunk = frame.slice(start, size)
-        name = part_name(prefix, i)
-        write_part(chunk, folder / name)
-        names.append(name)
-        heights.append(chunk.height)
-    return Parts(Path(folder), tuple(names), tuple(heights))
+    writer = PartWriter(folder, prefix, size)
+    writer.add(frame)
+    return writer.parts()
 
 
 def gather_parts(folder: Path, prefix: str, heights: list[int]) -> Parts:
@@ -118,6 +112,7 @@ class PartWriter:
         self.folder, self.prefix, self.size, self.schema = Path(folder), prefix, size, schema
         self.names: list[str] = []
         self.heights: list[int] = []
+        self._empty = pl.DataFrame(schema=schema or {})  # what an empty result is written as
 
     def _conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.schema is None:
@@ -127,6 +122,7 @@ class PartWriter:
 
     def add(self, frame: pl.DataFrame) -> None:
         frame = self._conform(frame)
+        self._empty = frame.head(0)
         for start in range(0, frame.height, self.size):
             chunk = frame.slice(start, self.size)
             name = part_name(self.prefix, len(self.names))
@@ -136,5 +132,7 @@ class PartWriter:
 
     def parts(self) -> Parts:
         if not self.names:
-            return write_parts(pl.DataFrame(schema=self.schema or {}), self.folder, self.prefix, self.size)
+            name = part_name(self.prefix, 0)
+            write_part(self._empty, self.folder / name)
+            return Parts(self.folder, (name,), (0,))
         return Parts(self.folder, tuple(self.names), tuple(self.heights))

@@ -86,7 +86,6 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim
     atomic_write(out_dir / "provenance.jsonl",
                  (data for split in ("train", "validation") for data in line_bytes(provenance_lines(slim, split))))
     write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
-    report_frame = slim.drop("line", strict=False)
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
@@ -98,8 +97,8 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim
                     "manifest.json", "report.html"],
     }
     # one verdict for the console, stats.json and the report
-    stats["verdict"] = verdict(RunData(stats, manifest, report_frame, rejects))
+    stats["verdict"] = verdict(RunData(stats, manifest, slim, rejects))
     write_json(out_dir / "stats.json", stats)
     write_json(out_dir / "manifest.json", manifest)
-    atomic_write(out_dir / "report.html", render_report(stats, manifest, report_frame, rejects,
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, slim, rejects,
                                                         example_texts=examples.texts))

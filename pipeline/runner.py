@@ -82,15 +82,14 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
         work = store.workdir(key)
         meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
         writer = PartWriter(work, "examples", size, {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in meta_columns}})
-        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer)
-        written = {"examples": writer.parts(),
-                   "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)),
-                   "universe": write_parts(universe, work, "universe", max(universe.height, 1))}
+        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer, meta_columns)
+        written = {"examples": writer.parts().to_json(),
+                   "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)).to_json(),
+                   "universe": write_parts(universe, work, "universe", max(universe.height, 1)).to_json()}
         del rejects, universe
         _release_memory()
-        folder = store.commit(key, work, {k: v.to_json() for k, v in written.items()},
-                              {"stage_stats": stage_stats, "sources": source_stats})
-        data = {"parts": {k: v.to_json() for k, v in written.items()}}
+        folder = store.commit(key, work, written, {"stage_stats": stage_stats, "sources": source_stats})
+        data = {"parts": written}
     examples = Parts.from_json(folder, data["parts"]["examples"])
     input_rejects = Parts.from_json(folder, data["parts"]["rejects"])
     universe_parts = Parts.from_json(folder, data["parts"]["universe"])
@@ -178,10 +177,9 @@ def _convert_modules():
             transcript, weights, where_expressions, windows)
 
 
-def _ingest_and_convert(config, sources, say, writer: PartWriter):
+def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: list[str]):
     """Read every source (all before any conversion), then convert them one by one; examples go to
     `writer` part by part as they are built (after the input's `where:` filter)."""
-    meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
     t_read = time.perf_counter()
     tables = []
     for src in sources:
