@@ -26,8 +26,8 @@ import polars as pl
 from tqdm import tqdm
 
 from bench import synthetic
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example
-from pipeline.stage_api import StageContext
+from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.stage import StageContext
 from schemas.stages import STAGE_NAMES, STAGE_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def _params(stage: str):
 
 
 def measure(stage: str, frame: pl.DataFrame, repeat: int, cache_dir: Path) -> dict:
-    module = importlib.import_module(f"pipeline.stages.{stage}")
+    module = importlib.import_module(f"pipeline.stages.{stage}.stage")
     params = _params(stage)
     ctx = StageContext(None, cache_dir, cache_dir, lambda **kw: tqdm(disable=True, **kw), lambda m: None)
     if stage == "tokens":

@@ -10,7 +10,7 @@ and the `language` stage's throughput on the bench's synthetic conversations.
   length     the stage's side samples of those dialogues (user turns, assistant turns), cut at 100-500
              characters, batched py3langid over all its languages and over the 30 common ones below:
              sides judged (>= 20 letters), accuracy among confident sides, wrong answers, uncertain sides.
-  stage      pipeline.stages.language.run on --stage-n conversations of bench/synthetic.py (the `make bench`
+  stage      pipeline.stages.language.stage.run on --stage-n conversations of bench/synthetic.py (the `make bench`
              data, ~11 messages each), params of configs/default.yaml without `allowed` (as `make bench`):
              examples/s of CPU time (best of --repeat; the machine may be shared) at sample_chars 200 and
              500, without the disk cache, with a new one (cold) and with a filled one (warm).
@@ -32,12 +32,12 @@ import polars as pl
 import yaml
 
 from bench import synthetic
-from pipeline import language_detection
-from pipeline.language_detection import backend_id, batch_detector
-from pipeline.language_sides import NOISE, has_letters, side_texts
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example
-from pipeline.stage_api import StageContext
-from pipeline.stages import language
+from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.stage import StageContext
+from pipeline.stages.language import detection as language_detection
+from pipeline.stages.language import stage as language
+from pipeline.stages.language.detection import backend_id, batch_detector
+from pipeline.stages.language.sides import NOISE, has_letters, side_texts
 from schemas.stages.language import LanguageParams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@
 
 Compares, on the planted corpus of bench/planted_duplicates.py (n conversations, 40-250 words):
   signatures  datasketch MinHash.bulk over shingle strings (sha1 per shingle: the library's usual path),
-              MinHash.bulk over our 32-bit shingle ids, and pipeline.near_duplicates.signatures (numpy,
+              MinHash.bulk over our 32-bit shingle ids, and pipeline.stages.dedup.near_duplicates.signatures (numpy,
               all documents of a batch at once); the last two must give identical values.
   fingerprint the dedup stage's whole per-example work (JSON, exact/prompt hashes, tokens, signatures)
               with 1 and `--workers` processes.
@@ -26,11 +26,11 @@ from datasketch import MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
 from bench.planted_duplicates import planted_corpus
-from pipeline.conversation_fingerprints import FingerprintSpec, fingerprint_examples
-from pipeline.near_duplicates import candidate_probability, choose_banding
-from pipeline.near_duplicates.banding import candidate_pairs
-from pipeline.near_duplicates.shingles import TokenHasher, shingle_ids
-from pipeline.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.fingerprints import FingerprintSpec, fingerprint_examples
+from pipeline.stages.dedup.near_duplicates import candidate_probability, choose_banding
+from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
+from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids
+from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
 
 K, NUM_PERM, SEED, THRESHOLD = 3, 128, 1, 0.8
 

@@ -31,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.moderation.cache import ModerationCache, text_hash
-from pipeline.moderation.chunking import chunk_text
-from pipeline.moderation.client import ModerationClient, endpoint_id
-from pipeline.moderation.rate_budget import RateBudget
-from pipeline.moderation.screener import Screener, ScreeningSettings
+from pipeline.stages.moderation.cache import ModerationCache, text_hash
+from pipeline.stages.moderation.chunking import chunk_text
+from pipeline.stages.moderation.client import ModerationClient, endpoint_id
+from pipeline.stages.moderation.rate_budget import RateBudget
+from pipeline.stages.moderation.screener import Screener, ScreeningSettings
 from tests.fake_moderation_server import REALDATA_SAMPLES, FakeModerationServer
 
 GOAL = 0.90

@@ -1,4 +1,4 @@
-"""PII stage benchmark: examples/s of `pipeline.stages.pii.run` (default params) on three workloads.
+"""PII stage benchmark: examples/s of `pipeline.stages.pii.stage.run` (default params) on three workloads.
 
     .venv/bin/python -m bench.bench_pii [--n 20000] [--data /tmp/benchdata] [--repeat 3] [--json out.json]
 
@@ -28,9 +28,9 @@ from pathlib import Path
 import polars as pl
 
 from bench import synthetic
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example
-from pipeline.stage_api import StageContext
-from pipeline.stages import pii
+from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.stage import StageContext
+from pipeline.stages.pii import stage as pii
 from schemas.stages.pii import PiiParams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,86 +1,104 @@
-"""Writing outputs: every file goes to a temp file in the same folder, then is renamed into place."""
+"""Write a run's files into the output folder, each atomically, in a byte-stable form."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import platform
+from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from pipeline.errors import InternalInvariantError
+from pipeline import __version__
+from pipeline.config_loader import config_hash
+from pipeline.engine.atomic_files import AtomicFile, atomic_write, line_bytes, write_json, write_series_lines
+from pipeline.engine.parts import Parts
+from pipeline.report import render_report
+from pipeline.report.run_data import RunData
+from pipeline.report.verdict import verdict
+from pipeline.secret_masking import masked
 
-
-class AtomicFile:
-    """A file written under a temporary name in the same folder and renamed into place on `commit`
-    (after fsync), or removed on `discard`: readers see the old file or the whole new one, never a part."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.file = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes | memoryview | str) -> None:
-        self.file.write(data.encode("utf-8") if isinstance(data, str) else data)
-
-    def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        self.file.close()
-        Path(self.tmp).unlink(missing_ok=True)
+PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
 
 
-def atomic_write(path: Path, chunks: Iterable[str | bytes | memoryview] | str) -> None:
-    out = AtomicFile(path)
+def versions() -> dict:
+    out = {"chatprep": __version__, "python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance_lines(examples: pl.DataFrame, split: str, first_line: int = 1) -> pl.Series:
+    """One JSON object per exported line of `split` in `examples`, numbered from `first_line`."""
+    meta_cols = [c for c in examples.columns if c.startswith("meta.")]
+    part = examples.filter(pl.col("split") == split).with_row_index("__line", offset=first_line)
+    fields = [pl.lit(f"{split}.jsonl").alias("file"), pl.col("__line").cast(pl.Int64).alias("line"), "example_id",
+              "group_id", pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
+              pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))]
+    if meta_cols:
+        fields.append(pl.struct([pl.col(c).alias(c.removeprefix("meta.")) for c in meta_cols]).alias("meta"))
+        encoded = pl.struct(fields).struct.json_encode()
+    else:  # a struct needs at least one field: splice an empty meta object in
+        encoded = pl.concat_str([pl.struct(fields).struct.json_encode().str.strip_suffix("}"), pl.lit(',"meta":{}}')])
+    return part.select(encoded.alias("l"))["l"]
+
+
+def reject_lines(rejects: pl.DataFrame) -> pl.Series:
+    """One JSON object per reject; the example (JSON text) is spliced in as an object, or null."""
+    head = pl.struct("stage", "reason", "detail",
+                     pl.struct(pl.col("source_file").alias("file"), pl.col("source_rows").alias("rows")).alias("source"),
+                     "example_id").struct.json_encode().str.strip_suffix("}")
+    line = pl.concat_str([head, pl.lit(',"example":'), pl.col("example").fill_null("null"), pl.lit("}")])
+    return rejects.select(line.alias("l"))["l"]
+
+
+def _write_splits(out_dir: Path, frames) -> None:
+    """train.jsonl and validation.jsonl in one pass over the frames (columns split, line, example)."""
+    files = {split: AtomicFile(out_dir / f"{split}.jsonl") for split in ("train", "validation")}
     try:
-        if isinstance(chunks, str):
-            out.write(chunks)
-        else:
-            for c in chunks:
-                out.write(c)
-        out.commit()
+        for frame in frames:
+            for split, out in files.items():
+                part = frame.filter(pl.col("split") == split)
+                for data in line_bytes(part.select(pl.coalesce("line", "example"))["line"]):
+                    out.write(data)
+        for out in files.values():
+            out.commit()
     except BaseException:
-        out.discard()
+        for out in files.values():
+            out.discard()
         raise
 
 
-def write_jsonl(path: Path, objects: Iterable[dict]) -> None:
-    atomic_write(path, (json.dumps(o, ensure_ascii=False) + "\n" for o in objects))
-
-
-def write_lines(path: Path, lines: Iterable[str]) -> None:
-    atomic_write(path, (line + "\n" for line in lines))
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
-
-
-def line_bytes(lines: pl.Series) -> Iterator[memoryview]:
-    """The UTF-8 bytes of a Series of text lines, each followed by a newline, taken straight from
-    Arrow's string buffers (no Python string per line). Lines must not be null."""
-    if lines.null_count():
-        raise InternalInvariantError(f"{lines.null_count()} null lines in {lines.name!r}")
-    if not len(lines):
-        return
-    arr = (lines + "\n").rechunk().to_arrow()
-    for chunk in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]):
-        if chunk.type != pa.large_string():
-            chunk = chunk.cast(pa.large_string())
-        _, offsets, data = chunk.buffers()
-        off = np.frombuffer(offsets, dtype=np.int64, count=len(chunk) + 1, offset=8 * chunk.offset)
-        yield memoryview(data)[int(off[0]):int(off[-1])]
-
-
-def write_series_lines(path: Path, lines: pl.Series) -> None:
-    atomic_write(path, line_bytes(lines))
+def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
+                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict]) -> None:
+    """`examples`: the exported examples on disk; `slim`: the same rows without their text (every other
+    column), in the same order. The example lines stream part by part (with `export.shuffle`, whose
+    order is global, they are read at once)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text_columns = ["split", "line", "example"]
+    if "export_order" in slim.columns:
+        slim = slim.sort("export_order")
+        _write_splits(out_dir, [examples.read_all([*text_columns, "export_order"]).sort("export_order")])
+    else:
+        _write_splits(out_dir, examples.frames(text_columns))
+    atomic_write(out_dir / "provenance.jsonl",
+                 (data for split in ("train", "validation") for data in line_bytes(provenance_lines(slim, split))))
+    write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
+    manifest = {
+        "config_file": config_path,
+        "config_sha256": config_hash(config),
+        "config": masked(config.model_dump(mode="json")),
+        "inputs": fingerprints,
+        "versions": versions(),
+        "timings": {s["name"]: s["seconds"] for s in stats["stages"]},
+        "outputs": ["train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl", "stats.json",
+                    "manifest.json", "report.html"],
+    }
+    # one verdict for the console, stats.json and the report
+    stats["verdict"] = verdict(RunData(stats, manifest, slim, rejects))
+    write_json(out_dir / "stats.json", stats)
+    write_json(out_dir / "manifest.json", manifest)
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, slim, rejects,
+                                                        example_texts=examples.texts))

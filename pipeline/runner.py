@@ -17,18 +17,18 @@ from tqdm import tqdm
 
 import pipeline.convert as convert_pkg
 import pipeline.ingest.readers as readers_mod
-from pipeline import process_pool
-from pipeline.accounting import account_rows
-from pipeline.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
+from pipeline.engine import executor as process_pool
+from pipeline.engine.accounting import account_rows
+from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
+from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, empty_rejects, rejects_frame
+from pipeline.engine.segments import StageResult, plan_segments, run_segment
+from pipeline.engine.stage import Problem, StageContext
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
-from pipeline.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
-from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, empty_rejects, rejects_frame
-from pipeline.run_outputs import write_outputs
-from pipeline.stage_api import Problem, StageContext
-from pipeline.stage_execution import StageResult, plan_segments, run_segment
+from pipeline.outputs import write_outputs
 from schemas.raw_tables import check_raw_table, coerce_scalars
 
 

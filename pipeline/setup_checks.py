@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pipeline.encodings import ENV, FILES, EncodingUnavailable, ensure_encoding
+from pipeline.chat.encodings import ENV, FILES, EncodingUnavailable, ensure_encoding
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from pipeline.batched_langid import BatchedLangid
+from pipeline.stages.language.batched import BatchedLangid
 from schemas.stages.language import PY3LANGID_CODES
 
 LANGS = ("de", "en", "it", "zh")

@@ -19,9 +19,12 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from bench.planted_duplicates import jaccard, planted_corpus, shingle_set
-from pipeline.conversation_fingerprints import FingerprintSpec, fingerprint_examples, shingle_sets
+from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example, example_id
+from pipeline.engine.stage import StageContext
 from pipeline.errors import UserError
-from pipeline.near_duplicates import (
+from pipeline.stages.dedup import stage as dedup_stage
+from pipeline.stages.dedup.fingerprints import FingerprintSpec, fingerprint_examples, shingle_sets
+from pipeline.stages.dedup.near_duplicates import (
     LshSettings,
     candidate_probability,
     choose_banding,
@@ -29,13 +32,10 @@ from pipeline.near_duplicates import (
     near_duplicate_pairs,
     split_straddle_facts,
 )
-from pipeline.near_duplicates.banding import candidate_pairs
-from pipeline.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
-from pipeline.near_duplicates.signatures import minhash_signatures
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example, example_id
-from pipeline.stage_api import StageContext
-from pipeline.stages import dedup as dedup_stage
-from pipeline.stages import split as split_stage
+from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
+from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
+from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.split import stage as split_stage
 from schemas.config import Config
 from schemas.stages.dedup import DedupParams
 from schemas.stages.split import SplitParams
@@ -440,7 +440,7 @@ def test_stage_contract_and_facts_are_bounded(corpus):
 
 
 def test_cache_key_follows_helper_code(monkeypatch, tmp_path):
-    from pipeline.near_duplicates import banding
+    from pipeline.stages.dedup.near_duplicates import banding
 
     key = dedup_stage.cache_key(params())
     assert key == dedup_stage.cache_key(params())
@@ -533,8 +533,8 @@ def test_agentune_repeated_utterances_are_not_duplicate_calls(realdata, run_conf
 def test_runner_path_equals_in_memory_dedup(tmp_path, action):
     """The runner gives dedup the frame without text plus fingerprints computed part by part (`features`)
     and fetches texts on demand; decisions, details, clusters and facts equal dedup on the whole frame."""
-    from pipeline.parts import write_parts
-    from pipeline.stage_execution import Segment, run_segment
+    from pipeline.engine.parts import write_parts
+    from pipeline.engine.segments import Segment, run_segment
     from schemas.config import ExecutionConfig
 
     corpus = planted_corpus(n_singletons=150, pairs_per_level=8, seed=5)

@@ -15,7 +15,7 @@ import pytest
 import tiktoken
 from tiktoken_ext import openai_public
 
-from pipeline.encodings import (
+from pipeline.chat.encodings import (
     FILES,
     EncodingUnavailable,
     ensure_encoding,
@@ -23,7 +23,7 @@ from pipeline.encodings import (
     provision_from_wheel,
     wheel_source,
 )
-from pipeline.token_counting import ChatTokenCounter
+from pipeline.chat.token_counting import ChatTokenCounter
 from tests.conftest import ROOT, SHARED, read_jsonl
 
 BLOCKED = "http://127.0.0.1:9"  # the discard port: connections are refused at once
@@ -65,8 +65,8 @@ try:
     plain = "loaded"
 except Exception as e:
     plain = type(e).__name__
-from pipeline.encodings import get_encoding
-from pipeline.token_counting import ChatTokenCounter
+from pipeline.chat.encodings import get_encoding
+from pipeline.chat.token_counting import ChatTokenCounter
 import os
 out = {{"plain_tiktoken": plain}}
 for name in ("o200k_base", "cl100k_base"):
@@ -117,7 +117,7 @@ def test_a_corrupted_cache_file_is_not_trusted(tmp_path, monkeypatch):
 
 def test_when_everything_fails_the_error_says_exactly_what_to_do(tmp_path):
     code = """
-import pipeline.encodings as m
+import pipeline.chat.encodings as m
 m.wheel_source = lambda name: None   # a machine where bpe-openai is missing
 try:
     m.ensure_encoding("o200k_base")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
-from pipeline.stages import heuristics
-from pipeline.stages.heuristics import content_chars, duplicate_trigram_fraction, histogram
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.stages.heuristics import stage as heuristics
+from pipeline.stages.heuristics.stage import content_chars, duplicate_trigram_fraction, histogram
 from schemas.stages.heuristics import HeuristicsParams
 from tests.conftest import ROOT, sample_config
 
@@ -204,7 +204,7 @@ def test_sample_planted_quality_problems_are_dropped(run_config):
 
 def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str, str]]:
     """The checks written out plainly from their definitions (no pre-checks), as an oracle."""
-    from pipeline.stages.heuristics import (
+    from pipeline.stages.heuristics.stage import (
         _NUMBER,
         _normalise,
         _phrase_key,
@@ -289,7 +289,7 @@ def test_fast_checks_decide_as_the_plain_definitions(params, examples):
 
 @given(texts_st, texts_st)
 def test_precheck_keys_are_necessary_conditions(a, b):
-    from pipeline.stages.heuristics import _normalise, _phrase_key, ascii_key, fold
+    from pipeline.stages.heuristics.stage import _normalise, _phrase_key, ascii_key, fold
 
     if _normalise(a) == _normalise(b):
         assert ascii_key(a) == ascii_key(b)
@@ -301,7 +301,7 @@ def test_precheck_keys_are_necessary_conditions(a, b):
 
 @given(texts_st | st.text())
 def test_word_bound_is_an_upper_bound(text):
-    from pipeline.stages.heuristics import _at_most_words
+    from pipeline.stages.heuristics.stage import _at_most_words
 
     assert _at_most_words(text) >= duplicate_trigram_fraction(text)[1]
 

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from pipeline import language_detection
-from pipeline.language_detection import DetectionCache
-from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
-from pipeline.stage_api import StageContext
-from pipeline.stages import language
-from pipeline.stages.language import side_sample
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.stage import StageContext
+from pipeline.stages.language import detection as language_detection
+from pipeline.stages.language import stage as language
+from pipeline.stages.language.detection import DetectionCache
+from pipeline.stages.language.stage import side_sample
 from schemas.stages.language import LanguageParams
 from tests.conftest import ROOT, sample_config
 

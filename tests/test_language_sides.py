@@ -7,7 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.language_sides import (
+from pipeline.engine.records import dumps_example
+from pipeline.stages.language.sides import (
     NOISE,
     clean_sample,
     example_samples,
@@ -15,7 +16,6 @@ from pipeline.language_sides import (
     letters,
     side_texts,
 )
-from pipeline.records import dumps_example
 
 # pieces that exercise every NOISE alternative, token boundaries and Python's whitespace (incl. \x1c, \u3000)
 PIECES = ["a", "Z", "é", "日本", "ß", "1", "_", ".", "@", "x@y.de", "a@b", "@.", "http://", "https://t.co/x",

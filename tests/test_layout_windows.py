@@ -71,8 +71,8 @@ def test_max_tokens_counts_chars_over_four_and_flags_a_single_exchange_over_the_
 
 
 def test_max_tokens_with_a_tiktoken_encoding_counts_exact_message_tokens():
-    from pipeline.encodings import PROJECT_CACHE
-    from pipeline.token_counting import counter_for
+    from pipeline.chat.encodings import PROJECT_CACHE
+    from pipeline.chat.token_counting import counter_for
 
     turns = [Turn({"role": "system", "content": "Be brief."})] + [
         Turn({"role": role, "content": f"{role} says hello world number {i} " * 5}, [2 * i + (role == "assistant")])

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from pipeline.moderation.cache import ModerationCache, text_hash
-from pipeline.moderation.client import ModerationClient, endpoint_id
-from pipeline.moderation.rate_budget import RateBudget
-from pipeline.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
+from pipeline.stages.moderation.cache import ModerationCache, text_hash
+from pipeline.stages.moderation.client import ModerationClient, endpoint_id
+from pipeline.stages.moderation.rate_budget import RateBudget
+from pipeline.stages.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
 from tests.fake_moderation_server import FLAG_AT, LABELS, FakeModerationServer
 
 KEY = "sk-test-client-5f2a9c"

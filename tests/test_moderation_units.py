@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.moderation.cache import ModerationCache, text_hash
-from pipeline.moderation.chunking import chunk_spans, chunk_text
-from pipeline.moderation.decision import decide, findings
-from pipeline.moderation.rate_budget import DECREASE, PACE_FRACTION, RECOVERY_PER_SECOND, RateBudget
-from pipeline.moderation.response import BadResponse, ModerationResult, parse_results
-from pipeline.moderation.retry_policy import MAX_HINT_SECONDS, Backoff, retry_after_seconds
-from pipeline.moderation.screened_texts import USER_AND_ASSISTANT, example_texts
-from pipeline.moderation.screener import estimate_tokens, make_batches
+from pipeline.stages.moderation.cache import ModerationCache, text_hash
+from pipeline.stages.moderation.chunking import chunk_spans, chunk_text
+from pipeline.stages.moderation.decision import decide, findings
+from pipeline.stages.moderation.rate_budget import DECREASE, PACE_FRACTION, RECOVERY_PER_SECOND, RateBudget
+from pipeline.stages.moderation.response import BadResponse, ModerationResult, parse_results
+from pipeline.stages.moderation.retry_policy import MAX_HINT_SECONDS, Backoff, retry_after_seconds
+from pipeline.stages.moderation.screened_texts import USER_AND_ASSISTANT, example_texts
+from pipeline.stages.moderation.screener import estimate_tokens, make_batches
 
 # --- chunking --------------------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import dumps_example
-from pipeline.stages import normalize
+from pipeline.engine.records import dumps_example
+from pipeline.stages.normalize import stage as normalize
 from schemas.stages.normalize import NormalizeParams
 
 DEFAULT = NormalizeParams(name="normalize")

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.pii_patterns import DETECTORS, PII_TYPES, find_pii, iban_valid, luhn_valid, redact
-from pipeline.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
-from pipeline.stage_api import StageContext
-from pipeline.stages import pii
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.stage import StageContext
+from pipeline.stages.pii import stage as pii
+from pipeline.stages.pii.patterns import DETECTORS, PII_TYPES, find_pii, iban_valid, luhn_valid, redact
 from schemas.stages.pii import PiiParams
 from tests.conftest import ROOT, sample_config
 

@@ -10,12 +10,12 @@ import time
 import polars as pl
 import pytest
 
-from pipeline.accounting import account_rows
-from pipeline.checkpoints import CheckpointStore
+from pipeline.engine.accounting import account_rows
+from pipeline.engine.atomic_files import line_bytes, write_series_lines
+from pipeline.engine.checkpoints import CheckpointStore
+from pipeline.engine.parts import Parts, PartWriter, write_parts
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest.sources import SourceFile
-from pipeline.outputs import line_bytes, write_series_lines
-from pipeline.parts import Parts, PartWriter, write_parts
 
 
 def _rows(pairs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.stages import split
+from pipeline.stages.split import stage as split
 from schemas.stages.split import SplitParams
 
 

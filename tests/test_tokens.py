@@ -15,18 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipeline.encodings import get_encoding
-from pipeline.errors import UserError
-from pipeline.model_limits import UnknownModelError, resolve_model
-from pipeline.records import dumps_example
-from pipeline.stage_api import StageContext
-from pipeline.stages import tokens
-from pipeline.token_counting import (
+from pipeline.chat.encodings import get_encoding
+from pipeline.chat.model_limits import UnknownModelError, resolve_model
+from pipeline.chat.token_counting import (
     TOOL_CALL_OVERHEAD,
     ChatTokenCounter,
     default_epochs,
     training_estimate,
 )
+from pipeline.engine.records import dumps_example
+from pipeline.engine.stage import StageContext
+from pipeline.errors import UserError
+from pipeline.stages.tokens import stage as tokens
 from schemas.stages.tokens import TokensParams
 from tests.conftest import read_jsonl
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipeline.records import dumps_example
-from pipeline.stages import validate
+from pipeline.engine.records import dumps_example
+from pipeline.stages.validate import stage as validate
 from schemas.chat import ChatExample
 from schemas.stages.validate import ValidateParams
 from tests.openai_format_check import check_example as independent_check
@@ -211,7 +211,7 @@ def test_strip_mode_removes_tokens_from_text_and_counts_them():
 
 
 def test_special_token_list_covers_the_tokenizers():
-    from pipeline.encodings import EncodingUnavailable, get_encoding
+    from pipeline.chat.encodings import EncodingUnavailable, get_encoding
 
     for name in ("cl100k_base", "o200k_base"):
         try:

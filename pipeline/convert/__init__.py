@@ -14,7 +14,7 @@ from pipeline.convert.sink import ConversionSink
 from pipeline.convert.speaker_roles import messages_with_roles
 from pipeline.convert.threads import convert_threads
 from pipeline.convert.transcript import convert_transcript
-from pipeline.records import rejects_frame
+from pipeline.engine.records import rejects_frame
 
 LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
            "transcript": convert_transcript, "threads": convert_threads}

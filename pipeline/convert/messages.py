@@ -6,9 +6,9 @@ import polars as pl
 
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import RoleMap, Turn
+from pipeline.engine.executor import ordered_map, worker_count
+from pipeline.engine.records import rejects_frame
 from pipeline.ingest.readers import ROW
-from pipeline.process_pool import ordered_map, worker_count
-from pipeline.records import rejects_frame
 
 CONVERSATIONS_PER_TASK = 25_000
 

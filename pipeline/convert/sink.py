@@ -8,7 +8,7 @@ import polars as pl
 
 from pipeline.convert.turns import Turn, clean_turns
 from pipeline.convert.windows import shape_conversation, window_part
-from pipeline.records import EXAMPLE_SCHEMA, dumps_example, example_id, frame_from_records
+from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example, example_id, frame_from_records
 
 STAGE = "convert"
 _DETAIL = {"no_assistant_message": "no assistant message to train on (after dropping empty and trailing turns)",

@@ -49,8 +49,8 @@ def _estimator(opts):
             return 4 + math.ceil((len(text) + len(calls)) / 4)
 
         return message, lambda top: 3 + (math.ceil(len(json.dumps(top["tools"])) / 4) if top.get("tools") else 0)
-    from pipeline.encodings import PROJECT_CACHE
-    from pipeline.token_counting import REPLY_PRIMING, counter_for
+    from pipeline.chat.encodings import PROJECT_CACHE
+    from pipeline.chat.token_counting import REPLY_PRIMING, counter_for
 
     counter = counter_for(opts.tokenizer, str(PROJECT_CACHE))
     return (lambda m: counter.message(m)[0]), (lambda top: counter.tools(top) + REPLY_PRIMING)

@@ -44,7 +44,7 @@ def _token_counter(data: RunData):
     if not encoding:
         return None
     try:
-        from pipeline.token_counting import counter_for
+        from pipeline.chat.token_counting import counter_for
 
         return counter_for(encoding, str(Path((data.config.get("cache") or {}).get("dir", ".cache")) / "tiktoken"))
     except Exception:  # noqa: BLE001 — per-message counts are a nicety; the page falls back to characters

@@ -2,15 +2,15 @@
 
 The tokens stage runs before the split, so its facts.training_estimate covers all kept examples; OpenAI
 bills only the training file, so the estimate shown is recomputed here on the train split with the same
-function (pipeline.token_counting.training_estimate) and the stage's limit, price and epochs setting.
+function (pipeline.chat.token_counting.training_estimate) and the stage's limit, price and epochs setting.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from pipeline.chat.token_counting import training_estimate
 from pipeline.report.run_data import RunData, first_key
-from pipeline.token_counting import training_estimate
 
 
 def token_limit(data: RunData) -> int | None:

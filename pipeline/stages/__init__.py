@@ -11,4 +11,4 @@ from schemas.stages import STAGE_NAMES
 def stage_module(name: str) -> ModuleType:
     if name not in STAGE_NAMES:
         raise KeyError(name)
-    return importlib.import_module(f"pipeline.stages.{name}")
+    return importlib.import_module(f"pipeline.stages.{name}.stage")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.model_limits import UnknownModelError, resolve_model
+from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from schemas.base import StrictModel
 
 

@@ -1,0 +1,120 @@
+"""Stage checkpoints: each stage's output stored under a key chained from the input fingerprint,
+the config of every step so far, and the code of those steps. A rerun with the same key loads it."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.engine.atomic_files import atomic_write
+
+FORMAT = 2  # layout of a checkpoint folder: meta.json + Parquet parts (pipeline/parts.py)
+_PIPELINE = Path(__file__).resolve().parents[1]
+_PACKAGES = (_PIPELINE, _PIPELINE.parent / "schemas")
+
+
+@functools.lru_cache(maxsize=1)
+def _all_code() -> str:
+    """One hash of every source file of pipeline/ and schemas/: a checkpoint never outlives a code change,
+    whichever helper module a stage happens to call."""
+    h = hashlib.sha256(__version__.encode())
+    for pkg in _PACKAGES:
+        for path in sorted(pkg.rglob("*.py")):
+            h.update(str(path.relative_to(pkg.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def code_hash(*modules) -> str:
+    """The code key for a step: all pipeline code, plus the named modules (which may live elsewhere)."""
+    h = hashlib.sha256(_all_code().encode())
+    for m in modules:
+        h.update(Path(m.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def chain_key(previous: str, *parts) -> str:
+    blob = json.dumps([previous, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class CheckpointStore:
+    """Each step writes its output parts into a fresh work folder (`workdir`); `commit` adds meta.json and,
+    when checkpoints are enabled, moves the folder under checkpoints/<key> where a rerun finds it with
+    `lookup` (only meta.json is read: the parts stay on disk until a step reads them). With checkpoints
+    disabled the work folders are scratch space, removed by `cleanup` at the end of the run."""
+
+    def __init__(self, root: Path, enabled: bool):
+        self.root, self.enabled = root / "checkpoints", enabled
+        self.scratch = root / "scratch" / f"run-{os.getpid()}-{time.time_ns()}"
+
+    def lookup(self, key: str) -> tuple[Path, dict] | None:
+        d = self.root / key
+        meta = d / "meta.json"
+        if not self.enabled or not meta.is_file():
+            return None
+        try:
+            info = json.loads(meta.read_text())
+            if info.get("format") != FORMAT or not all((d / n).is_file() for p in info["parts"].values()
+                                                       for n in p["names"]):
+                raise ValueError("incomplete checkpoint")
+        except Exception:  # noqa: BLE001 — a damaged or older checkpoint (any error) is recomputed, never trusted
+            shutil.rmtree(d, ignore_errors=True)
+            return None
+        meta.touch()  # last use, for `prune`
+        return d, info
+
+    def prune(self, keep: set[str], max_bytes: float | None) -> list[str]:
+        """Remove least recently used checkpoints (never those in `keep`) until the store holds at most
+        `max_bytes`; returns the keys removed."""
+        if max_bytes is None or not self.root.is_dir():
+            return []
+        entries = []
+        for d in self.root.iterdir():
+            if not d.is_dir():
+                continue
+            files = [f for f in d.iterdir() if f.is_file()]
+            meta = d / "meta.json"
+            used = meta.stat().st_mtime if meta.is_file() else 0.0
+            entries.append((used, d.name, sum(f.stat().st_size for f in files), d))
+        total = sum(e[2] for e in entries)
+        removed = []
+        for _, name, size, d in sorted(entries):  # oldest use first
+            if total <= max_bytes:
+                break
+            if name in keep:
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            total -= size
+            removed.append(name)
+        return removed
+
+    def workdir(self, key: str) -> Path:
+        d = self.scratch / key
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        return d
+
+    def commit(self, key: str, work: Path, parts: dict, data: dict) -> Path:
+        """Seal a step's work folder; returns the folder its parts now live in."""
+        atomic_write(work / "meta.json", json.dumps({"format": FORMAT, "parts": parts, **data}, default=str))
+        if not self.enabled:
+            return work
+        final = self.root / key
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+        return final
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            self.scratch.parent.rmdir()  # only when no other run is using it
+        except OSError:
+            pass

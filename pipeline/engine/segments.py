@@ -1,0 +1,219 @@
+"""Running stages: whole-frame, or chunk by chunk through a segment of batch stages in a process pool.
+
+A segment is a run of consecutive batch stages that define `merge_facts` (see pipeline/stage_api.py).
+Each part of the input (pipeline/parts.py) passes through the segment's stages in order; parts are
+independent, so they run in a spawn-context process pool when the input is large (the same code path a
+Ray Data `map_batches` would take). A task reads its input part and writes its output parts itself:
+only counts, facts and problems travel back, so the main process never holds the frame. Facts are
+merged by each stage in input order, so the output does not depend on the number of workers.
+A segment of one unchunked stage (global, or without merge_facts) reads the whole frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.engine.executor import ordered_map, worker_count
+from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON
+from pipeline.engine.stage import Problem, StageContext
+from pipeline.errors import InternalInvariantError
+from pipeline.stages import stage_module
+
+
+@dataclass
+class StageResult:
+    name: str
+    n_in: int
+    n_out: int
+    dropped: Parts         # the stage's dropped rows (with drop_reason, drop_detail)
+    reasons: dict          # reason -> rows dropped
+    facts: dict
+    problems: list[Problem]
+    seconds: float  # wall-clock share: work time / workers used
+    cpu_seconds: float = 0.0
+    workers: int = 1
+
+
+@dataclass
+class Segment:
+    stages: list = field(default_factory=list)  # [(params, module)]
+    chunked: bool = False
+
+    @property
+    def names(self) -> str:
+        return " → ".join(p.name for p, _ in self.stages)
+
+
+def plan_segments(stage_params: list) -> list[Segment]:
+    """Group consecutive chunkable batch stages; every other stage is a segment of its own."""
+    segments: list[Segment] = []
+    for params in stage_params:
+        module = stage_module(params.name)
+        chunkable = getattr(module, "SCOPE", "global") == "batch" and hasattr(module, "merge_facts")
+        in_process = getattr(module, "IN_PROCESS", False)
+        last = segments[-1] if segments else None
+        if chunkable and last is not None and last.chunked and not in_process and not _has_in_process(last):
+            last.stages.append((params, module))
+        else:
+            segments.append(Segment([(params, module)], chunkable))
+    return segments
+
+
+def _has_in_process(segment: Segment) -> bool:
+    return any(getattr(m, "IN_PROCESS", False) for _, m in segment.stages)
+
+
+def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
+    _check_contract(name, before, after)
+    return _split(after)
+
+
+def _split(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(kept rows without the decision columns, dropped rows with them)."""
+    drop = pl.col(DROP_REASON).is_not_null()
+    return frame.filter(~drop).drop(DROP_REASON, DROP_DETAIL), frame.filter(drop)
+
+
+def _reasons(dropped: pl.DataFrame) -> dict[str, int]:
+    return dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
+
+
+def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext,
+                execution) -> tuple[Parts, list[StageResult]]:
+    """Run a segment over `examples`; its kept rows and each stage's dropped rows are written as parts
+    into `work` (kept-NNNNN.parquet, dropped_<k>-NNNNN.parquet)."""
+    if segment.chunked:
+        return _run_chunked(segment, examples, work, ctx, execution)
+    (params, module), = segment.stages
+    with_text = getattr(module, "TEXT", True)
+    t = time.perf_counter()
+    if with_text:
+        frame, added = examples.read_all(), []
+    else:
+        frame = examples.read_all(without=TEXT_COLUMNS)
+        added = []
+        if hasattr(module, "features"):
+            feats = _features(params, examples, ctx, execution)
+            added = feats.columns
+            frame = pl.concat([frame, feats], how="horizontal")
+        ctx = replace(ctx, texts=examples.texts)
+    output = module.run(frame, params, ctx)
+    out = output.frame.drop(added, strict=False)
+    _check_contract(params.name, frame, out)
+    seconds = round(time.perf_counter() - t, 3)
+    n_in, facts, problems = frame.height, output.facts, output.problems
+    del frame, output
+    kept_heights, dropped_heights, reasons, offset = [], [], [], 0
+    for i, height in enumerate(examples.heights):   # output part i = input part i's rows
+        part = out.slice(offset, height)
+        offset += height
+        if not with_text:
+            part = examples.read(i).with_columns(part.get_columns())
+        kept, dropped = _split(part)
+        write_part(kept, work / part_name("kept", i))
+        write_part(dropped, work / part_name("dropped_0", i))
+        kept_heights.append(kept.height)
+        dropped_heights.append(dropped.height)
+        reasons.append(_reasons(dropped))
+    result = StageResult(params.name, n_in, sum(kept_heights), gather_parts(work, "dropped_0", dropped_heights),
+                         _merge_reasons(reasons), facts, problems, seconds, seconds)
+    return gather_parts(work, "kept", kept_heights), [result]
+
+
+def _feature_task(params, path: Path) -> pl.DataFrame:
+    return stage_module(params.name).features(pl.read_parquet(path, columns=["example"]), params)
+
+
+def _features(params, examples: Parts, ctx: StageContext, execution) -> pl.DataFrame:
+    """The stage's `features` of every part, in order (in the pool: each task reads its own part)."""
+    workers = worker_count(execution.workers, examples.height, len(examples.names), execution.parallel_min_examples)
+    bar = ctx.progress(total=examples.height, desc=f"{params.name}: features", unit="ex")
+    out = []
+    for frame in ordered_map(_feature_task, ((params, path) for path in examples.paths), workers):
+        out.append(frame)
+        bar.update(frame.height)
+    bar.close()
+    return pl.concat(out, how="vertical", rechunk=True)
+
+
+def _check_contract(name: str, before: pl.DataFrame, after: pl.DataFrame) -> None:
+    for col in (DROP_REASON, DROP_DETAIL):
+        if col not in after.columns:
+            raise InternalInvariantError(f"stage {name!r} returned no {col!r} column")
+    if after.height != before.height or not after["example_id"].equals(before["example_id"]):
+        raise InternalInvariantError(f"stage {name!r} returned {after.height} rows for {before.height} (or reordered them)")
+
+
+# ----------------------------------------------------------------------------- chunked execution
+
+
+def _run_chunk(specs: list, source: Path, work: Path, index: int, ctx: StageContext) -> list[tuple]:
+    """One part through the segment's stages; writes kept + dropped parts. Runs in a worker or in-process."""
+    chunk = pl.read_parquet(source)
+    out = []
+    for k, params in enumerate(specs):
+        module = stage_module(params.name)
+        t = time.perf_counter()
+        output = module.run(chunk, params, ctx)
+        kept, dropped = split_decisions(params.name, chunk, output.frame)
+        seconds = time.perf_counter() - t
+        write_part(dropped, work / part_name(f"dropped_{k}", index))
+        out.append((chunk.height, kept.height, dropped.height, _reasons(dropped), output.facts, output.problems,
+                    seconds))
+        chunk = kept
+    write_part(chunk, work / part_name("kept", index))
+    return out
+
+
+def _quiet(**kw):
+    from tqdm import tqdm
+
+    return tqdm(disable=True, **kw)
+
+
+def _warn_in_worker(message: str) -> None:
+    print(f"WARNING: {message}", flush=True)
+
+
+def _merge_reasons(dicts) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext, execution):
+    specs = [p for p, _ in segment.stages]
+    n_tasks = len(examples.names)
+    workers = 1 if _has_in_process(segment) else worker_count(
+        execution.workers, examples.height, n_tasks, execution.parallel_min_examples)
+    task_ctx = ctx if workers == 1 else replace(ctx, progress=_quiet, warn=_warn_in_worker)
+    bar = ctx.progress(total=examples.height, desc=segment.names, unit="ex")
+    results = []
+    tasks = ((specs, path, work, i, task_ctx) for i, path in enumerate(examples.paths))
+    for result in ordered_map(_run_chunk, tasks, workers):
+        results.append(result)
+        bar.update(result[0][0])
+    bar.close()
+    kept = gather_parts(work, "kept", [r[-1][1] for r in results])
+    stage_results = []
+    for k, (params, module) in enumerate(segment.stages):
+        parts = [r[k] for r in results]
+        facts = module.merge_facts([p[4] for p in parts])
+        if hasattr(module, "problems_from_facts"):
+            problems = module.problems_from_facts(facts, params)
+        else:
+            problems = list({p.code: p for part in parts for p in part[5]}.values())
+        cpu = sum(p[6] for p in parts)
+        dropped = gather_parts(work, f"dropped_{k}", [p[2] for p in parts])
+        stage_results.append(StageResult(params.name, sum(p[0] for p in parts), sum(p[1] for p in parts), dropped,
+                                         _merge_reasons(p[3] for p in parts), facts, problems,
+                                         round(cpu / workers, 3), round(cpu, 3), workers))
+    return kept, stage_results

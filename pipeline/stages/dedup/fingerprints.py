@@ -1,0 +1,268 @@
+"""Per-example fingerprints for dedup: what makes two conversations the same, or nearly the same.
+
+  exact     blake2b of the normalized conversation: every message with its role, name, content and
+            tool calls, plus the top-level tools/functions/parallel_tool_calls; every string casefolded
+            and whitespace-collapsed; tool-call ids, tool_call_id and weight left out (random ids and
+            training weights do not make a conversation different).
+  prompt    the same over the messages before the last assistant message (None without one):
+            one question with several answers shares it.
+  near_key  hash of the near-duplicate token sequence (None when it has no words); equal keys mean
+            Jaccard 1.0 without running LSH.
+  tokens    for near-duplicates: a role marker + the words of each message (content text, tool-call
+            names and arguments). System messages are left out unless include_system: a long system
+            prompt shared by every example would otherwise make unrelated conversations look alike;
+            top-level tool definitions are left out for the same reason.
+  n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
+
+Work is done per batch of examples (`fingerprint_batch`), in a spawn-context process pool when
+`workers` > 1; results do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from pipeline.engine.executor import ordered_map
+from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
+from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+
+BATCH = 2000
+_HASHER = TokenHasher()
+_TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
+
+
+@dataclass(frozen=True)
+class FingerprintSpec:
+    shingle_size: int
+    num_perm: int
+    seed: int
+    include_system: bool
+    signatures: bool = True
+
+
+@dataclass
+class Fingerprints:
+    exact: list[str] | pl.Series         # a Series when read back from the runner's feature columns
+    prompt: list[str | None] | pl.Series
+    near_key: list[str | None] | pl.Series
+    n_chars: np.ndarray
+    signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
+
+    def to_frame(self) -> pl.DataFrame:
+        """Columns FEATURE_COLUMNS (the signature as a fixed-size array column), for the runner to carry."""
+        cols = {"__fp_exact": pl.Series(self.exact, dtype=pl.Utf8), "__fp_prompt": pl.Series(self.prompt, dtype=pl.Utf8),
+                "__fp_near": pl.Series(self.near_key, dtype=pl.Utf8), "__fp_chars": pl.Series(self.n_chars, dtype=pl.Int64)}
+        if self.signatures.shape[1]:
+            cols["__fp_sig"] = pl.Series(self.signatures, dtype=pl.Array(pl.UInt32, self.signatures.shape[1]))
+        return pl.DataFrame(cols)
+
+    @staticmethod
+    def from_frame(frame: pl.DataFrame, num_perm: int) -> Fingerprints:
+        sig = (frame["__fp_sig"].to_numpy().astype(np.uint32, copy=False).reshape(frame.height, -1)
+               if "__fp_sig" in frame.columns else np.empty((frame.height, 0), np.uint32))
+        # keys stay polars Series (no Python string per row); the signature matrix is a view when the
+        # column is one chunk (the runner rechunks features once)
+        return Fingerprints(frame["__fp_exact"], frame["__fp_prompt"], frame["__fp_near"],
+                            frame["__fp_chars"].to_numpy(), sig)
+
+    @staticmethod
+    def concat(parts: list[Fingerprints], num_perm: int) -> Fingerprints:
+        if not parts:
+            return Fingerprints([], [], [], np.empty(0, np.int64), np.empty((0, num_perm), np.uint32))
+        return Fingerprints(
+            [x for p in parts for x in p.exact], [x for p in parts for x in p.prompt],
+            [x for p in parts for x in p.near_key], np.concatenate([p.n_chars for p in parts]),
+            np.concatenate([p.signatures for p in parts]),
+        )
+
+
+def _parse(example: str) -> tuple[list, dict]:
+    try:
+        obj = json.loads(example)
+    except (TypeError, ValueError):
+        return [{"role": "unknown", "content": str(example)}], {}
+    if not isinstance(obj, dict):
+        return [{"role": "unknown", "content": example}], {}
+    messages = obj.get("messages")
+    return (messages if isinstance(messages, list) else []), obj
+
+
+def _norm(value):
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def _message_key(message) -> object:
+    if not isinstance(message, dict):
+        return _norm(message)
+    out = {k: v for k, v in message.items() if k not in ("tool_call_id", "weight")}
+    if isinstance(out.get("tool_calls"), list):
+        out["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                             for c in out["tool_calls"]]
+    return _norm(out)
+
+
+def _plain_key(message, folded: str | None) -> str | None:
+    """Fast key of a plain text message (role, content, optional name); None for anything else.
+    `folded` is the message's content casefolded (None when content is not a string)."""
+    role, name = message.get("role"), message.get("name", "")
+    if folded is None or not (isinstance(role, str) and isinstance(name, str)):
+        return None
+    if len(message) - ("name" in message) - ("weight" in message) != 2:
+        return None
+    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(folded.split())}"
+
+
+def _message_part(message, folded: str | None) -> str:
+    """A message's share of the exact / prompt digest. Plain text messages take a fast path, others
+    (tool calls, content parts, ...) canonical JSON; which path a message takes depends only on its
+    normalized content, so equal conversations always get equal digests."""
+    key = _plain_key(message, folded) if isinstance(message, dict) else None
+    if key is not None:
+        return "P" + key
+    return "J" + json.dumps(_message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _top_part(obj: dict) -> list[str]:
+    top = {k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}
+    return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
+
+
+def _digest(parts: list[str]) -> str:
+    text = "\x1e".join(parts)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _call_texts(message: dict) -> list[str]:
+    calls = [c.get("function") for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    if isinstance(message.get("function_call"), dict):
+        calls.append(message["function_call"])
+    out = []
+    for fn in calls:
+        if isinstance(fn, dict):
+            out += [str(fn.get("name") or ""), fn["arguments"] if isinstance(fn.get("arguments"), str)
+                    else json.dumps(fn.get("arguments"), ensure_ascii=False, sort_keys=True)]
+    return out
+
+
+def _example_keys(example: str, include_system: bool):
+    """(exact digest, prompt digest or None, characters, near tokens with role markers, word count):
+    one pass over the messages, each message's text casefolded once."""
+    messages, obj = _parse(example)
+    parts: list[str] = []
+    toks: list[str] = []
+    n_chars = words = 0
+    last = 0
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            parts.append(_message_part(m, None))
+            continue
+        role, content = m.get("role"), m.get("content")
+        if role == "assistant":
+            last = i
+        plain = isinstance(content, str)
+        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else []
+        text = content if plain else _content_text(content)
+        folded = text.casefold()
+        parts.append(_message_part(m, folded if plain else None))
+        n_chars += len(text) + sum(len(t) for t in calls)
+        if role == "system" and not include_system:
+            continue
+        toks.append(f"\x00{role}")  # a marker the token regex can never produce
+        found = TOKEN.findall(folded)
+        for call in calls:
+            found += tokens(call)
+        words += len(found)
+        toks += found
+    top = _top_part(obj)
+    exact = _digest(parts + top)
+    prompt = _digest(parts[:last] + top) if last > 0 else None
+    return exact, prompt, n_chars, (toks if words else [])
+
+
+def _batch_tokens(examples: list[str], spec: FingerprintSpec):
+    exact, prompt, n_chars, all_tokens, lengths = [], [], [], [], []
+    for example in examples:
+        e, p, c, toks = _example_keys(example, spec.include_system)
+        exact.append(e)
+        prompt.append(p)
+        n_chars.append(c)
+        lengths.append(len(toks))
+        all_tokens += toks
+    return exact, prompt, n_chars, _HASHER.hashes(all_tokens), np.array(lengths, dtype=np.int64)
+
+
+def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprints:
+    exact, prompt, n_chars, hashes, lengths = _batch_tokens(examples, spec)
+    ends = np.cumsum(lengths)
+    near_key = [hashlib.blake2b(hashes[e - n:e].tobytes(), digest_size=16).hexdigest() if n else None
+                for n, e in zip(lengths.tolist(), ends.tolist())]
+    if spec.signatures:
+        ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
+        sig = minhash_signatures(ids, counts, spec.num_perm, spec.seed)
+    else:
+        sig = np.empty((len(examples), 0), np.uint32)
+    return Fingerprints(exact, prompt, near_key, np.array(n_chars, dtype=np.int64), sig)
+
+
+def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
+    """Sorted unique shingle ids of each example (for exact Jaccard)."""
+    _, _, _, hashes, lengths = _batch_tokens(examples, spec)
+    ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
+    ends = np.cumsum(counts)
+    return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]
+
+
+def _batches(examples, size: int):
+    """Lists of at most `size` example texts from a list or a polars Series (sliced lazily, so a large
+    frame's text is never copied into Python all at once)."""
+    for i in range(0, len(examples), size):
+        part = examples[i:i + size]
+        yield part if isinstance(part, list) else part.to_list()
+
+
+def _run_batches(fn, examples, spec: FingerprintSpec, workers: int, progress=None) -> list:
+    n_batches = -(-len(examples) // BATCH)
+    bar = progress(total=len(examples), desc="dedup: fingerprints", unit="ex") if progress else None
+    results = []
+    try:
+        tasks = ((batch, spec) for batch in _batches(examples, BATCH))
+        for r in ordered_map(fn, tasks, workers if n_batches > 1 else 1):
+            results.append(r)
+            if bar is not None:
+                bar.update(_size(r))
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _size(result) -> int:
+    return len(result.exact) if isinstance(result, Fingerprints) else len(result)
+
+
+def fingerprint_examples(examples, spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:
+    """Fingerprints of `examples` (a list of example JSON texts or a polars Utf8 Series), in order."""
+    return Fingerprints.concat(_run_batches(fingerprint_batch, examples, spec, workers, progress), spec.num_perm)
+
+
+def shingle_sets(examples, spec: FingerprintSpec, workers: int = 1) -> list[np.ndarray]:
+    return [s for part in _run_batches(shingle_set_batch, examples, spec, workers) for s in part]

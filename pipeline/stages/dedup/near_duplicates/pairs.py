@@ -1,0 +1,73 @@
+"""Near-duplicate pairs: LSH candidates from signatures, then verification against the threshold.
+
+verify="exact" (default): candidates whose estimated Jaccard is at least threshold - PREFILTER_MARGIN
+are checked with the exact Jaccard of their shingle sets, so a pair is kept exactly when its true
+similarity reaches the threshold (the estimate's standard error at J=0.8 with 128 permutations is
+0.035: without the exact check, pairs at J=0.85 would be kept only ~92% of the time and pairs at
+0.75 ~8% of the time). The prefilter loses a true pair only when its estimate is off by more than
+the margin (< 0.1% for J >= threshold + 0.05 at 128 permutations).
+verify="estimate": keep candidates whose estimated Jaccard reaches the threshold (no shingle sets needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
+from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
+
+PREFILTER_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class LshSettings:
+    threshold: float
+    bands: int
+    rows: int
+    bucket_limit: int
+    verify: str  # "exact" | "estimate"
+
+
+@dataclass
+class NearPairs:
+    left: np.ndarray
+    right: np.ndarray
+    similarity: np.ndarray
+    candidates: int        # pairs sharing a bucket in some band
+    checked: int           # candidates whose similarity was computed exactly (verify="exact")
+    capped_buckets: int
+
+
+def exact_jaccard(sets: dict[int, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Jaccard of sorted unique shingle-id arrays for each pair."""
+    out = np.empty(len(left), dtype=np.float64)
+    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
+        sa, sb = sets[a], sets[b]
+        inter = np.intersect1d(sa, sb, assume_unique=True).size
+        out[i] = inter / (sa.size + sb.size - inter)
+    return out
+
+
+def near_duplicate_pairs(signatures: np.ndarray, settings: LshSettings,
+                         shingle_sets: Callable[[np.ndarray], dict[int, np.ndarray]] | None = None) -> NearPairs:
+    """Verified pairs among the rows of `signatures` (every row must come from a non-empty shingle set).
+
+    `shingle_sets(rows)` returns {row: sorted unique shingle ids}; required for verify="exact".
+    """
+    left, right, capped = candidate_pairs(signatures, settings.bands, settings.rows, settings.bucket_limit)
+    n_candidates = len(left)
+    estimate = estimated_jaccard(signatures, left, right)
+    if settings.verify == "estimate":
+        keep = estimate >= settings.threshold
+        return NearPairs(left[keep], right[keep], estimate[keep], n_candidates, 0, capped)
+    if shingle_sets is None:
+        raise ValueError("verify='exact' needs shingle_sets")
+    likely = estimate >= settings.threshold - PREFILTER_MARGIN
+    left, right = left[likely], right[likely]
+    sets = shingle_sets(np.unique(np.concatenate([left, right])))
+    similarity = exact_jaccard(sets, left, right)
+    keep = similarity >= settings.threshold
+    return NearPairs(left[keep], right[keep], similarity[keep], n_candidates, len(left), capped)

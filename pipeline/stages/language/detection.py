@@ -1,0 +1,227 @@
+"""Language detectors behind one interface, and a cache of their answers.
+
+Backends (both deterministic, both answer ISO 639-1 codes such as "en", "de", "zh"):
+  py3langid   naive Bayes over byte n-grams (langid.py); 142 classes (114 two-letter languages). Run
+              over many texts at once by pipeline/batched_langid.py (same model and answers as
+              py3langid's classify, 5-8x faster). `languages` can restrict the candidates.
+  langdetect  Google's language-detection port; its random sampling is seeded (seed 0), so the same text
+              always gets the same answer. 55 languages. One text at a time (slow: bench/bench_language.py).
+
+`DetectionCache.detect_all(texts)` returns one `Detection(lang, confidence)` per text, "und" when the
+text has no letter. Answers are remembered in-process (a bounded dict per backend) and, when the cache
+has a directory, in an SQLite file there, so a rerun on grown data only detects the new texts. The
+SQLite rows (one table per backend id) are keyed by two 64-bit hashes of the text, computed for all
+texts at once by polars, and read and written in large batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib.metadata import version
+from itertools import chain, islice
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+BACKENDS = ("py3langid", "langdetect")
+UNDETERMINED = "und"
+LANGDETECT_SEED = 0
+MEMORY_LIMIT = 200_000  # texts remembered per backend in-process; the dict is emptied when it would grow past
+SQL_BATCH = 900  # keys per SELECT (SQLite's default limit on bound parameters is 999 before 3.32)
+CACHE_FILE = "language_detections.sqlite"
+
+
+class Detection(NamedTuple):
+    lang: str
+    confidence: float
+
+
+def _base_code(code: str) -> str:
+    """langdetect says zh-cn / zh-tw; the stage speaks ISO 639-1 only."""
+    return code.split("-", 1)[0].lower()
+
+
+@cache
+def _langdetect() -> Callable[[str], Detection]:
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+    from langdetect.lang_detect_exception import LangDetectException
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(LANGDETECT_SEED)  # each detection reseeds its sampler with this: order-independent
+
+    def detect(text: str) -> Detection:
+        detector = factory.create()
+        detector.append(text)
+        try:
+            best = detector.get_probabilities()[0]
+        except (LangDetectException, IndexError):
+            return Detection(UNDETERMINED, 0.0)
+        return Detection(_base_code(best.lang), float(best.prob))
+
+    return detect
+
+
+@cache
+def _py3langid(languages: tuple[str, ...] | None) -> Callable[[Sequence[str]], list[Detection]]:
+    from pipeline.stages.language.batched import BatchedLangid
+
+    model = BatchedLangid(languages)
+    codes = {c: _base_code(c) for c in model.classes}
+
+    def detect(texts: Sequence[str]) -> list[Detection]:
+        worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
+        if len(worded) == len(texts):
+            return [Detection(codes[lang], conf) for lang, conf in model.classify(texts)]
+        out = [Detection(UNDETERMINED, 0.0)] * len(texts)
+        for i, (lang, conf) in zip(worded, model.classify([texts[i] for i in worded])):
+            out[i] = Detection(codes[lang], conf)
+        return out
+
+    return detect
+
+
+def batch_detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[Sequence[str]], list[Detection]]:
+    """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates."""
+    if backend == "py3langid":
+        return _py3langid(tuple(sorted(set(languages))) if languages else None)
+    if languages:
+        raise ValueError(f"the {backend} backend cannot restrict its languages; use py3langid")
+    if backend == "langdetect":
+        one = _langdetect()
+        return lambda texts: [one(t) for t in texts]
+    raise ValueError(f"unknown language backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[str], Detection]:
+    """text -> Detection, one at a time (same answers as batch_detector)."""
+    many = batch_detector(backend, languages)
+    return lambda text: many([text])[0]
+
+
+def backend_id(backend: str, languages: Sequence[str] | None = None) -> str:
+    """Backend, installed version, implementation and candidate set: other answers must not be reused."""
+    if backend == "py3langid":
+        scope = ",".join(sorted(set(languages))) if languages else "all"
+        return f"py3langid-{version('py3langid')}-batched/{scope}"
+    return f"{backend}-{version(backend)}"
+
+
+_MEMORY: dict[str, dict[str, Detection]] = {}
+
+
+class DetectionCache:
+    """In-process dict per backend id (text -> answer), backed by an optional SQLite file shared across runs."""
+
+    def __init__(self, backend: str, directory: Path | None = None, warn: Callable[[str], None] | None = None,
+                 languages: Sequence[str] | None = None):
+        self.backend = backend
+        self.languages = tuple(sorted(set(languages))) if languages else None
+        self.id = backend_id(backend, self.languages)
+        self.memory = _MEMORY.setdefault(self.id, {})
+        self.path = Path(directory) / CACHE_FILE if directory is not None else None
+        self.warn = warn or (lambda message: None)
+        self.hits = self.misses = 0
+
+    def detect_all(self, texts: Sequence[str]) -> list[Detection]:
+        """One answer per text; a text met again (in this list or any earlier call) counts as a hit."""
+        memory = self.memory
+        answers: dict[str, Detection] = {}
+        missing = []
+        for text in dict.fromkeys(texts):
+            found = memory.get(text)
+            if found is None:
+                missing.append(text)
+            else:
+                answers[text] = found
+        keys = _keys(missing) if missing and self.path is not None else None
+        stored = self._read(missing, keys) if keys is not None else {}
+        answers.update(stored)
+        todo = [i for i, t in enumerate(missing) if t not in stored] if stored else range(len(missing))
+        todo_texts = [missing[i] for i in todo] if stored else missing
+        new = dict(zip(todo_texts, batch_detector(self.backend, self.languages)(todo_texts))) if todo_texts else {}
+        answers.update(new)
+        if new and keys is not None and self.path is not None:
+            self._write([keys[0][i] for i in todo], [keys[1][i] for i in todo], list(new.values()))
+        if len(memory) + len(missing) > MEMORY_LIMIT:
+            memory.clear()
+        memory.update(islice(chain(stored.items(), new.items()), MEMORY_LIMIT))
+        self.misses += len(new)
+        self.hits += len(texts) - len(new)
+        return [answers[t] for t in texts]
+
+    # --- the SQLite file ------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=60)
+            con.execute("PRAGMA journal_mode=WAL")  # readers and the pool's writers do not block each other
+            con.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit on power loss is fine
+            con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (key INTEGER PRIMARY KEY, check_key INTEGER,"
+                        " lang TEXT, confidence REAL)")
+            return con
+        except (OSError, sqlite3.Error) as exc:
+            self._give_up(f"unusable ({exc})")
+            return None
+
+    @property
+    def table(self) -> str:
+        """One table per backend id and key hash (polars' string hash is stable within a polars version)."""
+        scope = f"{self.id}\0polars-{pl.__version__}".encode()
+        return "detections_" + hashlib.blake2b(scope, digest_size=8).hexdigest()
+
+    def _give_up(self, why: str) -> None:
+        self.warn(f"language cache {self.path} {why}; continuing without the on-disk cache")
+        self.path = None
+
+    def _read(self, texts: list[str], keys: tuple[list[int], list[int]]) -> dict[str, Detection]:
+        con = self._connect()
+        if con is None:
+            return {}
+        found: dict[str, Detection] = {}
+        try:
+            if con.execute(f"SELECT 1 FROM {self.table} LIMIT 1").fetchone() is None:
+                return found  # a new cache: nothing to look up
+            ids, checks = keys
+            position = dict(zip(ids, range(len(ids))))
+            for i in range(0, len(ids), SQL_BATCH):
+                chunk = ids[i:i + SQL_BATCH]
+                rows = con.execute(f"SELECT key, check_key, lang, confidence FROM {self.table} WHERE key IN "
+                                   f"({','.join('?' * len(chunk))})", chunk)
+                for key, check, lang, conf in rows:
+                    at = position[key]
+                    if checks[at] == check:  # else another text shares the row id: detect this one afresh
+                        found[texts[at]] = Detection(lang, conf)
+        except sqlite3.Error as exc:
+            self._give_up(f"failed ({exc})")
+            return {}
+        finally:
+            con.close()
+        return found
+
+    def _write(self, ids: list[int], checks: list[int], detections: list[Detection]) -> None:
+        con = self._connect()
+        if con is None:
+            return
+        try:
+            rows = sorted(zip(ids, checks, (d.lang for d in detections), (d.confidence for d in detections)))
+            with con:  # in key order: neighbouring rows land on the same B-tree pages (2x faster on a big file)
+                con.executemany(f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            self._give_up(f"failed ({exc})")
+        finally:
+            con.close()
+
+
+def _keys(texts: list[str]) -> tuple[list[int], list[int]]:
+    """Two 64-bit hashes per text (row id, check), as signed integers for SQLite; all texts at once."""
+    series = pl.Series([t.encode("utf-8", "surrogatepass") for t in texts], dtype=pl.Binary)
+    return tuple(series.hash(seed=seed).to_numpy().view(np.int64).tolist() for seed in (0, 1))

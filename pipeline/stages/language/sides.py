@@ -1,0 +1,163 @@
+"""The text of one side of a conversation (user or trained assistant) that language detection looks at.
+
+A side is its messages' text joined by newlines, cleaned of URLs, e-mail addresses and placeholders such
+as [PERSON_NAME] (`NOISE`), whitespace-collapsed and cut to `limit` characters:
+
+    " ".join(NOISE.sub(" ", text).split())[:limit]
+
+`example_samples` gives both samples of an example's JSON text. On the pipeline's canonical form
+(records.dumps_example: compact, `messages` first) it decodes the messages one by one and stops once both
+samples are complete, so a long conversation is not decoded past what the samples need; the result is
+the same as decoding everything, since a side's text after a complete sample only follows it.
+`clean_sample` computes exactly that while reading only what it needs: every NOISE match lies inside one
+whitespace-free token, so cleaning a prefix that ends before a whitespace character gives a prefix of the
+full result; it grows the prefix only when the cleaned part is still shorter than `limit`. And the e-mail
+pattern (the only one that needs an "@", and the only one whose backtracking blows up on a long token) is
+replaced by an exact linear-time equivalent on the tokens that contain an "@".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from json.scanner import make_scanner
+
+from pipeline.chat.texts import message_text
+
+NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|\[[A-Z][A-Z0-9_]*\]")
+_NOISE_WITHOUT_EMAIL = re.compile(r"https?://\S+|www\.\S+|\[[A-Z][A-Z0-9_]*\]")  # NOISE on text with no "@"
+_TOKEN_WITH_AT = re.compile(r"(?<!\S)[^\s@]*@\S*")  # a whole whitespace-free token that holds an "@"
+_SPACE = re.compile(r"\s")
+_URL_AT_START = re.compile(r"https?://\S|www\.\S")
+_LAST_DOT_WORD = re.compile(r".*\.\w")  # greedy: ends just after the token's last "." + word character
+_WORD = re.compile(r"\w+")
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CANONICAL = '{"messages":['
+_SCAN = make_scanner(json.JSONDecoder())  # the C scanner json.loads uses, here one message at a time
+
+
+
+def side_texts(messages: list) -> tuple[str, str]:
+    """(user text, trained assistant text) of a message list, uncleaned; an assistant turn with weight 0
+    is not trained, and system and tool messages are not a side."""
+    sides: tuple[list[str], list[str]] = ([], [])
+    for m in messages:
+        side, text = _side_of(m)
+        if side >= 0:
+            sides[side].append(text)
+    return "\n".join(sides[0]), "\n".join(sides[1])
+
+
+def _side_of(m) -> tuple[int, str]:
+    """(0 = user / 1 = trained assistant / -1 = neither, its text)."""
+    if type(m) is not dict:
+        return -1, ""
+    role = m.get("role")
+    if role == "user":
+        side = 0
+    elif role == "assistant" and m.get("weight", 1) != 0:
+        side = 1
+    else:
+        return -1, ""
+    content = m.get("content")
+    return side, content if type(content) is str else message_text(m)
+
+
+def example_samples(example: str, limit: int) -> tuple[str, str]:
+    """(user sample, assistant sample) of one example's JSON: clean_sample of each of its side_texts."""
+    if example.startswith(_CANONICAL):
+        try:
+            return _canonical_samples(example, limit)
+        except (StopIteration, IndexError, TypeError, ValueError):
+            pass  # not the compact canonical form after all: decode it whole
+    obj = json.loads(example)
+    messages = obj.get("messages") if isinstance(obj, dict) else None
+    user, assistant = side_texts(messages if isinstance(messages, list) else [])
+    return clean_sample(user, limit), clean_sample(assistant, limit)
+
+
+def _canonical_samples(example: str, limit: int) -> tuple[str, str]:
+    pos = len(_CANONICAL)
+    sides: tuple[list[str], list[str]] = ([], [])
+    chars = [0, 0]
+    check = limit  # cleaning never lengthens a text: below this many raw characters a sample is short
+    more = example[pos] != "]"
+    while more:
+        message, pos = _SCAN(example, pos)
+        sep = example[pos]
+        if sep not in ",]":
+            raise ValueError("not compact JSON")
+        pos += 1
+        more = sep == ","
+        side, text = _side_of(message)
+        if side < 0:
+            continue
+        sides[side].append(text)
+        chars[side] += len(text) + 1
+        if more and chars[0] >= check and chars[1] >= check:
+            user, assistant = clean_sample("\n".join(sides[0]), limit), clean_sample("\n".join(sides[1]), limit)
+            if len(user) == limit and len(assistant) == limit:
+                return user, assistant  # complete: later messages only add text after them
+            check = 2 * min(chars)  # URLs or whitespace shrank it: look again after more text
+    return clean_sample("\n".join(sides[0]), limit), clean_sample("\n".join(sides[1]), limit)
+
+
+def _denoise(text: str) -> str:
+    """NOISE.sub(" ", text), in linear time."""
+    if "@" not in text:
+        if "://" not in text and "www." not in text and "[" not in text:
+            return text  # nothing NOISE could match
+        return _NOISE_WITHOUT_EMAIL.sub(" ", text)
+    parts, last = [], 0
+    for m in _TOKEN_WITH_AT.finditer(text):
+        parts.append(_NOISE_WITHOUT_EMAIL.sub(" ", text[last:m.start()]))
+        parts.append(_denoise_token_with_at(m.group()))
+        last = m.end()
+    parts.append(_NOISE_WITHOUT_EMAIL.sub(" ", text[last:]))
+    return "".join(parts)
+
+
+def _denoise_token_with_at(token: str) -> str:
+    r"""NOISE.sub(" ", token) for one whitespace-free token, without NOISE's backtracking (cubic on a long
+    token with many "@"). At the token's first position NOISE tries a URL, then the e-mail pattern
+    \S+@\S+\.\w+, whose backtracking settles on the last "." followed by a word character (D) and matches
+    up to the end of that word iff an "@" lies in [1, D - 2]; past that match, or if there is none, the
+    e-mail pattern cannot match again, and the rest is NOISE without it."""
+    if _URL_AT_START.match(token):
+        return " "
+    last_dot = _LAST_DOT_WORD.match(token)
+    if last_dot is not None:
+        dot = last_dot.end() - 2
+        if dot >= 3 and token.rfind("@", 1, dot - 1) >= 1:  # an "@" at 1..dot-2
+            end = _WORD.match(token, dot + 1).end()
+            return " " + _NOISE_WITHOUT_EMAIL.sub(" ", token[end:])
+    return _NOISE_WITHOUT_EMAIL.sub(" ", token)
+
+
+def clean_sample(text: str, limit: int) -> str:
+    """" ".join(NOISE.sub(" ", text).split())[:limit], reading little more than `limit` characters."""
+    end = limit + 64
+    while end < len(text):
+        space = _SPACE.search(text, end)
+        if space is None:
+            break
+        head = " ".join(_denoise(text[:space.start()]).split())
+        if len(head) >= limit:
+            return head[:limit]
+        end = 4 * end
+    return " ".join(_denoise(text).split())[:limit]
+
+
+def letters(text: str) -> int:
+    """Letters in text; a wide (CJK) character counts as two, as it carries about a short word."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text if c.isalpha())
+
+
+def has_letters(text: str, need: int) -> bool:
+    """letters(text) >= need, without looking at every character when the answer is plain."""
+    if text.isascii():
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS)) >= need
+    if sum(map(str.isalpha, text)) >= need:  # a lower bound: wide letters count two
+        return True
+    return letters(text) >= need

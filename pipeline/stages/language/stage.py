@@ -1,0 +1,293 @@
+"""language (batch): the language of each example's user side and assistant side, an allowed list, and
+a check that the assistant answers in the right language.
+
+Each side's text (all user messages, or all trained assistant messages, joined) is cleaned of URLs,
+e-mail addresses and placeholders such as [PERSON_NAME], cut to `sample_chars` (pipeline/language_sides.py),
+and detected with the configured backend (pipeline/language_detection.py; py3langid by default, run over
+all texts of a batch at once, or seeded langdetect), through a cache keyed by the text. A side with fewer
+than `min_letters` letters (a CJK character counts two) is too short to judge and skipped. System and tool
+messages are not looked at: a system prompt in English that says "always answer in German" is normal.
+Reasons, in order of precedence:
+  language_not_allowed     a side is confidently in a language outside `allowed`
+  reply_language_mismatch  reply_language 'same': the assistant's language differs from the user's;
+                           reply_language '<code>': the assistant's language is not that one
+  language_uncertain       a side's confidence is below `min_confidence` (no other check uses that side)
+Each reason has an action (drop / flag, and keep for uncertain); flag adds 'language:<reason>'.
+Adds a column `language`: the user side's language, else the assistant's, else "und".
+
+Facts (counts are ordered by count, then name; merge_facts combines the facts of consecutive chunks into
+exactly the facts of one run on all of them, except `cache`):
+  backend               backend id (name, version, candidate languages)
+  by_language           {lang: examples} by the `language` column
+  by_side               {user|assistant: {lang: examples}}; "short" = too short to detect
+  uncertain             examples with a side below min_confidence
+  not_allowed           {lang: sides}
+  mismatches            {count, pairs: {"de->en": n}, samples: [{example_id, user, assistant, user_text,
+                        assistant_text}]} (the first 20)
+  samples               {lang: [{example_id, text}]}, the first samples_per_language of each language
+  samples_per_language  that cap (so chunk facts can be merged)
+  confidence_histogram  {edges, counts}: detection confidence of every detected side
+  cache                 {hits, misses}: distinct texts answered by the cache / detected now; summed over
+                        chunks, so a text met in several chunks counts once per chunk
+"""
+
+from __future__ import annotations
+
+import gc
+from bisect import bisect_right
+from collections import Counter
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+from pipeline.engine.stage import StageContext, StageOutput, with_drops
+from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache, backend_id
+from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
+
+SCOPE = "batch"
+SIDES = ("user", "assistant")
+SHORT = "short"
+CONF_EDGES = [0.0, 0.5, 0.8, 0.9, 0.99]
+MAX_MISMATCH_SAMPLES = 20
+
+
+def cache_key(params) -> str:
+    """A new backend version can change answers: checkpoints must not outlive it."""
+    return backend_id(params.backend, params.languages)
+
+
+def side_sample(messages: list[dict], role: str, sample_chars: int) -> str:
+    """The bounded, cleaned text of one side that gets detected."""
+    user, assistant = side_texts(messages)
+    return clean_sample(user if role == "user" else assistant, sample_chars)
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ranked(counts: Counter) -> dict:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _samples(examples: list[str], limit: int) -> tuple[list[str], list[str]]:
+    users, assistants = [], []
+    for example in examples:
+        user, assistant = example_samples(example, limit)
+        users.append(user)
+        assistants.append(assistant)
+    return users, assistants
+
+
+class _Judged(NamedTuple):
+    """What the stage makes of one distinct side text."""
+
+    detection: Detection | None  # None: too short, or no language found
+    lang: str | None  # the language when confident (>= min_confidence)
+    label: str  # for by_side: the language, or "short"
+    conf_bin: int  # confidence histogram bin, -1 when not detected
+
+
+def _judge(texts: list[str], params, cache: DetectionCache) -> dict[str, _Judged]:
+    to_detect = [t for t in texts if has_letters(t, params.min_letters)]
+    judged = {}
+    for text, d in zip(to_detect, cache.detect_all(to_detect)):
+        if d.lang == UNDETERMINED:
+            continue
+        judged[text] = _Judged(d, d.lang if d.confidence >= params.min_confidence else None, d.lang,
+                               max(0, bisect_right(CONF_EDGES, d.confidence) - 1))
+    return judged
+
+
+_UNJUDGED = _Judged(None, None, SHORT, -1)
+
+
+@contextmanager
+def _without_cycle_collection():
+    """The stage makes ~10 small containers per example and no reference cycles (refcounting frees all of
+    them); Python's cycle collector would re-scan the growing set of live tuples and dicts again and again
+    (10-25 % of the stage's CPU time, measured on 20k bench conversations). Paused here, restored as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    with _without_cycle_collection():
+        return _run(frame, params, ctx)
+
+
+def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    ids = frame["example_id"].to_list()
+    users, assistants = _samples(frame["example"].to_list(), params.sample_chars)
+    cache = DetectionCache(params.backend, ctx.cache_dir if params.disk_cache else None, ctx.warn,
+                           params.languages)
+    judged = _judge(list(dict.fromkeys(users + assistants)), params, cache)
+    findings = _Findings(params)
+    allowed, reply, same = findings.allowed, params.reply_language, params.reply_language == "same"
+    user_sides, assistant_sides, languages = [], [], []
+    for i, (user_text, assistant_text) in enumerate(zip(users, assistants)):
+        u = judged.get(user_text, _UNJUDGED)
+        a = judged.get(assistant_text, _UNJUDGED)
+        user_sides.append(u)
+        assistant_sides.append(a)
+        languages.append(u.lang or a.lang or UNDETERMINED)
+        if ((u.detection and not u.lang) or (a.detection and not a.lang)
+                or (allowed is not None and ((u.lang and u.lang not in allowed) or (a.lang and a.lang not in allowed)))
+                or (reply and a.lang and (u.lang if same else reply) not in (None, a.lang))):
+            findings.check(i, ids[i], (user_text, assistant_text), (u, a))
+    hist = Counter(j.conf_bin for j in user_sides) + Counter(j.conf_bin for j in assistant_sides)
+    facts = {
+        "backend": cache.id,
+        "by_language": _ranked(Counter(languages)),
+        "by_side": {"user": _ranked(Counter(j.label for j in user_sides)),
+                    "assistant": _ranked(Counter(j.label for j in assistant_sides))},
+        "uncertain": findings.uncertain,
+        "not_allowed": _ranked(findings.not_allowed),
+        "mismatches": {"count": findings.mismatches, "pairs": _ranked(findings.pairs),
+                       "samples": findings.mismatch_samples},
+        "samples": _language_samples(ids, users, assistants, user_sides, languages, params.samples_per_language),
+        "samples_per_language": params.samples_per_language,
+        "confidence_histogram": {"edges": CONF_EDGES, "counts": [hist[b] for b in range(len(CONF_EDGES))]},
+        "cache": {"hits": cache.hits, "misses": cache.misses},
+    }
+    out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(
+        _flags(frame.height, findings.flagged))
+    return StageOutput(with_drops(out, findings.reasons(frame.height), findings.details(frame.height)), facts)
+
+
+class _Findings:
+    """The reasons found on the (few) examples that fail a check, with their details and counts."""
+
+    def __init__(self, params):
+        self.params = params
+        self.allowed = set(params.allowed) if params.allowed else None
+        self.actions = {"language_not_allowed": params.action, "reply_language_mismatch": params.reply_action,
+                        "language_uncertain": params.uncertain_action}
+        self.dropped: dict[int, tuple[str, str]] = {}
+        self.flagged: dict[str, list[int]] = {code: [] for code in self.actions}  # rows each flag goes on
+        self.not_allowed, self.pairs = Counter(), Counter()
+        self.mismatch_samples: list[dict] = []
+        self.uncertain = self.mismatches = 0
+
+    def check(self, i: int, example_id: str, texts: tuple[str, str], judged: tuple[_Judged, _Judged]) -> None:
+        params, allowed = self.params, self.allowed
+        sides = dict(zip(SIDES, texts))
+        lang = {s: j.lang for s, j in zip(SIDES, judged) if j.lang}
+        conf = {s: j.detection for s, j in zip(SIDES, judged) if j.detection}
+        hits: list[tuple[str, str]] = []
+        if allowed is not None:
+            bad = [s for s in SIDES if s in lang and lang[s] not in allowed]
+            for s in bad:
+                self.not_allowed[lang[s]] += 1
+            if bad:
+                hits.append(("language_not_allowed", "; ".join(
+                    f"{s} text is {lang[s]!r} ({conf[s].confidence:.2f}): {_snippet(sides[s], 60)!r}" for s in bad)
+                    + f" (allowed: {', '.join(sorted(allowed))})"))
+        ul, al = lang.get("user"), lang.get("assistant")
+        expected = ul if params.reply_language == "same" else params.reply_language
+        if params.reply_language and expected and al and al != expected:
+            self.mismatches += 1
+            self.pairs[f"{ul or '?'}->{al}"] += 1
+            why = "the user writes" if params.reply_language == "same" else "reply_language is"
+            hits.append(("reply_language_mismatch", (f"assistant answers in {al!r} but {why} "
+                                                    f"{expected!r}: {_snippet(sides['assistant'], 60)!r}")))
+            if len(self.mismatch_samples) < MAX_MISMATCH_SAMPLES:
+                self.mismatch_samples.append({"example_id": example_id, "user": ul, "assistant": al,
+                                              "user_text": _snippet(sides["user"]),
+                                              "assistant_text": _snippet(sides["assistant"])})
+        unsure = [s for s in conf if s not in lang]
+        if unsure:
+            self.uncertain += 1
+            hits.append(("language_uncertain", "; ".join(
+                f"{s} text looks {conf[s].lang!r} with confidence {conf[s].confidence:.2f} "
+                f"(min {params.min_confidence:g}): {_snippet(sides[s], 60)!r}" for s in unsure)))
+        for code, text in hits:
+            if self.actions[code] == "drop" and i not in self.dropped:
+                self.dropped[i] = (code, text)
+            elif self.actions[code] == "flag":
+                self.flagged[code].append(i)
+
+    def reasons(self, n: int) -> list[str | None]:
+        out: list[str | None] = [None] * n
+        for i, (code, _) in self.dropped.items():
+            out[i] = code
+        return out
+
+    def details(self, n: int) -> list[str | None]:
+        out: list[str | None] = [None] * n
+        for i, (_, text) in self.dropped.items():
+            out[i] = text
+        return out
+
+
+def _language_samples(ids, users, assistants, user_sides, languages, cap: int) -> dict[str, list[dict]]:
+    """The first `cap` examples of each language (by the `language` column), in input order."""
+    wanted = {lang: cap for lang in dict.fromkeys(languages) if lang != UNDETERMINED} if cap else {}
+    samples: dict[str, list[dict]] = {}
+    for i, lang in enumerate(languages):
+        if not wanted:
+            break
+        if lang in wanted:
+            text = users[i] if user_sides[i].lang else assistants[i]
+            samples.setdefault(lang, []).append({"example_id": ids[i], "text": _snippet(text)})
+            wanted[lang] -= 1
+            if not wanted[lang]:
+                del wanted[lang]
+    return samples
+
+
+def _flags(n: int, flagged: dict[str, list[int]]) -> pl.Expr:
+    """The flags column (null read as no flags) with 'language:<code>' added, once, on the flagged rows."""
+    flags = pl.col("flags").cast(pl.List(pl.Utf8)).fill_null(pl.lit([], pl.List(pl.Utf8)))
+    for code, rows in flagged.items():
+        if rows:
+            note = f"language:{code}"
+            mask = np.zeros(n, dtype=bool)
+            mask[rows] = True
+            flags = (pl.when(pl.lit(pl.Series(mask)) & ~flags.list.contains(note))
+                     .then(flags.list.concat(pl.lit([note], pl.List(pl.Utf8)))).otherwise(flags))
+    return flags.alias("flags")
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of consecutive chunks, in input order, as the facts of one run over all of them."""
+    if not parts:
+        return {}
+    first = parts[0]
+    by_language, not_allowed, pairs = Counter(), Counter(), Counter()
+    by_side = {s: Counter() for s in SIDES}
+    hist = [0] * len(first["confidence_histogram"]["counts"])
+    mismatch_samples: list[dict] = []
+    samples: dict[str, list[dict]] = {}
+    cap = first["samples_per_language"]
+    for p in parts:
+        by_language.update(p["by_language"])
+        not_allowed.update(p["not_allowed"])
+        pairs.update(p["mismatches"]["pairs"])
+        for s in SIDES:
+            by_side[s].update(p["by_side"][s])
+        hist = [a + b for a, b in zip(hist, p["confidence_histogram"]["counts"])]
+        mismatch_samples.extend(p["mismatches"]["samples"][: MAX_MISMATCH_SAMPLES - len(mismatch_samples)])
+        for lang, items in p["samples"].items():
+            bucket = samples.setdefault(lang, [])
+            bucket.extend(items[: cap - len(bucket)])
+    return {
+        "backend": first["backend"],
+        "by_language": _ranked(by_language),
+        "by_side": {s: _ranked(by_side[s]) for s in SIDES},
+        "uncertain": sum(p["uncertain"] for p in parts),
+        "not_allowed": _ranked(not_allowed),
+        "mismatches": {"count": sum(p["mismatches"]["count"] for p in parts), "pairs": _ranked(pairs),
+                       "samples": mismatch_samples},
+        "samples": samples,
+        "samples_per_language": cap,
+        "confidence_histogram": {"edges": first["confidence_histogram"]["edges"], "counts": hist},
+        "cache": {k: sum(p["cache"][k] for p in parts) for k in ("hits", "misses")},
+    }

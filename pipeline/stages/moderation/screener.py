@@ -1,0 +1,188 @@
+"""Screening many texts: cache lookup, batching, concurrent paced requests, retries, progress.
+
+Unique texts (by sha256) not yet in the cache are grouped into batches (up to `batch_size` inputs and
+`batch_max_tokens` estimated tokens; one OpenAI request classifies a whole array; when the budget follows
+the server's announced limits, the first request carries one input so those limits are learned before the
+big batches are paced) and sent by `concurrency` worker threads, each request waiting for its slot in the RateBudget. Answers are written to the cache
+by the calling thread as each batch completes. A batch that fails is retried: 429s honour the server's
+retry-after and slow everyone down (AIMD); 5xx, timeouts, dropped connections and unusable answers back
+off exponentially. When one batch exhausts its retries the others stop, what arrived is kept in the
+cache, and ScreeningFailed says what happened.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from pipeline.stages.moderation.cache import ModerationCache
+from pipeline.stages.moderation.client import FatalError, ModerationClient, RetryableError
+from pipeline.stages.moderation.rate_budget import RateBudget, Slot
+from pipeline.stages.moderation.response import ModerationResult
+from pipeline.stages.moderation.retry_policy import Backoff
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, deliberately generous token estimate: UTF-8 bytes / 4 (= chars / 4 for English)."""
+    return max(1, math.ceil(len(text.encode("utf-8")) / 4))
+
+
+@dataclass(frozen=True)
+class ScreeningSettings:
+    batch_size: int = 32
+    batch_max_tokens: int = 4000
+    concurrency: int = 8
+    max_retries: int = 6  # per batch, for 5xx / timeouts / connection errors / unusable answers
+    max_rate_limited_retries: int = 30  # per batch, for 429s
+    backoff_seconds: float = 1.0
+    backoff_cap_seconds: float = 30.0
+
+
+@dataclass
+class ScreeningStats:
+    unique: int = 0
+    from_cache: int = 0
+    sent: int = 0  # inputs answered by the server in this run
+    requests: int = 0  # HTTP requests made, including failed ones
+    retries: Counter = field(default_factory=Counter)  # failure kind -> count
+    seconds: float = 0.0
+
+    def as_facts(self) -> dict:
+        return {"unique_texts": self.unique, "from_cache": self.from_cache, "sent": self.sent,
+                "requests": self.requests, "retries": dict(sorted(self.retries.items())),
+                "seconds": round(self.seconds, 3),
+                "inputs_per_second": round(self.sent / self.seconds, 2) if self.seconds > 0 else None}
+
+
+class ScreeningFailed(Exception):
+    """Screening stopped (retry budget exhausted, or a fatal answer); the message says why."""
+
+
+class _Stopped(Exception):
+    pass
+
+
+Batch = list[tuple[str, str]]  # (sha256, text)
+
+
+def make_batches(items: Batch, batch_size: int, max_tokens: int) -> list[Batch]:
+    batches: list[Batch] = []
+    current: Batch = []
+    tokens = 0
+    for h, text in items:
+        t = estimate_tokens(text)
+        if current and (len(current) >= batch_size or tokens + t > max_tokens):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append((h, text))
+        tokens += t
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Screener:
+    def __init__(self, client: ModerationClient, cache: ModerationCache, budget: RateBudget,
+                 settings: ScreeningSettings, progress: Callable[..., object] | None = None):
+        self.client, self.cache, self.budget, self.settings = client, cache, budget, settings
+        self.progress = progress
+        self.stats = ScreeningStats()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._backoff = Backoff(settings.backoff_seconds, settings.backoff_cap_seconds)
+
+    def screen(self, texts: dict[str, str]) -> dict[str, ModerationResult]:
+        """Results for every text of `texts` (sha256 -> text), from the cache or the server."""
+        t0 = time.perf_counter()
+        results = self.cache.get_many(texts)
+        self.stats.unique, self.stats.from_cache = len(texts), len(results)
+        todo = [(h, t) for h, t in texts.items() if h not in results]
+        batches = make_batches(todo, self.settings.batch_size, self.settings.batch_max_tokens)
+        if self.budget.follow_server and len(batches) > 1:
+            # a one-input first request: its answer's x-ratelimit headers tell the budget the account's
+            # real limits before the big batches are paced at the (conservative) configured ones
+            batches = [todo[:1]] + make_batches(todo[1:], self.settings.batch_size, self.settings.batch_max_tokens)
+        bar = self.progress(total=len(texts), initial=len(results), desc="moderation", unit="input") \
+            if self.progress and todo else None
+        failure: Exception | None = None
+        pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="moderation")
+        try:
+            futures = [pool.submit(self._send, batch) for batch in batches]
+            for future in as_completed(futures):
+                try:
+                    answered = future.result()
+                except _Stopped:
+                    continue
+                except (FatalError, ScreeningFailed) as e:
+                    failure = failure or e
+                    self._stop.set()
+                    continue
+                self.cache.put_many(answered)
+                results.update(answered)
+                self.stats.sent += len(answered)
+                if bar is not None:
+                    bar.update(len(answered))
+        finally:
+            self._stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            if bar is not None:
+                bar.close()
+            self.stats.seconds = time.perf_counter() - t0
+        if failure is not None:
+            raise ScreeningFailed(str(failure)) from failure
+        return results
+
+    def _send(self, batch: Batch) -> Batch:
+        """Worker: classify one batch, retrying as the failure kind allows. Returns (sha256, result) pairs."""
+        errors = rate_limited = 0
+        texts = [t for _, t in batch]
+        tokens = sum(estimate_tokens(t) for t in texts)
+        while True:
+            slot = self.budget.acquire(tokens, self._stop)
+            if slot is None:
+                raise _Stopped
+            with self._lock:
+                self.stats.requests += 1
+            try:
+                answer = self.client.classify(texts)
+            except RetryableError as e:
+                self.budget.observe_limits(*e.limits)
+                with self._lock:
+                    self.stats.retries[e.kind] += 1
+                if e.kind == "rate_limited":
+                    if e.too_large:
+                        return self._split(batch, e)
+                    rate_limited += 1
+                    if rate_limited > self.settings.max_rate_limited_retries:
+                        raise ScreeningFailed(self._gave_up(batch, rate_limited, e)) from e
+                    self._slow_down(slot, e.retry_after, rate_limited)
+                    continue
+                errors += 1
+                if errors > self.settings.max_retries:
+                    raise ScreeningFailed(self._gave_up(batch, errors, e)) from e
+                wait = e.retry_after if e.retry_after is not None else self._backoff.delay(errors - 1)
+                if self._stop.wait(wait):
+                    raise _Stopped from e
+                continue
+            self.budget.observe_limits(*answer.limits)
+            return [(h, r) for (h, _), r in zip(batch, answer.results)]
+
+    def _slow_down(self, slot: Slot, retry_after: float | None, attempt: int) -> None:
+        wait = retry_after if retry_after is not None else self._backoff.delay(attempt - 1)
+        self.budget.on_rate_limited(slot, wait)
+
+    def _split(self, batch: Batch, e: RetryableError) -> Batch:
+        if len(batch) == 1:
+            raise FatalError(f"the server says a single input is too large for the tokens-per-minute limit "
+                             f"({e}); lower stages.moderation.chunk_chars")
+        half = len(batch) // 2
+        return self._send(batch[:half]) + self._send(batch[half:])
+
+    def _gave_up(self, batch: Batch, attempts: int, e: RetryableError) -> str:
+        return (f"gave up on a batch of {len(batch)} inputs after {attempts} failed attempts "
+                f"({e.kind}; last: {e})")

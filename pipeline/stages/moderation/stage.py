@@ -1,0 +1,174 @@
+"""moderation (batch): screen message texts with OpenAI's moderation endpoint; drop or flag unsafe examples.
+
+Texts (every message, or only user/assistant ones; long ones in chunks) go to /v1/moderations through the
+official SDK, batched, concurrently, paced under the configured RPM/TPM budgets and cached by text hash
+(pipeline/moderation/). An example is flagged when any of its texts is: OpenAI's `flagged` verdict, or a
+category score at or above its configured threshold. action=drop rejects it with reason
+`moderation_flagged` and a detail naming the message, categories and scores; action=flag keeps it and
+appends `moderation:<category>` to its `flags`.
+
+Without OPENAI_API_KEY nothing is screened: every example is kept, the console warns, and a Problem
+`moderation_not_run` is reported (level warning, or error when `required: true` — the run then finishes,
+so the other stages' results and the report exist, but exits "not ready"). A service that stays down past
+the retry budget stops the run with a UserError; answers received so far stay cached for the rerun.
+
+It defines no merge_facts on purpose: the runner gives it the whole frame once, in the main process, so
+one rate budget paces every request and texts are deduplicated and batched across the whole input.
+
+facts keys (names chosen to match pipeline/report/moderation.py):
+  skipped (only when nothing was screened: why), model, screen, action, required, examples_screened,
+  flagged (examples flagged), texts_screened (chunks, repeats included), messages_chunked,
+  images_not_screened, unique_texts, from_cache, sent, requests, retries {kind: n}, seconds,
+  inputs_per_second, rate_limit_slowdowns, rate_budget {requests_per_minute, tokens_per_minute} (in force
+  at the end: configured, or announced by the server), flagged_by_category {category: flagged examples},
+  decided_by {openai_flag: n, threshold: n} (examples), score_histograms {category: {counts: 10 bin
+  counts of the unique texts' scores, edges: [0, 0.1, ..., 1]}}, flagged_examples [≤ 20 {example_id,
+  action, detail, categories [..], scores {category: score}, example: JSON of the flagged messages only,
+  each clipped to 600 characters}]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.engine.records import dumps_example
+from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
+from pipeline.errors import UserError
+from pipeline.stages.moderation.cache import ModerationCache, text_hash
+from pipeline.stages.moderation.client import (
+    ModerationClient,
+    api_key_from_env,
+    base_url_from_env,
+    endpoint_id,
+)
+from pipeline.stages.moderation.decision import ExampleDecision, decide
+from pipeline.stages.moderation.rate_budget import RateBudget
+from pipeline.stages.moderation.screened_texts import (
+    USER_AND_ASSISTANT,
+    ExampleTexts,
+    example_texts,
+    message_text,
+)
+from pipeline.stages.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
+
+SCOPE = "batch"
+REASON = "moderation_flagged"
+MAX_SAMPLES = 20
+BINS = 10
+MAX_PLACES = 3  # flagged messages shown per sample
+CLIP = 600
+
+
+def cache_key(params) -> str:
+    """Whether a key is set and which endpoint: a run without a key must not be reused once one appears."""
+    return f"key={'set' if api_key_from_env() else 'unset'};base={endpoint_id(base_url_from_env())}"
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    if api_key_from_env() is None:
+        return _not_screened(frame, params, ctx)
+    roles = None if params.screen == "all" else USER_AND_ASSISTANT
+    per_example = [example_texts(e, roles, params.chunk_chars, params.chunk_overlap_chars)
+                   for e in frame["example"].to_list()]
+    unique: dict[str, str] = {}
+    for ex in per_example:
+        for t in ex.texts:
+            unique.setdefault(text_hash(t.text), t.text)
+
+    client = ModerationClient(params.model, params.timeout_seconds)
+    cache_dir = Path(params.cache_dir) if params.cache_dir else Path(ctx.cache_dir) / "moderation"
+    cache = ModerationCache(cache_dir, endpoint_id(client.base_url), params.model)
+    budget = RateBudget(params.requests_per_minute, params.tokens_per_minute,
+                        follow_server=params.follow_server_limits)
+    settings = ScreeningSettings(params.batch_size, params.batch_max_tokens, params.concurrency, params.max_retries,
+                                 params.max_rate_limited_retries, params.backoff_seconds)
+    screener = Screener(client, cache, budget, settings, ctx.progress)
+    try:
+        results = screener.screen(unique)
+    except ScreeningFailed as e:
+        kept = screener.stats.from_cache + screener.stats.sent
+        raise UserError(f"moderation: screening stopped — {e}. {kept:,} of {len(unique):,} texts are screened "
+                        f"and kept in {cache.path}; rerun to continue from there.") from None
+    finally:
+        client.close()
+        cache.close()
+
+    thresholds = dict(params.thresholds)
+    decisions = [decide(ex.texts, [results[text_hash(t.text)] for t in ex.texts], thresholds, params.use_flagged)
+                 for ex in per_example]
+    out = _apply(frame, decisions, params.action)
+    facts = _facts(frame, params, per_example, decisions, results, screener, budget)
+    return StageOutput(out, facts)
+
+
+def _apply(frame: pl.DataFrame, decisions: list[ExampleDecision], action: str) -> pl.DataFrame:
+    if action == "drop":
+        reasons = [REASON if d.flagged else None for d in decisions]
+        details = [d.detail() if d.flagged else None for d in decisions]
+        return with_drops(frame, reasons, details)
+    flags = [list(old or []) + [f"moderation:{c}" for c in d.categories() if f"moderation:{c}" not in (old or [])]
+             for old, d in zip(frame["flags"].to_list(), decisions)]
+    return keep_all(frame.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8))))
+
+
+def _not_screened(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    why = "OPENAI_API_KEY is not set"
+    message = (f"NOT SCREENED: {why}, so the moderation stage did not check any of the {frame.height:,} "
+               f"examples for unsafe content (OpenAI screens uploaded training files and rejects unsafe ones). "
+               f"Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) and rerun.")
+    ctx.warn(message if not params.required else f"{message} (stages.moderation.required is true: this is an error)")
+    level = "error" if params.required else "warning"
+    facts = {"skipped": why, "model": params.model, "screen": params.screen, "action": params.action,
+             "required": params.required, "examples_screened": 0}
+    return StageOutput(keep_all(frame), facts, [Problem(level, "moderation_not_run", message)])
+
+
+def _facts(frame, params, per_example: list[ExampleTexts], decisions: list[ExampleDecision], results,
+           screener: Screener, budget: RateBudget) -> dict:
+    by_category: dict[str, int] = {}
+    decided_by = {"openai_flag": 0, "threshold": 0}
+    samples = []
+    for eid, example, d in zip(frame["example_id"].to_list(), frame["example"].to_list(), decisions):
+        if not d.flagged:
+            continue
+        categories = d.categories()
+        for c in categories:
+            by_category[c] = by_category.get(c, 0) + 1
+        findings = [f for _, fs in d.places for f in fs]
+        decided_by["openai_flag" if any(f.threshold is None for f in findings) else "threshold"] += 1
+        if len(samples) < MAX_SAMPLES:
+            samples.append({"example_id": eid, "action": params.action, "detail": d.detail(),
+                            "categories": list(categories), "scores": {c: round(s, 4) for c, s in categories.items()},
+                            "example": _flagged_messages(example, d)})
+    counts: dict[str, list[int]] = {}
+    for r in results.values():
+        for c, s in r.scores.items():
+            counts.setdefault(c, [0] * BINS)[min(int(s * BINS), BINS - 1)] += 1
+    edges = [round(i / BINS, 2) for i in range(BINS + 1)]
+    return {
+        "model": params.model, "screen": params.screen, "action": params.action, "required": params.required,
+        "examples_screened": frame.height, "flagged": sum(d.flagged for d in decisions),
+        "texts_screened": sum(len(ex.texts) for ex in per_example),
+        "messages_chunked": sum(1 for ex in per_example for t in ex.texts if t.chunk == 1),
+        "images_not_screened": sum(ex.images for ex in per_example),
+        **screener.stats.as_facts(), "rate_limit_slowdowns": budget.slowdowns,
+        "rate_budget": {"requests_per_minute": budget.requests_per_minute,
+                        "tokens_per_minute": budget.tokens_per_minute},
+        "flagged_by_category": dict(sorted(by_category.items())), "decided_by": decided_by,
+        "score_histograms": {c: {"counts": v, "edges": edges} for c, v in sorted(counts.items())},
+        "flagged_examples": samples,
+    }
+
+
+def _flagged_messages(example: str, decision: ExampleDecision) -> str:
+    """The flagged messages of an example as a small chat object (each text clipped), for the report."""
+    messages = json.loads(example).get("messages") or []
+    shown = []
+    for number in sorted({where.message for where, _ in decision.places})[:MAX_PLACES]:
+        msg = messages[number - 1]
+        text, _ = message_text(msg.get("content"))
+        shown.append({"role": msg.get("role"), "content": text[:CLIP] + ("…" if len(text) > CLIP else "")})
+    return dumps_example({"messages": shown})

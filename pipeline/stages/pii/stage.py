@@ -1,0 +1,260 @@
+"""pii (batch): find personal data and secrets in message text, then redact, drop or flag per type.
+
+Only text content is scanned and changed: string `content` and the `text` of content parts, in the
+messages whose role is in `roles`. Tool-call arguments, names and tool definitions are left alone.
+Detectors live in pipeline/pii_patterns.py. Per example, each found type takes its action
+(`actions[type]`, else `action`): any `drop` rejects the example (reason `pii_<type>`, the
+highest-priority dropping type), `flag` adds a 'pii:<type>' flag, `redact` swaps the value for its
+placeholder. Redactions are applied even to dropped examples, so rejects.jsonl only keeps the raw values
+of the types whose action is drop or flag. Facts and details never contain a raw value: every snippet is
+cut from the text with all its detections replaced by placeholders.
+
+Facts:
+  scanned_messages     messages whose text was scanned
+  detections           {type: values found}
+  examples_with_pii    {type: examples containing that type}
+  by_role              {role: values found in messages of that role}
+  outcome              {redacted, dropped, flagged}: examples per outcome (redacted = text changed)
+  actions              {type: action in force}
+  samples              {type: [{example_id, where, snippet}]}, redacted context, samples_per_type each
+  samples_per_type     the cap on each samples list (merge_facts keeps the first that many over chunks)
+
+Speed: most texts hold nothing any detector could match. Each type's gate (pii_patterns.GATES, a
+necessary condition of its detector) runs in polars over the whole `example` column of raw JSON first; an
+example no gate matches is only parsed to count its scanned messages. The texts of the other examples
+are gated again one by one, and a text runs only the detectors whose gate it matches. The result equals
+running every detector on every text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import polars as pl
+
+from pipeline.engine.records import dumps_example
+from pipeline.engine.stage import StageContext, StageOutput, with_drops
+from pipeline.stages.pii.patterns import GATES, PII_TYPES, PLACEHOLDERS, RAW_JSON_ESCAPES, find_pii, redact
+
+SCOPE = "batch"
+CONTEXT = 40  # characters either side of a detection in a snippet
+BLOCK = 4096  # examples parsed at a time: bounds the parsed objects held while their texts are gated
+
+
+def _snippet(redacted: str, start: int, end: int) -> str:
+    left, right = max(0, start - CONTEXT), min(len(redacted), end + CONTEXT)
+    text = " ".join(redacted[left:right].split())
+    return ("…" if left else "") + text + ("…" if right < len(redacted) else "")
+
+
+def gated_types(texts: pl.Series, types: tuple[str, ...], raw_json: bool) -> list[tuple[str, ...]]:
+    """Per text, the types whose gate matches: the only detectors that can find anything in it.
+
+    raw_json: the texts are examples' JSON, so one with a \\u or \\/ escape gets every type."""
+    result: list[tuple[str, ...]] = [()] * len(texts)
+    if not types or not len(texts):
+        return result
+    escapes = [RAW_JSON_ESCAPES] if raw_json else []
+    hit = texts.str.contains("|".join([f"(?:{GATES[t]})" for t in types] + escapes))
+    rows = hit.arg_true()
+    if not len(rows):
+        return result
+    some = texts.gather(rows)
+    columns = [some.str.contains(GATES[t]).to_list() for t in types]
+    escaped = some.str.contains(RAW_JSON_ESCAPES).to_list() if raw_json else [False] * len(some)
+    for k, row in enumerate(rows.to_list()):
+        result[row] = types if escaped[k] else tuple(t for t, col in zip(types, columns) if col[k])
+    return result
+
+
+def _role_in(role, roles: frozenset) -> bool:
+    return isinstance(role, str) and role in roles  # a list or dict role is never scanned (nor hashable)
+
+
+def _text_series(texts: list[str]) -> pl.Series:
+    try:
+        return pl.Series(texts, dtype=pl.Utf8)
+    except UnicodeEncodeError:  # a lone surrogate (from a \ud800 escape; normalize replaces them): as '?',
+        # which no gate matches either, so the gates still match wherever they did
+        return pl.Series([t.encode("utf-8", "replace").decode("utf-8") for t in texts], dtype=pl.Utf8)
+
+
+def _count_scanned(obj, roles: frozenset) -> int:
+    """Messages whose text would be scanned (role in roles, content a string or a list of parts)."""
+    messages = obj.get("messages") if isinstance(obj, dict) else None
+    n = 0
+    for message in messages or ():
+        if isinstance(message, dict) and _role_in(message.get("role"), roles) \
+                and isinstance(message.get("content"), (str, list)):
+            n += 1
+    return n
+
+
+def _text_slots(obj, roles: frozenset) -> tuple[int, list[tuple[int, str, dict, str]]]:
+    """Scanned messages (as _count_scanned) and the (message index, role, holder, key) of every text in
+    them: holder[key] is the string."""
+    messages = obj.get("messages") if isinstance(obj, dict) else None
+    scanned, slots = 0, []
+    for i, message in enumerate(messages or ()):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if not _role_in(role, roles):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            scanned += 1
+            slots.append((i, role, message, "content"))
+        elif isinstance(content, list):
+            scanned += 1
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                    slots.append((i, role, part, "text"))
+    return scanned, slots
+
+
+class _Scan:
+    """One example's detections: (message index, role, type, redacted snippet) and the rewritten text."""
+
+    def __init__(self):
+        self.found: list[tuple[int, str, str, str]] = []
+
+    def text(self, text: str, index: int, role: str, types, redact_types: set[str]) -> str:
+        matches = find_pii(text, types)
+        if not matches:
+            return text
+        shown = redact(text, matches)
+        shift = 0
+        for m in matches:  # positions of each placeholder inside the fully redacted text
+            start = m.start + shift
+            end = start + len(PLACEHOLDERS[m.type])
+            self.found.append((index, role, m.type, _snippet(shown, start, end)))
+            shift += len(PLACEHOLDERS[m.type]) - (m.end - m.start)
+        return redact(text, [m for m in matches if m.type in redact_types])
+
+
+class _Tally:
+    """The facts, summed over examples in input order."""
+
+    def __init__(self, action_of: dict[str, str], samples_per_type: int):
+        self.action_of, self.cap = action_of, samples_per_type
+        self.scanned_messages = 0
+        self.detections: Counter = Counter()
+        self.with_type: Counter = Counter()
+        self.by_role: Counter = Counter()
+        self.outcome: Counter = Counter()
+        self.samples: dict[str, list[dict]] = {}
+
+    def example(self, ex_id: str, scan: _Scan) -> tuple[str | None, str | None, list[str]]:
+        """Count one example's detections; its (drop reason, drop detail, flags to add)."""
+        types_here = {t for _, _, t, _ in scan.found}
+        self.detections.update(t for _, _, t, _ in scan.found)
+        self.with_type.update(types_here)
+        self.by_role.update(r for _, r, _, _ in scan.found)
+        for i, role, t, snip in scan.found:
+            bucket = self.samples.setdefault(t, [])
+            if len(bucket) < self.cap:
+                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "snippet": snip})
+        dropping = [t for t in PII_TYPES if t in types_here and self.action_of[t] == "drop"]
+        if dropping:
+            listed = [f"message {i + 1} ({role}): {t} in {snip!r}" for i, role, t, snip in scan.found
+                      if self.action_of[t] == "drop"]
+            detail = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
+            self.outcome["dropped"] += 1
+            return f"pii_{dropping[0]}", detail, []
+        flagged = [f"pii:{t}" for t in PII_TYPES if t in types_here and self.action_of[t] == "flag"]
+        if flagged:
+            self.outcome["flagged"] += 1
+        return None, None, flagged
+
+    def facts(self) -> dict:
+        return _facts(self.scanned_messages, self.detections, self.with_type, self.by_role, self.outcome,
+                      self.action_of, self.samples, self.cap)
+
+
+def _facts(scanned: int, detections: Counter, with_type: Counter, by_role: Counter, outcome: Counter,
+           actions: dict, samples: dict, cap: int) -> dict:
+    return {
+        "scanned_messages": scanned,
+        "detections": {t: detections[t] for t in PII_TYPES if detections[t]},
+        "examples_with_pii": {t: with_type[t] for t in PII_TYPES if with_type[t]},
+        "by_role": dict(sorted(by_role.items())),
+        "outcome": {k: outcome[k] for k in ("redacted", "dropped", "flagged")},
+        "actions": actions,
+        "samples": samples,
+        "samples_per_type": cap,
+    }
+
+
+def _flags_column(flags: pl.Series, added: dict[int, list[str]]) -> pl.Series:
+    """The input flags (null as []) with each row's added 'pii:<type>' flags, none twice."""
+    if not added:
+        return pl.select(flags.fill_null(pl.lit([], pl.List(pl.Utf8))).cast(pl.List(pl.Utf8))).to_series()
+    rows = flags.to_list()
+    for row, new in added.items():
+        have = list(rows[row] or [])
+        rows[row] = have + [f for f in new if f not in have]
+    return pl.Series("flags", [r if r is not None else [] for r in rows], pl.List(pl.Utf8))
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    types = tuple(t for t in PII_TYPES if t in params.types)
+    action_of = {t: params.actions.get(t, params.action) for t in types}
+    redact_types = {t for t, a in action_of.items() if a == "redact"}
+    roles = frozenset(params.roles)
+    tally = _Tally(action_of, params.samples_per_type)
+    examples, ids = frame["example"], frame["example_id"]
+    candidates = gated_types(examples, types, raw_json=True)
+    n = frame.height
+    reasons: list[str | None] = [None] * n
+    details: list[str | None] = [None] * n
+    rewritten: dict[int, str] = {}
+    flags_added: dict[int, list[str]] = {}
+    for first in range(0, n, BLOCK):
+        pending = []  # (row, parsed example, text slots) of the examples some gate matched
+        for row, raw in enumerate(examples.slice(first, BLOCK).to_list(), first):
+            obj = json.loads(raw)
+            if candidates[row]:
+                scanned, slots = _text_slots(obj, roles)
+                pending.append((row, obj, slots))
+                tally.scanned_messages += scanned
+            else:
+                tally.scanned_messages += _count_scanned(obj, roles)
+        texts = _text_series([holder[key] for *_, slots in pending for *_, holder, key in slots])
+        gated = iter(gated_types(texts, types, raw_json=False))
+        for row, obj, slots in pending:
+            scan, changed = _Scan(), False
+            for (i, role, holder, key), types_here in zip(slots, gated):
+                if types_here:
+                    old = holder[key]
+                    new = scan.text(old, i, role, types_here, redact_types)
+                    if new != old:
+                        holder[key], changed = new, True
+            if scan.found:
+                reasons[row], details[row], flags = tally.example(ids[row], scan)
+                if flags:
+                    flags_added[row] = flags
+            if changed:
+                tally.outcome["redacted"] += 1
+                rewritten[row] = dumps_example(obj)
+    out = frame.with_columns(_flags_column(frame["flags"], flags_added))
+    if rewritten:
+        out = out.with_columns(examples.clone().scatter(list(rewritten), list(rewritten.values())))
+    return StageOutput(with_drops(out, reasons, details), tally.facts())
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from its chunks' facts, in input order: counts add, samples keep the
+    first samples_per_type per type."""
+    cap = parts[0]["samples_per_type"] if parts else 0
+    totals = {key: sum((Counter(p[key]) for p in parts), Counter())
+              for key in ("detections", "examples_with_pii", "by_role", "outcome")}
+    samples: dict[str, list[dict]] = {}
+    for p in parts:
+        for t, items in p["samples"].items():
+            bucket = samples.setdefault(t, [])
+            bucket += items[:max(0, cap - len(bucket))]
+    return _facts(sum(p["scanned_messages"] for p in parts), totals["detections"],
+                  totals["examples_with_pii"], totals["by_role"], totals["outcome"],
+                  parts[0]["actions"] if parts else {}, samples, cap)

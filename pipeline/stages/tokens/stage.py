@@ -1,0 +1,336 @@
+"""tokens (batch): exact token counts for the target model, the per-example limit, and the cost estimate.
+
+Counting rules and their sources: pipeline/token_counting.py (tools and tool calls are approximations that
+err high). Model table (encoding, limit, price): pipeline/model_limits.py. Encodings load offline:
+pipeline/encodings.py.
+
+Adds columns `n_tokens` (billed tokens of the example) and `n_assistant_tokens` (trained tokens: assistant
+messages with weight != 0). Examples over the limit, by `on_overflow`:
+  drop      -> reason `over_token_limit`
+  truncate  -> drop the oldest turns after the leading system message(s): the kept part starts with a user
+               message and still ends on an assistant message with weight != 0; flag `tokens:truncated`.
+               When no cut fits -> reason `over_token_limit_untruncatable`
+  keep      -> flag `tokens:over_limit` and a run warning (OpenAI truncates such examples in training)
+Rows whose `example` is not a JSON object with a `messages` list -> reason `unreadable_example`.
+
+Facts (`facts.tokens`; chunks merge exactly with merge_facts, and the run warning comes from the merged
+facts with problems_from_facts):
+  model, base_model, encoding, limit, limit_source, on_overflow, workers (processes used; chunks: the most)
+  examples            kept examples counted (after this stage)
+  totals              {tokens, assistant_tokens, messages} over kept examples
+  value_bins          {tokens|assistant_tokens|messages: [[bin, count], ...]}: kept examples per fixed bin
+                      (value_bin: exact below 512, then 64 bins per octave), what the next two are made from
+  distribution        {tokens|assistant_tokens|messages: {min, p50, p95, max, mean}}; min, max and mean exact,
+                      p50/p95 the nearest-rank value's bin, i.e. exact below 512 and at most 1/64 low above
+  histograms          {tokens_per_example|assistant_tokens_per_example: {edges, counts} (power-of-2 bins,
+                      bin i = [edges[i], edges[i+1])), messages_per_example: {edges, counts}}; tokens also
+                      carries `limit`
+  over_limit          examples over the limit before handling; truncated, dropped_over_limit, kept_over_limit
+  samples             {over_limit: [...], truncated: [...]} the first 20 each: example_id, n_tokens (+ after, removed)
+  training_estimate   over ALL kept examples (this stage runs before split): n_examples, n_epochs,
+                      epochs_rule, billed_tokens_per_epoch, billed_tokens, price_per_million, cost_usd,
+                      price_source, scope. The report should recompute it on the train split with
+                      pipeline.chat.token_counting.training_estimate(train n_tokens, limit, price_per_million, n_epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from itertools import pairwise
+from pathlib import Path
+
+import polars as pl
+
+import pipeline.chat.encodings as encodings_mod
+import pipeline.chat.model_limits as model_limits_mod
+import pipeline.chat.token_counting as counting_mod
+from pipeline.chat.encodings import ensure_encoding
+from pipeline.chat.model_limits import TargetModel, UnknownModelError, resolve_model
+from pipeline.chat.token_counting import count_batch, counter_for, estimate_from_sums
+from pipeline.engine.records import dumps_example
+from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
+from pipeline.errors import UserError
+
+SCOPE = "batch"
+CHUNK = 2_000
+METRICS = ("tokens", "assistant_tokens", "messages")
+SAMPLES = 20
+FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
+
+
+def cache_key(params) -> str:
+    """Counting code lives beside this module: its source and tiktoken's version invalidate checkpoints."""
+    import tiktoken
+
+    from pipeline.engine.checkpoints import code_hash
+
+    return f"{code_hash(counting_mod, model_limits_mod, encodings_mod)}:tiktoken={tiktoken.__version__}"
+
+
+def target_model(params) -> TargetModel:
+    try:
+        return resolve_model(params.model, params.encoding, params.max_tokens,
+                             params.price_per_million_training_tokens)
+    except UnknownModelError as e:
+        raise UserError(f"stages.tokens: {e}") from None
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    target = target_model(params)
+    cache = Path(ctx.cache_dir) / "tiktoken"
+    ensure_encoding(target.encoding, cache)  # before any worker starts: they inherit TIKTOKEN_CACHE_DIR
+    counts, workers = _count_all(frame["example"].to_list(), target.encoding, cache, params, ctx)
+    counter = counter_for(target.encoding, str(cache))
+    limit = target.max_example_tokens
+    ids = frame["example_id"].to_list()
+
+    n = frame.height
+    reasons: list[str | None] = [None] * n
+    details: list[str | None] = [None] * n
+    totals, assistants, n_messages = [0] * n, [0] * n, [0] * n
+    new_examples: dict[int, str] = {}
+    new_flags: dict[int, str] = {}
+    samples = {"over_limit": [], "truncated": []}
+    over = 0
+    for i, c in enumerate(counts):
+        if c is None:
+            reasons[i], details[i] = "unreadable_example", "example is not a JSON object with a `messages` list"
+            continue
+        totals[i], assistants[i], n_messages[i] = c
+        if c[0] <= limit:
+            continue
+        over += 1
+        if len(samples["over_limit"]) < SAMPLES:
+            samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0]})
+        where = f"{c[0]:,} tokens > limit {limit:,} of {target.name} ({target.limit_source})"
+        if params.on_overflow == "keep":
+            new_flags[i] = FLAG_OVER_LIMIT
+        elif params.on_overflow == "drop":
+            reasons[i], details[i] = "over_token_limit", where
+        else:
+            text, after, removed = truncate(frame["example"][i], counter, limit)
+            if text is None:
+                reasons[i], details[i] = "over_token_limit_untruncatable", f"{where}; {removed}"
+                continue
+            new_examples[i], new_flags[i] = text, FLAG_TRUNCATED
+            if len(samples["truncated"]) < SAMPLES:
+                samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], "n_tokens_after": after.total,
+                                             "messages_removed": removed})
+            totals[i], assistants[i], n_messages[i] = after.total, after.assistant, len(after.messages)
+
+    out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
+                             pl.Series("n_assistant_tokens", assistants, pl.Int64))
+    if new_examples:
+        idx = sorted(new_examples)
+        out = out.with_columns(out["example"].scatter(idx, [new_examples[j] for j in idx]))
+    if new_flags:
+        flags = out["flags"].to_list()
+        for j, flag in new_flags.items():
+            flags[j] = [*(flags[j] or []), flag]
+        out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
+    out = with_drops(out, reasons, details)
+
+    kept = [j for j in range(n) if reasons[j] is None]
+    values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
+              "messages": [n_messages[j] for j in kept]}
+    facts = {
+        "model": target.name, "base_model": target.base, "encoding": target.encoding,
+        "limit": limit, "limit_source": target.limit_source, "on_overflow": params.on_overflow,
+        "workers": workers, "examples": len(kept),
+        "totals": {m: sum(v) for m, v in values.items()},
+        "value_bins": {m: _bins(_bin_counts(v)) for m, v in values.items()},
+        "distribution": {m: {"min": min(v, default=None), "max": max(v, default=None)} for m, v in values.items()},
+        "over_limit": over,
+        "truncated": sum(f == FLAG_TRUNCATED for f in new_flags.values()),
+        "dropped_over_limit": sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons),
+        "kept_over_limit": sum(f == FLAG_OVER_LIMIT for f in new_flags.values()),
+        "samples": samples,
+        "training_estimate": {
+            **estimate_from_sums(len(kept), sum(min(t, limit) for t in values["tokens"]), target.price_per_million,
+                                 params.n_epochs),
+            "price_source": target.price_source,
+            "scope": "all kept examples before the split; OpenAI bills only the train split"},
+    }
+    facts = _derived(facts)
+    return StageOutput(out, facts, problems_from_facts(facts, params))
+
+
+def problems_from_facts(facts: dict, params) -> list[Problem]:
+    """The run warning for examples kept over the limit (on_overflow: keep)."""
+    over = facts["over_limit"]
+    if params.on_overflow != "keep" or not over:
+        return []
+    return [Problem("warning", "tokens_over_limit",
+                    f"{over} example(s) exceed {facts['limit']:,} tokens for {facts['model']}; kept as asked "
+                    f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training")]
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from those of its chunks, in input order (exact)."""
+    first = parts[0]
+    bins = {m: Counter() for m in METRICS}
+    for part in parts:
+        for m in METRICS:
+            bins[m].update(dict(map(tuple, part["value_bins"][m])))
+    extremes = {m: [p["distribution"][m] for p in parts if p["distribution"][m]["min"] is not None] for m in METRICS}
+    samples = {k: [x for p in parts for x in p["samples"][k]][:SAMPLES] for k in first["samples"]}
+    estimate = first["training_estimate"]
+    n = sum(p["examples"] for p in parts)
+    facts = {
+        **{k: first[k] for k in ("model", "base_model", "encoding", "limit", "limit_source", "on_overflow")},
+        "workers": max(p["workers"] for p in parts), "examples": n,
+        "totals": {m: sum(p["totals"][m] for p in parts) for m in METRICS},
+        "value_bins": {m: _bins(bins[m]) for m in METRICS},
+        "distribution": {m: {"min": min((d["min"] for d in extremes[m]), default=None),
+                             "max": max((d["max"] for d in extremes[m]), default=None)} for m in METRICS},
+        **{k: sum(p[k] for p in parts) for k in ("over_limit", "truncated", "dropped_over_limit", "kept_over_limit")},
+        "samples": samples,
+        "training_estimate": {
+            **estimate_from_sums(n, sum(p["training_estimate"]["billed_tokens_per_epoch"] for p in parts),
+                                 estimate["price_per_million"],
+                                 estimate["n_epochs"] if estimate["epochs_rule"] == "fixed" else None),
+            "price_source": estimate["price_source"], "scope": estimate["scope"]},
+    }
+    return _derived(facts)
+
+
+def truncate(text: str, counter, limit: int):
+    """(new example text, its count, messages removed), or (None, None, why) when it cannot fit."""
+    obj = json.loads(text)
+    cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj), limit)
+    if cut is None:
+        return None, None, why
+    obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
+    return dumps_example(obj), counter.example(obj), cut[1] - cut[0]
+
+
+def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tuple[int, int] | None, str]:
+    """The slice [head, start) to remove so the example fits: leading system messages stay, the rest
+    starts at the earliest user message that makes it fit, and must still end on an assistant message
+    with weight != 0. Returns (None, why) when no such cut exists."""
+    head = 0
+    while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") == "system":
+        head += 1
+    last = messages[-1] if messages else None
+    if not (isinstance(last, dict) and last.get("role") == "assistant"):
+        return None, "it does not end on an assistant message"
+    trained_after = [False] * (len(messages) + 1)  # trained_after[k]: an assistant with weight != 0 at >= k
+    for k in range(len(messages) - 1, -1, -1):
+        m = messages[k]
+        trained_after[k] = trained_after[k + 1] or (isinstance(m, dict) and m.get("role") == "assistant"
+                                                    and m.get("weight", 1) != 0)
+    base = sum(count.messages[:head]) + count.fixed
+    starts = [k for k in range(head + 1, len(messages))
+              if isinstance(messages[k], dict) and messages[k].get("role") == "user" and trained_after[k]]
+    if not starts:
+        return None, "no later user message starts a part that still has a trained assistant answer"
+    suffix = [0] * (len(messages) + 1)
+    for k in range(len(messages) - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + count.messages[k]
+    fitting = [k for k in starts if base + suffix[k] <= limit]
+    if fitting:
+        return (head, fitting[0]), ""  # the earliest start that fits: the fewest oldest turns removed
+    return None, (f"the shortest part that can be kept (system prompt and tools, then messages {starts[-1] + 1}.."
+                  f"{len(messages)}) needs {base + suffix[starts[-1]]:,} tokens")
+
+
+def in_worker_process() -> bool:
+    """True inside a multiprocessing child (e.g. a chunk of the runner's process pool, whose workers are
+    not daemons since Python 3.9): no pool of our own there."""
+    return multiprocessing.parent_process() is not None or multiprocessing.current_process().daemon
+
+
+def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:
+    """Counts per example, in input order. Large inputs go to a process pool (spawned, fixed chunks,
+    results gathered in order, so the output is identical to the single-process path). Spawned workers
+    import the caller's main module: a script without an `if __name__ == "__main__":` guard makes them fail,
+    and the counting then falls back to this process with a warning."""
+    chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
+    workers = min(params.workers, len(chunks))
+    results: list = []
+    try:
+        if workers > 1 and len(texts) >= params.parallel_min_examples and not in_worker_process():
+            try:
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    for part in pool.map(count_batch, [encoding] * len(chunks), [str(cache)] * len(chunks), chunks):
+                        results.extend(part)
+                        bar.update(len(part))
+                return results, workers
+            except (BrokenProcessPool, OSError) as e:
+                ctx.warn(f"tokens: worker processes failed ({e}); counting in this process instead")
+                results = []
+        for chunk in chunks:
+            part = count_batch(encoding, str(cache), chunk)
+            results.extend(part)
+            bar.update(len(part))
+        return results, 1
+    finally:
+        bar.close()
+
+
+def value_bin(v: int) -> int:
+    """The lower edge of v's fixed bin: v itself below 512; above, v with all but its top 7 bits cleared
+    (64 bins per octave, each narrower than 1/64 of the values in it). Bins nest in the power-of-2 bins."""
+    if v < 512:
+        return v
+    shift = v.bit_length() - 7
+    return v >> shift << shift
+
+
+def _bin_counts(values: list[int]) -> Counter:
+    out: Counter = Counter()
+    for v, n in Counter(values).items():  # distinct values are few: bin those
+        out[value_bin(v)] += n
+    return out
+
+
+def _bins(counts: Counter) -> list[list[int]]:
+    return [[v, counts[v]] for v in sorted(counts)]
+
+
+def _nearest_rank(bins: list[list[int]], n: int, q: float) -> float:
+    """The bin of the value polars' quantile(q, "nearest") picks (the one at rank round((n - 1) q))."""
+    rank, seen = int((n - 1) * q + 0.5), 0
+    for v, c in bins:
+        seen += c
+        if seen > rank:
+            return float(v)
+    raise ValueError("rank beyond the counted values")
+
+
+def _histogram(bins: list[list[int]], edges: list[int]) -> dict:
+    counts = [sum(c for v, c in bins if lo <= v < hi) for lo, hi in pairwise(edges)]
+    return {"edges": edges, "counts": counts}
+
+
+def _pow2_histogram(bins: list[list[int]], top: int) -> dict:
+    edges = [0, 16]
+    while edges[-1] <= top:
+        edges.append(edges[-1] * 2)
+    return _histogram(bins, edges)
+
+
+def _linear_histogram(bins: list[list[int]], top: int, cap: int = 20) -> dict:
+    """Bins of 1 from 1 to `cap`, then one open bin [cap + 1, 10**9) when needed."""
+    return _histogram(bins, list(range(1, min(top, cap) + 2)) + ([10**9] if top > cap else []))
+
+
+def _derived(facts: dict) -> dict:
+    """Fill distribution (p50, p95, mean) and histograms from value_bins, totals and the extremes."""
+    n, bins = facts["examples"], facts["value_bins"]
+    for m in METRICS:
+        d = facts["distribution"][m]
+        facts["distribution"][m] = {"min": d["min"], "p50": _nearest_rank(bins[m], n, 0.5) if n else None,
+                                    "p95": _nearest_rank(bins[m], n, 0.95) if n else None, "max": d["max"],
+                                    "mean": round(facts["totals"][m] / n, 1) if n else None}
+    top = {m: facts["distribution"][m]["max"] or 0 for m in METRICS}
+    facts["histograms"] = {
+        "tokens_per_example": {**_pow2_histogram(bins["tokens"], top["tokens"]), "limit": facts["limit"]},
+        "assistant_tokens_per_example": _pow2_histogram(bins["assistant_tokens"], top["assistant_tokens"]),
+        "messages_per_example": _linear_histogram(bins["messages"], top["messages"])}
+    return facts

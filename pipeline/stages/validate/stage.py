@@ -1,0 +1,340 @@
+"""validate (batch): each example against OpenAI's chat fine-tuning line format (schemas/chat.py).
+
+Drops an example that OpenAI would reject (or that holds tokenizer special tokens, or trains nothing)
+with the code of its first problem and a detail naming the example and the message, e.g.
+"toy.jsonl row 4, message 2 (assistant): key 'foo' is not allowed for assistant (allowed: ...)".
+Codes: invalid_example, invalid_messages, invalid_role, unknown_key, missing_key, content_type,
+null_content, invalid_name, invalid_weight, invalid_tool_calls, invalid_tool_call_id,
+tool_call_id_mismatch, invalid_image, too_many_images, invalid_tools, missing_assistant (from the
+schema); special_token, no_trainable_assistant, invalid_tool_arguments, missing_user (policies, params).
+Plain examples (only system/user/assistant messages with string content, no other keys, no "<|")
+take a fast path equivalent to the schema; everything else is validated by the pydantic models.
+Run-level checks on the number of training examples live in export.
+
+Facts (stats["facts"]["validate"]):
+  checked            examples looked at;  passed / rejected: kept and dropped examples
+  by_reason          {code: examples dropped with it as their first problem}
+  problems           {code: examples having that problem at all} (one example can have several)
+  samples            {code: [{example_id, source_file, source_rows, detail}, ...]} (<= samples_per_reason)
+  samples_per_reason the cap on each samples list
+  warnings           {"no_user_message": n} kept examples flagged (flag "validate:no_user_message")
+  warning_samples    {code: [...]} like samples
+  special_tokens     {token: occurrences found}; special_tokens_stripped: occurrences removed (strip mode);
+                     <|reserved_N|> tokens are counted together as "<|reserved_*|>"
+  fast_path          examples accepted by the fast path
+Counts are ordered by count (ties: by_reason in order of first occurrence, the others by name). Chunks
+merge exactly (merge_facts); the run-level warning comes from the merged facts (problems_from_facts).
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+
+import polars as pl
+import tiktoken_ext.openai_public as tiktoken_public
+from pydantic import ValidationError
+
+from pipeline.engine.records import dumps_example
+from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
+from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
+
+SCOPE = "batch"
+
+# Special tokens of OpenAI's tokenizers: cl100k_base/o200k_base (tiktoken), ChatML, and the o200k_harmony
+# names. tiktoken refuses to encode them as text, and they mean something else to the model.
+_TIKTOKEN = tuple(v for k, v in vars(tiktoken_public).items() if k.isupper() and isinstance(v, str))
+SPECIAL_TOKENS = tuple(sorted({*_TIKTOKEN, "<|im_start|>", "<|im_end|>", "<|im_sep|>", "<|startoftext|>",
+                               "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>",
+                               "<|return|>", "<|call|>"}))
+SPECIAL_RE = re.compile("|".join(map(re.escape, sorted(SPECIAL_TOKENS, key=len, reverse=True)))
+                        + r"|<\|reserved_\d+\|>")
+RESERVED, _RESERVED = "<|reserved_*|>", re.compile(r"<\|reserved_\d+\|>")
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+
+
+@dataclass
+class Verdict:
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (code, detail without location)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    rewritten: dict | None = None  # the example after stripping special tokens
+    tokens_found: Counter = field(default_factory=Counter)
+    tokens_stripped: Counter = field(default_factory=Counter)
+    fast: bool = False
+
+
+def _fast_plain(obj) -> tuple[bool, bool] | None:
+    """(has_assistant, has_user) for a plain example, or None when it needs the full schema."""
+    if type(obj) is not dict or len(obj) != 1:
+        return None
+    msgs = obj.get("messages")
+    if type(msgs) is not list or not msgs:
+        return None
+    roles = set()
+    for m in msgs:
+        if type(m) is not dict or len(m) != 2 or type(m.get("content")) is not str:
+            return None
+        role = m.get("role")
+        if role not in _PLAIN_ROLES:
+            return None
+        roles.add(role)
+    return "assistant" in roles, "user" in roles
+
+
+def _text_fields(msg: dict):
+    """(container, key, label) of every trained/prompt text field in a message."""
+    c = msg.get("content")
+    if isinstance(c, str):
+        yield msg, "content", "content"
+    elif isinstance(c, list):
+        for i, p in enumerate(c):
+            if isinstance(p, dict):
+                for k in ("text", "refusal"):
+                    if isinstance(p.get(k), str):
+                        yield p, k, f"content[{i}].{k}"
+    if isinstance(msg.get("refusal"), str):
+        yield msg, "refusal", "refusal"
+
+
+def _strings(value, path: str):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def _special_tokens(obj, strip: bool, v: Verdict) -> None:
+    """Count special tokens (in strip mode first removing them from message text); any left is a problem."""
+    msgs = obj.get("messages") if isinstance(obj, dict) else None
+    if strip and isinstance(msgs, list):
+        for m in msgs:
+            for holder, key, _ in _text_fields(m) if isinstance(m, dict) else ():
+                found = SPECIAL_RE.findall(holder[key]) if "<|" in holder[key] else ()
+                if found:
+                    v.tokens_stripped.update(found)
+                    holder[key] = SPECIAL_RE.sub("", holder[key])
+                    v.rewritten = obj
+        v.tokens_found.update(v.tokens_stripped)
+    for path, s in _strings(obj, ""):
+        found = SPECIAL_RE.findall(s) if "<|" in s else ()
+        if not found:
+            continue
+        v.tokens_found.update(found)
+        if not any(code == "special_token" for code, _ in v.problems):
+            hint = "" if strip else " (special_tokens: strip removes them from message text)"
+            v.problems.append(("special_token", (f"{_label(obj, path)} contains {', '.join(sorted(set(found)))}: "
+                                                 f"tokenizer special tokens cannot be trained as text{hint}")))
+
+
+def _label(obj, path: str) -> str:
+    """'message 3 (assistant): content' for messages[2].content; other paths as they are."""
+    m = re.fullmatch(r"messages\[(\d+)\]\.?(.*)", path)
+    if not m:
+        return path
+    msg = obj["messages"][int(m.group(1))]
+    role = msg.get("role") if isinstance(msg, dict) else None
+    return f"message {int(m.group(1)) + 1} ({role if isinstance(role, str) else '?'}): {m.group(2) or 'message'}"
+
+
+_TOOLS_CACHE: dict[bytes, list[tuple[str, str]]] = {}
+
+
+def _tools_problems(tools) -> list[tuple[str, str]]:
+    """Problems of the `tools` list; a tools list repeated across examples (the usual case) is checked once."""
+    try:
+        key = marshal.dumps(tools)  # fast, exact for JSON values (same tools in another key order: a miss)
+    except ValueError:
+        key = None
+    hit = _TOOLS_CACHE.get(key) if key is not None else None
+    if hit is None:
+        try:
+            TOOLS_ADAPTER.validate_python(tools)
+            hit = []
+        except ValidationError as e:
+            hit = [(code, detail) for code, _, detail in explain_errors(e, {"tools": tools}, ("tools",))]
+        if len(_TOOLS_CACHE) >= 256:
+            _TOOLS_CACHE.clear()
+        if key is not None:
+            _TOOLS_CACHE[key] = hit
+    return hit
+
+
+def _tool_arguments(ex: ChatExample) -> list[tuple[str, str]]:
+    out = []
+    for n, m in enumerate(ex.messages, start=1):
+        if m.role != "assistant":
+            continue
+        calls = [(f"tool_calls[{i}]", c.function) for i, c in enumerate(m.tool_calls or ())]
+        if m.function_call is not None:
+            calls.append(("function_call", m.function_call))
+        for label, fn in calls:
+            try:
+                ok = isinstance(json.loads(fn.arguments), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                out.append(("invalid_tool_arguments", (f"message {n} (assistant): {label}.function.arguments "
+                                                   f"is not a JSON object: {fn.arguments[:60]!r}")))
+    return out
+
+
+def check_example(text: str, params) -> Verdict:
+    """Every problem of one example (JSON text) under `params`; pure, used by run() and the tests."""
+    v = Verdict()
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        v.problems.append(("invalid_example", f"not valid JSON: {e}"))
+        return v
+    plain = _fast_plain(obj) if "<|" not in text else None
+    if plain is not None and plain[0]:
+        v.fast = True
+        has_user = plain[1]
+    else:
+        if "<|" in text:
+            _special_tokens(obj, params.special_tokens == "strip", v)
+        rest = {k: v for k, v in obj.items() if k != "tools"} if isinstance(obj, dict) else obj
+        tool_problems = _tools_problems(obj["tools"]) if isinstance(obj, dict) and "tools" in obj else []
+        try:
+            ex = ChatExample.model_validate(rest)
+        except ValidationError as e:
+            v.problems += [(code, detail) for code, _, detail in explain_errors(e, obj)] + tool_problems
+            return v
+        if tool_problems:
+            v.problems += tool_problems
+            return v
+        has_user = any(m.role == "user" for m in ex.messages)
+        assistants = [m for m in ex.messages if m.role == "assistant"]
+        if params.require_trainable_assistant and all(m.weight == 0 for m in assistants):
+            v.problems.append(("no_trainable_assistant", (f"every assistant message ({len(assistants)}) has weight 0: "
+                                                         "nothing to train on")))
+        if params.tool_arguments_json:
+            v.problems += _tool_arguments(ex)
+    if not has_user and params.missing_user_message != "ignore":
+        detail = "no user message (OpenAI accepts this; the model learns to answer without a prompt)"
+        (v.problems if params.missing_user_message == "drop" else v.warnings).append(
+            ("missing_user" if params.missing_user_message == "drop" else "no_user_message", detail))
+    return v
+
+
+def _where(source_file: str | None, rows: list[int] | None) -> str:
+    name = os.path.basename(source_file or "?")
+    if not rows:
+        return name
+    return f"{name} row {rows[0]}" if len(rows) == 1 else f"{name} rows {rows[0]}–{rows[-1]}"
+
+
+def _sample(bucket: list, limit: int, ex_id, src, rows, detail: str) -> None:
+    if len(bucket) < limit:
+        bucket.append({"example_id": ex_id, "source_file": src, "source_rows": (rows or [])[:20], "detail": detail})
+
+
+def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
+    reasons: list[str | None] = []
+    details: list[str | None] = []
+    examples = frame["example"].to_list()
+    flags = frame["flags"].to_list() if "flags" in frame.columns else [[] for _ in examples]
+    ids, sources, rows_list = (frame[c].to_list() for c in ("example_id", "source_file", "source_rows"))
+    rewritten = flagged = False
+    by_reason, problems, warnings, found, stripped = Counter(), Counter(), Counter(), Counter(), Counter()
+    samples: dict[str, list] = {}
+    warning_samples: dict[str, list] = {}
+    fast = 0
+    for i, text in enumerate(examples):
+        v = check_example(text, params)
+        fast += v.fast
+        if v.tokens_found:
+            found.update(v.tokens_found)
+            stripped.update(v.tokens_stripped)
+        if v.problems or v.warnings:
+            where = _where(sources[i], rows_list[i])
+        if v.problems:
+            code, first = v.problems[0]
+            rest = [c for c, _ in v.problems[1:]]
+            more = f" (+{len(rest)} more: {', '.join(dict.fromkeys(rest))})" if rest else ""
+            reasons.append(code)
+            details.append(f"{where}, {first}{more}")
+            by_reason[code] += 1
+            problems.update({c for c, _ in v.problems})
+            _sample(samples.setdefault(code, []), params.samples_per_reason, ids[i], sources[i], rows_list[i],
+                    f"{where}, {first}")
+            continue
+        reasons.append(None)
+        details.append(None)
+        if v.rewritten is not None:
+            examples[i] = dumps_example(v.rewritten)
+            rewritten = True
+        for code, detail in v.warnings:
+            warnings[code] += 1
+            flags[i] = [*(flags[i] or []), f"validate:{code}"]
+            flagged = True
+            _sample(warning_samples.setdefault(code, []), params.samples_per_reason, ids[i], sources[i],
+                    rows_list[i], f"{where}, {detail}")
+    out = frame
+    if rewritten:
+        out = out.with_columns(pl.Series("example", examples, pl.Utf8))
+    if flagged:
+        out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
+    facts = {"checked": frame.height, "passed": frame.height - sum(by_reason.values()),
+             "rejected": sum(by_reason.values()), "by_reason": dict(by_reason.most_common()),
+             "problems": _by_count(problems), "samples": samples, "samples_per_reason": params.samples_per_reason,
+             "warnings": dict(warnings), "warning_samples": warning_samples,
+             "special_tokens": _by_count(_fold_reserved(found)),
+             "special_tokens_stripped": _by_count(_fold_reserved(stripped)), "fast_path": fast}
+    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(facts, params))
+
+
+def _fold_reserved(counts: Counter) -> Counter:
+    out: Counter = Counter()
+    for token, n in counts.items():
+        out[RESERVED if _RESERVED.fullmatch(token) else token] += n
+    return out
+
+
+def _by_count(counts) -> dict:
+    return dict(sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
+
+
+def problems_from_facts(facts: dict, params) -> list[Problem]:
+    """The run-level warning when most examples were rejected (a mapping problem, not a data problem)."""
+    checked, bad = facts["checked"], facts["rejected"]
+    if not checked or bad * 2 <= checked:
+        return []
+    top = ", ".join(f"{c} ({n})" for c, n in islice(facts["by_reason"].items(), 3))
+    return [Problem("warning", "mostly_invalid_format",
+                    f"validate rejected {bad} of {checked} examples ({top}): check the input "
+                    "mapping (roles, columns, content keys) first")]
+
+
+def merge_facts(parts: list[dict]) -> dict:
+    """The facts of the whole input from those of its chunks, in input order (exact)."""
+    cap = parts[0]["samples_per_reason"]
+    counts = {k: Counter() for k in ("by_reason", "problems", "warnings", "special_tokens", "special_tokens_stripped")}
+    samples: dict[str, list] = {}
+    warning_samples: dict[str, list] = {}
+    for part in parts:
+        for k, c in counts.items():
+            c.update(part[k])
+        for merged, part_samples in ((samples, part["samples"]), (warning_samples, part["warning_samples"])):
+            for code, items in part_samples.items():
+                bucket = merged.setdefault(code, [])
+                bucket += items[: cap - len(bucket)]
+    # every dropped code has a samples key (maybe an empty list), in order of first occurrence: the tie order
+    by_reason = Counter({code: counts["by_reason"][code] for code in samples})
+    return {"checked": sum(p["checked"] for p in parts), "passed": sum(p["passed"] for p in parts),
+            "rejected": sum(p["rejected"] for p in parts),
+            "by_reason": dict(by_reason.most_common()),
+            "problems": _by_count(counts["problems"]), "samples": samples, "samples_per_reason": cap,
+            "warnings": {code: counts["warnings"][code] for code in warning_samples},
+            "warning_samples": warning_samples, "special_tokens": _by_count(counts["special_tokens"]),
+            "special_tokens_stripped": _by_count(counts["special_tokens_stripped"]),
+            "fast_path": sum(p["fast_path"] for p in parts)}
