@@ -23,9 +23,7 @@ PINNED = {
 
 
 def _default_config(execution: dict | None = None) -> dict:
-    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
-    for inp in cfg["inputs"]:
-        inp["path"] = str(ROOT / inp["path"])
+    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())  # input paths relative to ROOT
     if execution:
         cfg["execution"] = execution
     return cfg
@@ -41,7 +39,7 @@ def _hashes(out) -> dict[str, str]:
 ], ids=["default", "two-workers-small-parts"])
 def test_sample_outputs_match_the_pinned_hashes(run_config, monkeypatch, tmp_path, execution):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.chdir(ROOT)  # data/sample paths in the manifest stay as in `make prepare`
+    monkeypatch.chdir(ROOT)  # source paths (in provenance, rejects and split groups) as in `make prepare`
     cfg = {**_default_config(execution), "cache": {"dir": str(tmp_path / "cache"), "checkpoints": False}}
     result, out = run_config(cfg)
     assert result.stats["rows"]["input"] == 1403
