@@ -56,7 +56,6 @@ def measure(stage: str, frame: pl.DataFrame, repeat: int, cache_dir: Path) -> di
     params = _params(stage)
     ctx = StageContext(None, cache_dir, cache_dir, lambda **kw: tqdm(disable=True, **kw), lambda m: None)
     if stage == "tokens":
-        params = params.model_copy(update={"workers": 1})  # one core, like a chunk in the runner's pool
         module.run(frame.head(10), params, ctx)  # load the encoding outside the timing
     times = []
     for _ in range(repeat):

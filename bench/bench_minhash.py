@@ -26,6 +26,7 @@ from datasketch import MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
 from bench.planted_duplicates import planted_corpus
+from pipeline.engine.executor import LocalExecutor
 from pipeline.stages.dedup.fingerprints import FingerprintSpec, fingerprint_examples
 from pipeline.stages.dedup.near_duplicates import candidate_probability, choose_banding
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
@@ -73,9 +74,11 @@ def bench_fingerprints(examples: list[str], workers: int) -> dict:
     spec = FingerprintSpec(K, NUM_PERM, SEED, False)
     out = {}
     for w in sorted({1, workers}):
+        executor = LocalExecutor(w)
         t = time.perf_counter()
-        fingerprint_examples(examples, spec, w)
+        fingerprint_examples(examples, spec, executor)
         out[f"workers_{w}"] = _rate(len(examples), time.perf_counter() - t)
+        executor.close()
     return out
 
 
@@ -123,7 +126,7 @@ def main() -> None:
                "machine": platform.machine(), "signatures": bench_signatures(corpus.tokens),
                "fingerprints": bench_fingerprints(corpus.examples, args.workers)}
     spec = FingerprintSpec(K, NUM_PERM, SEED, False)
-    results["lsh"] = bench_lsh(fingerprint_examples(corpus.examples, spec, args.workers).signatures, corpus.pairs)
+    results["lsh"] = bench_lsh(fingerprint_examples(corpus.examples, spec).signatures, corpus.pairs)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -19,9 +19,9 @@ import pipeline.convert as convert_pkg
 import pipeline.ingest.readers as readers_mod
 from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
-from pipeline.engine import executor as process_pool
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
+from pipeline.engine.executor import LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, empty_rejects, rejects_frame
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
@@ -51,16 +51,19 @@ def _warn(message: str) -> None:
 
 def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: bool = False) -> RunResult:
     store = CheckpointStore(Path(config.cache.dir), config.cache.checkpoints)
+    executor = LocalExecutor.from_config(config.execution)  # started once, reused by every step
+    ctx = StageContext(config, Path(out_dir or config.output.dir), Path(config.cache.dir), _progress, _warn,
+                       executor=executor)
     try:
-        return _run(config, config_path, Path(out_dir or config.output.dir), store, quiet)
+        return _run(config, config_path, ctx, store, quiet)
     finally:
-        process_pool.shutdown()
+        executor.close()
         store.cleanup()
 
 
-def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet: bool) -> RunResult:
+def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, quiet: bool) -> RunResult:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
-    ctx = StageContext(config, out_dir, Path(config.cache.dir), _progress, _warn)
+    out_dir = ctx.out_dir
     size = config.execution.chunk_size
 
     # --- preflight: every file resolved, read and checked before any work -------------------------
@@ -82,7 +85,8 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
         work = store.workdir(key)
         meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
         writer = PartWriter(work, "examples", size, {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in meta_columns}})
-        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer, meta_columns)
+        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer, meta_columns,
+                                                                          ctx.executor)
         written = {"examples": writer.parts().to_json(),
                    "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)).to_json(),
                    "universe": write_parts(universe, work, "universe", max(universe.height, 1)).to_json()}
@@ -118,7 +122,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
         else:
             say(f"{segment.names}: {examples.height:,} examples …")
             work = store.workdir(key)
-            kept, results = run_segment(segment, examples, work, ctx, config.execution)
+            kept, results = run_segment(segment, examples, work, ctx)
             parts = {"kept": kept.to_json(), **{f"dropped_{i}": r.dropped.to_json() for i, r in enumerate(results)}}
             folder = store.commit(key, work, parts, {"stages": [
                 {k: v for k, v in r.__dict__.items() if k != "dropped"} | {"problems": [p.__dict__ for p in r.problems]}
@@ -177,7 +181,7 @@ def _convert_modules():
             transcript, weights, where_expressions, windows)
 
 
-def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: list[str]):
+def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: list[str], executor):
     """Read every source (all before any conversion), then convert them one by one; examples go to
     `writer` part by part as they are built (after the input's `where:` filter)."""
     t_read = time.perf_counter()
@@ -206,7 +210,7 @@ def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: 
         frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
         where = _WhereFilter(inp, src.input_index, writer)
         converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns,
-                                  config.execution, on_examples=where.take)
+                                  executor, on_examples=where.take)
         converted.rejects = pl.concat([converted.rejects, *where.excluded], how="vertical")
         where_facts = where.facts
         for k, v in converted.counts.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from bench.planted_duplicates import jaccard, planted_corpus, shingle_set
+from pipeline.engine.executor import LocalExecutor
 from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example, example_id
 from pipeline.engine.stage import StageContext
 from pipeline.errors import UserError
@@ -459,12 +461,16 @@ def test_empty_frame():
 def test_process_pool_gives_the_same_result(corpus):
     examples = corpus.examples * 2 + corpus.examples[:200]     # > one batch per worker
     spec = FingerprintSpec(3, 128, 1, False)
-    one = fingerprint_examples(examples, spec, workers=1)
-    two = fingerprint_examples(examples, spec, workers=2)
+    executor = LocalExecutor(2)
+    try:
+        one = fingerprint_examples(examples, spec)
+        two = fingerprint_examples(examples, spec, executor)
+        frame = frame_of([json.loads(e) for e in examples])       # the stage streams batches from the Series
+        single, pooled = run(frame), dedup_stage.run(frame, params(), replace(CTX, executor=executor))
+    finally:
+        executor.close()
     assert np.array_equal(one.signatures, two.signatures)
     assert one.exact == two.exact and one.prompt == two.prompt and one.near_key == two.near_key
-    frame = frame_of([json.loads(e) for e in examples])           # the stage streams batches from the Series
-    single, pooled = run(frame, workers=1), run(frame, workers=2)
     assert single.frame.equals(pooled.frame) and single.facts == pooled.facts
 
 
@@ -535,7 +541,6 @@ def test_runner_path_equals_in_memory_dedup(tmp_path, action):
     and fetches texts on demand; decisions, details, clusters and facts equal dedup on the whole frame."""
     from pipeline.engine.parts import write_parts
     from pipeline.engine.segments import Segment, run_segment
-    from schemas.config import ExecutionConfig
 
     corpus = planted_corpus(n_singletons=150, pairs_per_level=8, seed=5)
     convs = [json.loads(e)["messages"] for e in corpus.examples]
@@ -543,8 +548,7 @@ def test_runner_path_equals_in_memory_dedup(tmp_path, action):
     p = params(action=action)
     direct = dedup_stage.run(frame, p, CTX)
     parts = write_parts(frame, tmp_path / "in", "examples", 37)
-    kept, (result,) = run_segment(Segment([(p, dedup_stage)], False), parts, tmp_path / "out", CTX,
-                                  ExecutionConfig(chunk_size=37, workers=1))
+    kept, (result,) = run_segment(Segment([(p, dedup_stage)], False), parts, tmp_path / "out", CTX)
     expect_kept = direct.frame.filter(pl.col("drop_reason").is_null()).drop("drop_reason", "drop_detail")
     got_kept = kept.read_all()
     assert got_kept.columns == expect_kept.columns                       # no fingerprint columns leak

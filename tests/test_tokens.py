@@ -1,11 +1,12 @@
 """tokens: counts checked against tiktoken and OpenAI's published API counts, the model table, overflow
-handling (drop / truncate / keep), the epochs and cost formula, and the process-pool path."""
+handling (drop / truncate / keep), the epochs and cost formula, and parts on the Executor."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +24,10 @@ from pipeline.chat.token_counting import (
     default_epochs,
     training_estimate,
 )
+from pipeline.engine.executor import LocalExecutor
+from pipeline.engine.parts import write_parts
 from pipeline.engine.records import dumps_example
+from pipeline.engine.segments import Segment, run_segment
 from pipeline.engine.stage import StageContext
 from pipeline.errors import UserError
 from pipeline.stages.tokens import stage as tokens
@@ -322,14 +326,24 @@ def test_facts_shape(tmp_path, realdata):
 
 # --------------------------------------------------------------------------- scale path
 @pytest.mark.slow  # spawns two worker processes (each loads the encoding)
-def test_process_pool_gives_the_same_counts(tmp_path, realdata):
+def test_parts_on_two_workers_give_the_same_counts(tmp_path, realdata):
+    """The stage has no pool of its own: the engine runs it part by part on the Executor, and two workers
+    over uneven parts give the whole-frame frame and facts."""
     drone = read_jsonl(realdata / "openai-cookbook-ft/drone_training.jsonl")
     many = [dict(x, messages=x["messages"][:-1] + [{"role": "assistant", "content": f"ok {i}"}])
-            for i in range(30) for x in drone]  # 3,090 examples -> 2 chunks
-    serial = run(tmp_path, many, parallel_min_examples=10**6)
-    pooled = run(tmp_path, many, workers=2, parallel_min_examples=1)
-    assert pooled.facts["workers"] == 2 and serial.facts["workers"] == 1
-    assert pooled.frame.equals(serial.frame)
+            for i in range(30) for x in drone]  # 3,090 examples
+    p = TokensParams(name="tokens", max_tokens=2_000)
+    whole = tokens.run(frame(many), p, ctx(tmp_path))
+    parts = write_parts(frame(many), tmp_path / "in", "examples", 700)
+    executor = LocalExecutor(2)
+    try:
+        kept, (result,) = run_segment(Segment([(p, tokens)], True), parts, tmp_path / "run",
+                                      replace(ctx(tmp_path), executor=executor))
+    finally:
+        executor.close()
+    assert result.workers == 2
+    assert kept.read_all().equals(whole.frame.filter(pl.col("drop_reason").is_null()).drop("drop_reason", "drop_detail"))
+    assert json.dumps(result.facts) == json.dumps(whole.facts)
 
 
 def test_end_to_end_on_the_cookbook_files(realdata, run_config):
@@ -384,23 +398,3 @@ def test_distribution_from_fixed_bins(tmp_path):
     assert small.facts["distribution"]["tokens"] == {  # below 512 the summary is exact
         "min": s.min(), "p50": float(s.quantile(0.5, "nearest")), "p95": float(s.quantile(0.95, "nearest")),
         "max": s.max(), "mean": round(s.mean(), 1)}
-
-
-def _pooled_run_in_a_worker(tmp: str, texts: list[str]) -> int:
-    """Runs in a spawned pool worker, as the runner's chunks do: the stage must not start its own pool."""
-    f = pl.DataFrame({"example_id": [f"e{i}" for i in range(len(texts))], "example": texts,
-                      "flags": [[] for _ in texts]}, schema={"example_id": pl.Utf8, "example": pl.Utf8,
-                                                             "flags": pl.List(pl.Utf8)})
-    out = tokens.run(f, TokensParams(name="tokens", workers=2, parallel_min_examples=1), ctx(Path(tmp)))
-    return out.facts["workers"]
-
-
-@pytest.mark.slow  # spawns a worker process that loads the encoding
-def test_no_nested_pool_inside_a_pool_worker(tmp_path):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    texts = [dumps_example(turns(1, words=1))] * (tokens.CHUNK + 1)  # two chunks: enough for a pool
-    assert not tokens.in_worker_process()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        assert pool.submit(_pooled_run_in_a_worker, str(tmp_path), texts).result() == 1

@@ -28,8 +28,8 @@ class Converted:
 
 
 def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str],
-                  execution=None, on_examples=None) -> Converted:
-    """`execution` (schemas.config.ExecutionConfig) lets the messages layout convert in a process pool.
+                  executor=None, on_examples=None) -> Converted:
+    """`executor` (pipeline.engine.executor) lets the messages layout convert in parallel tasks.
     With `on_examples`, converted examples are handed over part by part as they are built (so they never
     pile up in memory) and `Converted.examples` is None."""
     sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
@@ -37,7 +37,7 @@ def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_col
     if inp.layout == "messages" and inp.speaker_roles.by != "label":
         frame, inp = messages_with_roles(frame, inp, index, sink)
     if inp.layout == "messages":
-        convert_messages(frame, inp, index, sink, execution)
+        convert_messages(frame, inp, index, sink, executor)
     else:
         LAYOUTS[inp.layout](frame, inp, index, sink)
     if on_examples is not None:

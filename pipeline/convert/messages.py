@@ -6,14 +6,14 @@ import polars as pl
 
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import RoleMap, Turn
-from pipeline.engine.executor import ordered_map, worker_count
+from pipeline.engine.executor import SerialExecutor
 from pipeline.engine.records import rejects_frame
 from pipeline.ingest.readers import ROW
 
 CONVERSATIONS_PER_TASK = 25_000
 
 
-def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, execution=None) -> None:
+def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, executor=None) -> None:
     c = inp.columns
     roles = RoleMap(inp.roles, index)
     cid = pl.col(c.conversation_id).str.strip_chars()
@@ -32,12 +32,12 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
     rows = frame.with_columns(task_of_row)
     del frame, task_of_row
     n_conversations, n_tasks = task.height, (task["__task"].max() or 0) + 1
-    workers = 1 if execution is None else worker_count(execution.workers, n_conversations, n_tasks,
-                                                       execution.parallel_min_examples)
+    executor = executor or SerialExecutor()
+    workers = executor.workers_for(n_conversations, n_tasks)
     parts = (rows.filter(pl.col("__task") == t).drop("__task") for t in range(n_tasks)) if n_tasks > 1 else \
         iter([rows.drop("__task")])
     tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
-    for examples, rejects, counts in ordered_map(_convert_groups, tasks, workers):
+    for examples, rejects, counts in executor.map(_convert_groups, tasks, workers):
         sink.take(examples)
         sink.reject_frames.append(rejects)
         sink.counts.update(counts)

@@ -1,12 +1,12 @@
-"""Running stages: whole-frame, or chunk by chunk through a segment of batch stages in a process pool.
+"""Running stages: a segment of per-part stages part by part on the Executor, or one whole-frame stage.
 
-A segment is a run of consecutive batch stages that define `merge_facts` (see pipeline/stage_api.py).
-Each part of the input (pipeline/parts.py) passes through the segment's stages in order; parts are
-independent, so they run in a spawn-context process pool when the input is large (the same code path a
-Ray Data `map_batches` would take). A task reads its input part and writes its output parts itself:
-only counts, facts and problems travel back, so the main process never holds the frame. Facts are
-merged by each stage in input order, so the output does not depend on the number of workers.
-A segment of one unchunked stage (global, or without merge_facts) reads the whole frame.
+A segment is a run of consecutive `RUNS = "per_part"` stages (see pipeline/engine/stage.py). Each part
+of the input (pipeline/engine/parts.py) passes through the segment's stages in order; parts are
+independent, so they are tasks for the Executor (pipeline/engine/executor.py: a process pool here, Ray
+tasks on a cluster). A task reads its input part and writes its output parts itself: only counts, facts
+and problems travel back, so the main process never holds the frame. Facts are merged by type in input
+order, so the output does not depend on the backend or the number of workers. A segment of one
+`whole` / `whole_without_text` stage reads the whole frame (without its text for the latter).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.engine.executor import ordered_map, worker_count
+from pipeline.engine.executor import SerialExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
-from pipeline.engine.stage import Problem, StageContext
+from pipeline.engine.stage import RUNS_PER_PART, RUNS_WHOLE_WITHOUT_TEXT, Problem, StageContext, runs
 from pipeline.errors import InternalInvariantError
 from pipeline.stages import stage_module
 
@@ -50,22 +50,17 @@ class Segment:
 
 
 def plan_segments(stage_params: list) -> list[Segment]:
-    """Group consecutive chunkable batch stages; every other stage is a segment of its own."""
+    """Group consecutive per-part stages; every other stage is a segment of its own."""
     segments: list[Segment] = []
     for params in stage_params:
         module = stage_module(params.name)
-        chunkable = getattr(module, "SCOPE", "global") == "batch" and hasattr(module, "merge_facts")
-        in_process = getattr(module, "IN_PROCESS", False)
+        per_part = runs(module) == RUNS_PER_PART
         last = segments[-1] if segments else None
-        if chunkable and last is not None and last.chunked and not in_process and not _has_in_process(last):
+        if per_part and last is not None and last.chunked:
             last.stages.append((params, module))
         else:
-            segments.append(Segment([(params, module)], chunkable))
+            segments.append(Segment([(params, module)], per_part))
     return segments
-
-
-def _has_in_process(segment: Segment) -> bool:
-    return any(getattr(m, "IN_PROCESS", False) for _, m in segment.stages)
 
 
 def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -84,14 +79,13 @@ def _reasons(dropped: pl.DataFrame) -> dict[str, int]:
     return dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
 
 
-def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext,
-                execution) -> tuple[Parts, list[StageResult]]:
+def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext) -> tuple[Parts, list[StageResult]]:
     """Run a segment over `examples`; its kept rows and each stage's dropped rows are written as parts
     into `work` (kept-NNNNN.parquet, dropped_<k>-NNNNN.parquet)."""
     if segment.chunked:
-        return _run_chunked(segment, examples, work, ctx, execution)
+        return _run_chunked(segment, examples, work, ctx)
     (params, module), = segment.stages
-    with_text = getattr(module, "TEXT", True)
+    with_text = runs(module) != RUNS_WHOLE_WITHOUT_TEXT
     t = time.perf_counter()
     if with_text:
         frame, added = examples.read_all(), []
@@ -99,7 +93,7 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
         frame = examples.read_all(without=TEXT_COLUMNS)
         added = []
         if hasattr(module, "features"):
-            feats = _features(params, examples, ctx, execution)
+            feats = _features(params, examples, ctx)
             added = feats.columns
             frame = pl.concat([frame, feats], how="horizontal")
         ctx = replace(ctx, texts=examples.texts)
@@ -130,12 +124,12 @@ def _feature_task(params, path: Path) -> pl.DataFrame:
     return stage_module(params.name).features(pl.read_parquet(path, columns=["example"]), params)
 
 
-def _features(params, examples: Parts, ctx: StageContext, execution) -> pl.DataFrame:
-    """The stage's `features` of every part, in order (in the pool: each task reads its own part)."""
-    workers = worker_count(execution.workers, examples.height, len(examples.names), execution.parallel_min_examples)
+def _features(params, examples: Parts, ctx: StageContext) -> pl.DataFrame:
+    """The stage's `features` of every part, in order (on the Executor: each task reads its own part)."""
+    workers = ctx.executor.workers_for(examples.height, len(examples.names))
     bar = ctx.progress(total=examples.height, desc=f"{params.name}: features", unit="ex")
     out = []
-    for frame in ordered_map(_feature_task, ((params, path) for path in examples.paths), workers):
+    for frame in ctx.executor.map(_feature_task, ((params, path) for path in examples.paths), workers):
         out.append(frame)
         bar.update(frame.height)
     bar.close()
@@ -189,16 +183,16 @@ def _merge_reasons(dicts) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext, execution):
+def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext):
     specs = [p for p, _ in segment.stages]
-    n_tasks = len(examples.names)
-    workers = 1 if _has_in_process(segment) else worker_count(
-        execution.workers, examples.height, n_tasks, execution.parallel_min_examples)
-    task_ctx = ctx if workers == 1 else replace(ctx, progress=_quiet, warn=_warn_in_worker)
+    workers = ctx.executor.workers_for(examples.height, len(examples.names))
+    # a task never fans out again (its context's executor is serial) and never draws the main bar
+    task_ctx = replace(ctx, executor=SerialExecutor()) if workers == 1 else \
+        replace(ctx, progress=_quiet, warn=_warn_in_worker, executor=SerialExecutor())
     bar = ctx.progress(total=examples.height, desc=segment.names, unit="ex")
     results = []
     tasks = ((specs, path, work, i, task_ctx) for i, path in enumerate(examples.paths))
-    for result in ordered_map(_run_chunk, tasks, workers):
+    for result in ctx.executor.map(_run_chunk, tasks, workers):
         results.append(result)
         bar.update(result[0][0])
     bar.close()

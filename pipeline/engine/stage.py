@@ -1,37 +1,33 @@
-"""The contract between the runner and the stages.
+"""The stage contract: what a stage module declares and returns. The engine knows no stage by name.
 
-A stage is one module in pipeline/stages/ with:
-  SCOPE = "batch" | "global"   batch: pure per batch of rows (safe for Ray Data map_batches);
-                               global: needs all rows at once (dedup, split) and says so.
+A stage is a package pipeline/stages/<name>/ whose `stage.py` declares how it runs:
+  RUNS = "per_part"            pure per part of rows: the engine runs it part by part on its Executor
+                               (consecutive per-part stages form one segment each part passes through);
+  RUNS = "whole"               needs every row at once, in the main process (moderation: one rate budget
+                               paces every request; texts are deduplicated across the whole input);
+  RUNS = "whole_without_text"  needs every row but not the example text (dedup, split): run() gets every
+                               column but `example` (and export's `line`); the engine puts the text back
+                               when it writes the output, and `ctx.texts(example_ids)` fetches the texts
+                               of the rows a stage wants to show. Such a stage may define
+                                 def features(part: pl.DataFrame, params) -> pl.DataFrame
+                               computed from each part with its text (per part, on the Executor); its
+                               columns are added for run() and dropped from the output.
+and defines
   def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput
-  optional: def cache_key(params) -> str   extra state that must invalidate checkpoints
-                                           (e.g. whether an API key is set). Never the secret itself.
-
-Chunked execution (batch stages only). A batch stage that also defines
-  def merge_facts(parts: list[dict]) -> dict
-is run by the runner chunk by chunk (fixed-size slices, in a process pool when the input is large):
-consecutive such stages form a segment that each chunk passes through in order. `merge_facts` gets the
-facts of every chunk in input order and returns the facts of the whole input — counts add, fixed-bin
-histograms add, samples keep the first N in order; anything not mergeable exactly (means, percentiles)
-must be recomputed from mergeable parts (sums, bin counts) or left to the report, which has the
-exported examples with the stage's added columns. Optionally
-  def problems_from_facts(facts: dict, params) -> list[Problem]
-gives the run-level problems from the merged facts; without it, chunk problems are de-duplicated by
-code (first message kept). Set `IN_PROCESS = True` on a stage that must not leave the main process
-(e.g. it holds a shared rate budget); it is still chunked when it defines merge_facts.
-Stages without merge_facts run on the whole frame at once, as before.
-
-Global stages that need little or no text (dedup, split) set `TEXT = False`: run() then gets every
-column but `example` (and export's `line`), the runner puts the text back when it writes the output,
-and `ctx.texts(example_ids)` fetches the texts of the rows a stage wants to show. Such a stage may define
-  def features(part: pl.DataFrame, params) -> pl.DataFrame
-computed from each part of the input with its text (batch-pure: the runner runs it in its process pool,
-part by part); its columns are added for run() and dropped from the output.
+  optional: def cache_key(params) -> str   environment state that must invalidate checkpoints (e.g.
+                                           whether an API key is set; never the secret itself). Code and
+                                           library versions are already in every checkpoint key.
+  optional: def problems_from_facts(facts: dict, params) -> list[Problem]
+                                           run-level problems from the merged facts of a per-part stage;
+                                           without it, part problems are de-duplicated by code.
 
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
 null = keep) and `drop_detail` (human words). It may rewrite `example` — always with
 records.dumps_example, and only with OpenAI's top-level keys (messages, tools, parallel_tool_calls,
-functions) — or add columns for later stages and the report. The runner alone counts, times, checkpoints and writes the rejects.
+functions) — or add columns for later stages and the report. Facts of a per-part stage are merged across
+parts by type (pipeline/engine/facts.py), so they never depend on how the input was cut. A stage never
+starts a process: `ctx.executor` runs fan-out work. The engine alone counts, times, checkpoints and writes
+the rejects.
 """
 
 from __future__ import annotations
@@ -43,7 +39,19 @@ from typing import Literal
 
 import polars as pl
 
+from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
+
+RUNS_PER_PART, RUNS_WHOLE, RUNS_WHOLE_WITHOUT_TEXT = "per_part", "whole", "whole_without_text"
+RUNS = (RUNS_PER_PART, RUNS_WHOLE, RUNS_WHOLE_WITHOUT_TEXT)
+
+
+def runs(module) -> str:
+    """How a stage module runs (its RUNS declaration), checked."""
+    value = getattr(module, "RUNS", None)
+    if value not in RUNS:
+        raise TypeError(f"{module.__name__} declares RUNS = {value!r}; a stage declares one of {', '.join(RUNS)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,8 @@ class StageContext:
     cache_dir: Path
     progress: Callable[..., object]  # progress(total=N, desc="...", unit="ex") -> tqdm-like
     warn: Callable[[str], None]
-    texts: Callable[[list[str]], dict[str, str]] | None = None  # example_id -> example text (TEXT = False stages)
+    texts: Callable[[list[str]], dict[str, str]] | None = None  # example_id -> text ("whole_without_text" stages)
+    executor: Executor = field(default_factory=SerialExecutor)  # the only way a stage fans work out
 
 
 @dataclass

@@ -1,16 +1,17 @@
 """Parameters of the `dedup` stage (global): exact, prompt-side and MinHash-LSH near-duplicates."""
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import StrictModel
+from schemas.base import MOVED_TO_EXECUTION_WORKERS, StrictModel
 
 KEEP_POLICY = re.compile(r"^(first|longest|meta:\S+)$")
 
 
 class DedupParams(StrictModel):
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {"workers": MOVED_TO_EXECUTION_WORKERS}
     name: Literal["dedup"]
     exact: bool = Field(True, description="drop conversations equal after casefolding and collapsing whitespace")
     exact_prompt: bool = Field(False, description="also drop examples whose prompt side (all messages before the "
@@ -35,8 +36,6 @@ class DedupParams(StrictModel):
                             "group so it lands wholly in train or in validation")
     bucket_limit: int = Field(200, ge=1, description="in an LSH bucket, compare each example with at most this "
                                                      "many earlier members (bounds work on huge templated buckets)")
-    workers: int | None = Field(None, ge=1, description="processes for fingerprints; default: up to 8 when there "
-                                                        "are 50,000 examples or more, else 1")
 
     @field_validator("keep")
     @classmethod

@@ -1,14 +1,15 @@
 """Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from pipeline.chat.model_limits import UnknownModelError, resolve_model
-from schemas.base import StrictModel
+from schemas.base import MOVED_TO_EXECUTION_WORKERS, StrictModel
 
 
 class TokensParams(StrictModel):
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {"workers": MOVED_TO_EXECUTION_WORKERS, "parallel_min_examples": MOVED_TO_EXECUTION_WORKERS}
     name: Literal["tokens"]
     model: str = Field("gpt-4o-mini-2024-07-18",
                        description="the model you will fine-tune: a base name, a dated snapshot or an ft:... model")
@@ -22,10 +23,6 @@ class TokensParams(StrictModel):
         None, ge=0, description="USD per 1M training tokens; default: the model table's price")
     n_epochs: int | None = Field(None, ge=1, le=50,
                                  description="epochs for the cost estimate; default: OpenAI's auto rule")
-    workers: int = Field(2, ge=1, le=64, description="processes used to count large inputs")
-    parallel_min_examples: int = Field(
-        50_000, ge=1, description="count in `workers` processes from this many examples on; smaller inputs "
-                                  "are counted in this process (worker start-up has a fixed cost)")
 
     @model_validator(mode="after")
     def _model_resolves(self) -> "TokensParams":

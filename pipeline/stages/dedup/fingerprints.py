@@ -14,8 +14,8 @@
             top-level tool definitions are left out for the same reason.
   n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
 
-Work is done per batch of examples (`fingerprint_batch`), in a spawn-context process pool when
-`workers` > 1; results do not depend on the number of workers.
+Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
+input is large; results do not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipeline.engine.executor import ordered_map
+from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
 
@@ -239,13 +239,15 @@ def _batches(examples, size: int):
         yield part if isinstance(part, list) else part.to_list()
 
 
-def _run_batches(fn, examples, spec: FingerprintSpec, workers: int, progress=None) -> list:
+def _run_batches(fn, examples, spec: FingerprintSpec, executor: Executor | None, progress=None) -> list:
     n_batches = -(-len(examples) // BATCH)
+    executor = executor or SerialExecutor()
+    workers = executor.workers_for(len(examples), n_batches)
     bar = progress(total=len(examples), desc="dedup: fingerprints", unit="ex") if progress else None
     results = []
     try:
         tasks = ((batch, spec) for batch in _batches(examples, BATCH))
-        for r in ordered_map(fn, tasks, workers if n_batches > 1 else 1):
+        for r in executor.map(fn, tasks, workers):
             results.append(r)
             if bar is not None:
                 bar.update(_size(r))
@@ -259,10 +261,11 @@ def _size(result) -> int:
     return len(result.exact) if isinstance(result, Fingerprints) else len(result)
 
 
-def fingerprint_examples(examples, spec: FingerprintSpec, workers: int = 1, progress=None) -> Fingerprints:
+def fingerprint_examples(examples, spec: FingerprintSpec, executor: Executor | None = None,
+                         progress=None) -> Fingerprints:
     """Fingerprints of `examples` (a list of example JSON texts or a polars Utf8 Series), in order."""
-    return Fingerprints.concat(_run_batches(fingerprint_batch, examples, spec, workers, progress), spec.num_perm)
+    return Fingerprints.concat(_run_batches(fingerprint_batch, examples, spec, executor, progress), spec.num_perm)
 
 
-def shingle_sets(examples, spec: FingerprintSpec, workers: int = 1) -> list[np.ndarray]:
-    return [s for part in _run_batches(shingle_set_batch, examples, spec, workers) for s in part]
+def shingle_sets(examples, spec: FingerprintSpec, executor: Executor | None = None) -> list[np.ndarray]:
+    return [s for part in _run_batches(shingle_set_batch, examples, spec, executor) for s in part]

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +60,7 @@ from pipeline.stages.dedup.near_duplicates import (
 )
 from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
 
-SCOPE = "global"
-TEXT = False  # run() gets the frame without example text: fingerprints come from `features`, part by part
-PARALLEL_MIN = 50_000  # below this, starting spawn workers (~2 s) costs more than it saves
+RUNS = "whole_without_text"  # fingerprints come from `features`, part by part; texts fetched by id
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
 REASONS = {"exact": "exact_duplicate", "prompt": "prompt_duplicate", "near": "near_duplicate"}
@@ -171,7 +168,7 @@ def _preview(example: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
 
 
-def _near_edges(params, fp, texts: _Texts, workers: int, bands: int, rows: int, near_facts: dict):
+def _near_edges(params, fp, texts: _Texts, executor, bands: int, rows: int, near_facts: dict):
     """(left, right, similarity) between examples; identical token sequences first, then verified LSH pairs."""
     first = _first_equal(fp.near_key)
     idx = np.arange(len(first))
@@ -183,7 +180,7 @@ def _near_edges(params, fp, texts: _Texts, workers: int, bands: int, rows: int, 
         spec = FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, False)
 
         def sets_of(rows_: np.ndarray) -> dict[int, np.ndarray]:
-            found = shingle_sets(texts.at(reps[rows_]), spec, workers)
+            found = shingle_sets(texts.at(reps[rows_]), spec, executor)
             return dict(zip(rows_.tolist(), found))
 
         settings = LshSettings(params.threshold, bands, rows, params.bucket_limit, params.verify)
@@ -218,13 +215,12 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         empty = frame.with_columns(pl.lit(None, pl.Utf8).alias(CLUSTER_COLUMN))
         return StageOutput(with_drops(empty, [], []), {"examples": 0, "dropped": 0, "clusters": 0})
     texts = _Texts(frame, ctx)
-    workers = params.workers or (min(os.cpu_count() or 1, 8) if n >= PARALLEL_MIN else 1)
     auto = params.bands is None
     bands, rows = choose_banding(params.threshold, params.num_perm) if auto else (params.bands, params.rows)
     if "__fp_exact" in frame.columns:  # computed by `features` (the runner's path)
         fp = Fingerprints.from_frame(frame, params.num_perm)
     else:
-        fp = fingerprint_examples(frame["example"], _spec(params), workers, ctx.progress)
+        fp = fingerprint_examples(frame["example"], _spec(params), ctx.executor, ctx.progress)
     scores = _keep_scores(frame, params.keep, fp.n_chars)
 
     idx = np.arange(n, dtype=np.int64)
@@ -242,7 +238,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     pair_sim: dict[tuple[int, int], float] = {}
     near_first = np.full(n, -1, dtype=np.int64)
     if params.near:
-        nl, nr, ns, near_first = _near_edges(params, fp, texts, workers, bands, rows, near_facts)
+        nl, nr, ns, near_first = _near_edges(params, fp, texts, ctx.executor, bands, rows, near_facts)
         lefts.append(nl)
         rights.append(nr)
         pair_sim = dict(zip(zip(np.minimum(nl, nr).tolist(), np.maximum(nl, nr).tolist()), ns.tolist()))

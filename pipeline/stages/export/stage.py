@@ -14,7 +14,7 @@ import polars as pl
 
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all
 
-SCOPE = "batch"  # per-example lines; the training-set size check runs on the merged counts
+RUNS = "per_part"  # per-example lines; the training-set size check runs on the merged counts
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
 

@@ -49,7 +49,7 @@ import polars as pl
 from pipeline.chat.texts import message_text
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 
-SCOPE = "batch"
+RUNS = "per_part"
 REASONS = ("short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply", "length_ratio", "too_many_turns")
 TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]

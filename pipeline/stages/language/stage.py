@@ -46,7 +46,7 @@ from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache, backend_id
 from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
 
-SCOPE = "batch"
+RUNS = "per_part"
 SIDES = ("user", "assistant")
 SHORT = "short"
 CONF_EDGES = [0.0, 0.5, 0.8, 0.9, 0.99]

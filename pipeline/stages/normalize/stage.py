@@ -39,7 +39,7 @@ from ftfy.badness import MOJIBAKE_CATEGORIES
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
-SCOPE = "batch"
+RUNS = "per_part"
 KINDS = ("surrogates", "mojibake", "line_endings", "control_chars", "nfc", "blank_lines", "trim")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

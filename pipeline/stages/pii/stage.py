@@ -37,7 +37,7 @@ from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.pii.patterns import GATES, PII_TYPES, PLACEHOLDERS, RAW_JSON_ESCAPES, find_pii, redact
 
-SCOPE = "batch"
+RUNS = "per_part"
 CONTEXT = 40  # characters either side of a detection in a snippet
 BLOCK = 4096  # examples parsed at a time: bounds the parsed objects held while their texts are gated
 

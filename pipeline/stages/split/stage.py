@@ -15,8 +15,7 @@ from pipeline.engine.stage import StageContext, StageOutput, keep_all
 from pipeline.errors import UserError
 from pipeline.stages.dedup.near_duplicates import split_straddle_facts
 
-SCOPE = "global"
-TEXT = False  # groups and strata only: the runner keeps the example text on disk
+RUNS = "whole_without_text"  # groups and strata only: the example text stays on disk
 
 
 def _rank(key: str, seed: int) -> str:

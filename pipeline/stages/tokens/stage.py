@@ -15,7 +15,7 @@ Rows whose `example` is not a JSON object with a `messages` list -> reason `unre
 
 Facts (`facts.tokens`; chunks merge exactly with merge_facts, and the run warning comes from the merged
 facts with problems_from_facts):
-  model, base_model, encoding, limit, limit_source, on_overflow, workers (processes used; chunks: the most)
+  model, base_model, encoding, limit, limit_source, on_overflow
   examples            kept examples counted (after this stage)
   totals              {tokens, assistant_tokens, messages} over kept examples
   value_bins          {tokens|assistant_tokens|messages: [[bin, count], ...]}: kept examples per fixed bin
@@ -36,10 +36,7 @@ facts with problems_from_facts):
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from itertools import pairwise
 from pathlib import Path
 
@@ -55,7 +52,7 @@ from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
 
-SCOPE = "batch"
+RUNS = "per_part"
 CHUNK = 2_000
 METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
@@ -82,8 +79,8 @@ def target_model(params) -> TargetModel:
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     target = target_model(params)
     cache = Path(ctx.cache_dir) / "tiktoken"
-    ensure_encoding(target.encoding, cache)  # before any worker starts: they inherit TIKTOKEN_CACHE_DIR
-    counts, workers = _count_all(frame["example"].to_list(), target.encoding, cache, params, ctx)
+    ensure_encoding(target.encoding, cache)
+    counts = _count_all(frame["example"].to_list(), target.encoding, cache, ctx)
     counter = counter_for(target.encoding, str(cache))
     limit = target.max_example_tokens
     ids = frame["example_id"].to_list()
@@ -140,7 +137,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     facts = {
         "model": target.name, "base_model": target.base, "encoding": target.encoding,
         "limit": limit, "limit_source": target.limit_source, "on_overflow": params.on_overflow,
-        "workers": workers, "examples": len(kept),
+        "examples": len(kept),
         "totals": {m: sum(v) for m, v in values.items()},
         "value_bins": {m: _bins(_bin_counts(v)) for m, v in values.items()},
         "distribution": {m: {"min": min(v, default=None), "max": max(v, default=None)} for m, v in values.items()},
@@ -182,7 +179,7 @@ def merge_facts(parts: list[dict]) -> dict:
     n = sum(p["examples"] for p in parts)
     facts = {
         **{k: first[k] for k in ("model", "base_model", "encoding", "limit", "limit_source", "on_overflow")},
-        "workers": max(p["workers"] for p in parts), "examples": n,
+        "examples": n,
         "totals": {m: sum(p["totals"][m] for p in parts) for m in METRICS},
         "value_bins": {m: _bins(bins[m]) for m in METRICS},
         "distribution": {m: {"min": min((d["min"] for d in extremes[m]), default=None),
@@ -238,37 +235,16 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
                   f"{len(messages)}) needs {base + suffix[starts[-1]]:,} tokens")
 
 
-def in_worker_process() -> bool:
-    """True inside a multiprocessing child (e.g. a chunk of the runner's process pool, whose workers are
-    not daemons since Python 3.9): no pool of our own there."""
-    return multiprocessing.parent_process() is not None or multiprocessing.current_process().daemon
-
-
-def _count_all(texts: list[str], encoding: str, cache: Path, params, ctx) -> tuple[list, int]:
-    """Counts per example, in input order. Large inputs go to a process pool (spawned, fixed chunks,
-    results gathered in order, so the output is identical to the single-process path). Spawned workers
-    import the caller's main module: a script without an `if __name__ == "__main__":` guard makes them fail,
-    and the counting then falls back to this process with a warning."""
-    chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
+def _count_all(texts: list[str], encoding: str, cache: Path, ctx) -> list:
+    """Counts per example, in input order, CHUNK examples at a time (the engine runs parts in parallel)."""
     bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
-    workers = min(params.workers, len(chunks))
     results: list = []
     try:
-        if workers > 1 and len(texts) >= params.parallel_min_examples and not in_worker_process():
-            try:
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    for part in pool.map(count_batch, [encoding] * len(chunks), [str(cache)] * len(chunks), chunks):
-                        results.extend(part)
-                        bar.update(len(part))
-                return results, workers
-            except (BrokenProcessPool, OSError) as e:
-                ctx.warn(f"tokens: worker processes failed ({e}); counting in this process instead")
-                results = []
-        for chunk in chunks:
-            part = count_batch(encoding, str(cache), chunk)
+        for i in range(0, len(texts), CHUNK):
+            part = count_batch(encoding, str(cache), texts[i:i + CHUNK])
             results.extend(part)
             bar.update(len(part))
-        return results, 1
+        return results
     finally:
         bar.close()
 

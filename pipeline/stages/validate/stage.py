@@ -44,7 +44,7 @@ from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
 
-SCOPE = "batch"
+RUNS = "per_part"
 
 # Special tokens of OpenAI's tokenizers: cl100k_base/o200k_base (tiktoken), ChatML, and the o200k_harmony
 # names. tiktoken refuses to encode them as text, and they mean something else to the model.
