@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.chat.texts import TextSlot, image_parts, message_text, text_slots
+from pipeline.report.chat_preview import shown_text
 
 IMAGE = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
 
@@ -82,6 +83,14 @@ def test_image_parts_counts_every_image_type_and_nothing_else():
     assert image_parts(message) == 3
     assert image_parts({"role": "user", "content": "an image_url"}) == 0
     assert image_parts({"role": "user", "content": None}) == 0
+
+
+def test_the_report_shows_text_slots_in_place_and_placeholders_for_the_rest():
+    message = {"role": "assistant", "refusal": "not shown", "content": [
+        {"type": "text", "text": "a"}, IMAGE, {"type": "refusal", "refusal": "no"}, {"type": "text"}, "raw", 5],
+        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    assert shown_text(message) == "a\n[image]\n[refusal]\n\nraw\n5\n→ f({})"
+    assert shown_text({"role": "assistant", "content": None, "function_call": {"name": "g"}}) == "→ g()"
 
 
 # --- writing a slot -------------------------------------------------------------------------------------
