@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.chat.texts import text_slots
 from pipeline.engine.records import dumps_example
 from pipeline.stages.normalize import stage as normalize
 from schemas.stages.normalize import NormalizeParams
@@ -148,8 +149,8 @@ def examples(draw):
 def _mask_text(obj: dict) -> dict:
     masked = copy.deepcopy(obj)
     for m in masked["messages"]:
-        for holder, key, _ in normalize._text_slots(m):
-            holder[key] = "<text>"
+        for slot in text_slots(m, refusals=True):
+            slot.set("<text>")
     return masked
 
 
@@ -168,8 +169,8 @@ def test_properties(obj, mojibake):
     assert twice == once
     assert _mask_text(once) == _mask_text(obj)  # roles, names, ids, arguments, urls, tools untouched
     for m in once["messages"]:
-        for holder, key, _ in normalize._text_slots(m):
-            text = holder[key]
+        for slot in text_slots(m, refusals=True):
+            text = slot.get()
             assert not CONTROL.search(text), repr(text)
             assert text == text.strip() and unicodedata.is_normalized("NFC", text)
             assert "\n\n\n\n" not in text

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 
+from pipeline.chat.texts import text_slots
 
-def _part_text(part) -> str:
+
+def _placeholder(part) -> str:
+    """How a content part that is not a text slot is shown: a string part as is, an image, audio or file
+    part as [image] / [audio] / [file], any other typed part as [its type] (so a refusal part is [refusal]),
+    junk as its JSON; a text part whose text is not a string shows str() of it ('' when missing)."""
     if isinstance(part, str):
         return part
     if not isinstance(part, dict):
@@ -26,11 +31,15 @@ def _part_text(part) -> str:
     return f"[{kind or 'part'}]"
 
 
-def message_text(message: dict) -> str:
-    """All visible text of one message: content (string or parts) plus its tool/function calls."""
+def shown_text(message: dict) -> str:
+    """All visible text of one message, for a reader: its content, each part in order (text slots as their
+    text, chat.texts.text_slots without refusals; other parts as placeholders), then one line per
+    tool/function call. Not what the stages read (chat.texts.message_text): this also shows what is not
+    text. The message's `refusal` key is not shown."""
     content = message.get("content")
     if isinstance(content, list):
-        text = "\n".join(_part_text(p) for p in content)
+        texts = {slot.part: slot.get() for slot in text_slots(message, refusals=False)}
+        text = "\n".join(texts[i] if i in texts else _placeholder(p) for i, p in enumerate(content))
     elif content is None:
         text = ""
     else:
@@ -77,7 +86,7 @@ def preview(example: str | None, max_messages: int = 6, max_chars: int = 400) ->
         role = str(m.get("role", "?"))
         if m.get("name"):
             role = f"{role} ({m['name']})"
-        shown.append({"role": role, "text": clip(message_text(m), max_chars)})
+        shown.append({"role": role, "text": clip(shown_text(m), max_chars)})
     return {"messages": shown, "more": max(0, len(messages) - max_messages), "raw": None}
 
 

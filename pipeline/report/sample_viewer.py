@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.report.chat_preview import clip, message_text
+from pipeline.report.chat_preview import clip, shown_text
 from pipeline.report.run_data import RunData
 
 MAX_EXAMPLES = 500
@@ -73,7 +73,7 @@ def _messages(example: str, counter: _Counted) -> tuple[list[dict], int]:
     for m in messages[:MAX_MESSAGES]:
         if not isinstance(m, dict):
             continue
-        full = message_text(m)
+        full = shown_text(m)
         item = {"role": str(m.get("role", "?")), "text": clip(full, MAX_MESSAGE_CHARS)}
         if m.get("name"):
             item["name"] = str(m["name"])

@@ -1,12 +1,14 @@
 """Which texts of an example are screened: message contents (all roles, or only user and assistant),
-each split into chunks. Image parts cannot be sent as text and are counted, not screened; tool-call
-arguments are not screened."""
+each split into chunks. A message's text is chat.texts.message_text (refusals are not screened); image
+parts cannot be sent as text and are counted (chat.texts.image_parts), not screened; tool-call arguments
+are not screened."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from pipeline.chat.texts import image_parts, message_text
 from pipeline.stages.moderation.chunking import chunk_spans
 
 USER_AND_ASSISTANT = frozenset({"user", "assistant"})
@@ -34,21 +36,6 @@ class ExampleTexts:
     images: int  # image parts seen (not screened)
 
 
-def message_text(content) -> tuple[str, int]:
-    """The text of a message content (a string or a list of parts) and its number of image parts."""
-    if isinstance(content, str):
-        return content, 0
-    if not isinstance(content, list):
-        return "", 0
-    texts, images = [], 0
-    for part in content:
-        if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image"):
-            images += 1
-    return "\n".join(texts), images
-
-
 def example_texts(example: str, roles: frozenset[str] | None, limit: int, overlap: int) -> ExampleTexts:
     """The chunks to screen for one example (compact JSON); roles=None screens every message."""
     try:
@@ -64,8 +51,8 @@ def example_texts(example: str, roles: frozenset[str] | None, limit: int, overla
         role = str(msg.get("role", ""))
         if roles is not None and role not in roles:
             continue
-        text, n_images = message_text(msg.get("content"))
-        images += n_images
+        text = message_text(msg)
+        images += image_parts(msg)
         if not text.strip():
             continue
         spans = chunk_spans(text, limit, overlap)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.chat.texts import message_text
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
 from pipeline.errors import UserError
@@ -46,12 +47,7 @@ from pipeline.stages.moderation.client import (
 )
 from pipeline.stages.moderation.decision import ExampleDecision, decide
 from pipeline.stages.moderation.rate_budget import RateBudget
-from pipeline.stages.moderation.screened_texts import (
-    USER_AND_ASSISTANT,
-    ExampleTexts,
-    example_texts,
-    message_text,
-)
+from pipeline.stages.moderation.screened_texts import USER_AND_ASSISTANT, ExampleTexts, example_texts
 from pipeline.stages.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
 
 RUNS = "whole"  # in the main process, on the whole frame: one rate budget paces every request
@@ -169,6 +165,6 @@ def _flagged_messages(example: str, decision: ExampleDecision) -> str:
     shown = []
     for number in sorted({where.message for where, _ in decision.places})[:MAX_PLACES]:
         msg = messages[number - 1]
-        text, _ = message_text(msg.get("content"))
+        text = message_text(msg)
         shown.append({"role": msg.get("role"), "content": text[:CLIP] + ("…" if len(text) > CLIP else "")})
     return dumps_example({"messages": shown})

@@ -1,7 +1,8 @@
 """normalize (batch): clean the text of every message, counting each kind of change; drops nothing.
 
-Touches only message text: string `content`, the `text` of text parts, and refusals. Never roles, names,
-ids, tool-call arguments, tool definitions or image URLs. Steps, in order, each switchable in params:
+Touches only message text (chat.texts.text_slots with refusals): string `content`, the `text` of text
+parts, and refusals (parts and the `refusal` key). Never roles, names, ids, tool-call arguments, tool
+definitions or image URLs. Steps, in order, each switchable in params:
   surrogates     lone UTF-16 surrogates (unencodable, OpenAI would reject the file) -> U+FFFD
   mojibake       ftfy.fix_encoding ("donâ€™t" -> "don’t"), only on text with a character it could flag
   line_endings   CRLF, CR, NEL, VT, FF, U+2028, U+2029 -> LF
@@ -36,6 +37,7 @@ import ftfy
 import polars as pl
 from ftfy.badness import MOJIBAKE_CATEGORIES
 
+from pipeline.chat.texts import text_slots
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
@@ -127,21 +129,6 @@ class TextCleaner:
         return text, kinds
 
 
-def _text_slots(msg: dict):
-    """(container, key, label) of each text field of a message (content, text/refusal parts, refusal)."""
-    c = msg.get("content")
-    if isinstance(c, str):
-        yield msg, "content", "content"
-    elif isinstance(c, list):
-        for i, part in enumerate(c):
-            if isinstance(part, dict) and part.get("type") in ("text", "refusal"):
-                key = part["type"]
-                if isinstance(part.get(key), str):
-                    yield part, key, f"content[{i}].{key}"
-    if isinstance(msg.get("refusal"), str):
-        yield msg, "refusal", "refusal"
-
-
 def _plain_texts_quiet(obj, cleaner: TextCleaner) -> bool:
     """True when every message is a dict with string content and no refusal, and no text needs work."""
     msgs = obj.get("messages") if type(obj) is dict else None
@@ -158,12 +145,12 @@ def normalize_example(obj, cleaner: TextCleaner) -> list[tuple[str, str, str, li
     for n, msg in enumerate(msgs if isinstance(msgs, list) else (), start=1):
         if not isinstance(msg, dict):
             continue
-        for holder, key, label in _text_slots(msg):
-            before = holder[key]
+        for slot in text_slots(msg, refusals=True):
+            before = slot.get()
             after, kinds = cleaner.clean(before)
             if kinds:
-                holder[key] = after
-                changed.append((f"message {n} ({msg.get('role')}): {label}", before, after, kinds))
+                slot.set(after)
+                changed.append((f"message {n} ({msg.get('role')}): {slot.label}", before, after, kinds))
     return changed
 
 

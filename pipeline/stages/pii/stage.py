@@ -1,7 +1,8 @@
 """pii (batch): find personal data and secrets in message text, then redact, drop or flag per type.
 
-Only text content is scanned and changed: string `content` and the `text` of content parts, in the
-messages whose role is in `roles`. Tool-call arguments, names and tool definitions are left alone.
+Only text content is scanned and changed: string `content` and the `text` of content parts (not
+refusals: chat.texts.text_slots with refusals=False), in the messages whose role is in `roles`.
+Tool-call arguments, names and tool definitions are left alone.
 Detectors live in pipeline/pii_patterns.py. Per example, each found type takes its action
 (`actions[type]`, else `action`): any `drop` rejects the example (reason `pii_<type>`, the
 highest-priority dropping type), `flag` adds a 'pii:<type>' flag, `redact` swaps the value for its
@@ -33,6 +34,7 @@ from collections import Counter
 
 import polars as pl
 
+from pipeline.chat.texts import text_slots
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.pii.patterns import GATES, PII_TYPES, PLACEHOLDERS, RAW_JSON_ESCAPES, find_pii, redact
@@ -80,38 +82,14 @@ def _text_series(texts: list[str]) -> pl.Series:
         return pl.Series([t.encode("utf-8", "replace").decode("utf-8") for t in texts], dtype=pl.Utf8)
 
 
-def _count_scanned(obj, roles: frozenset) -> int:
-    """Messages whose text would be scanned (role in roles, content a string or a list of parts)."""
+def _scanned_messages(obj, roles: frozenset):
+    """(index, message) of each message whose text is scanned: role in roles, content a string or a list of
+    parts (a list without text parts counts too)."""
     messages = obj.get("messages") if isinstance(obj, dict) else None
-    n = 0
-    for message in messages or ():
+    for i, message in enumerate(messages or ()):
         if isinstance(message, dict) and _role_in(message.get("role"), roles) \
                 and isinstance(message.get("content"), (str, list)):
-            n += 1
-    return n
-
-
-def _text_slots(obj, roles: frozenset) -> tuple[int, list[tuple[int, str, dict, str]]]:
-    """Scanned messages (as _count_scanned) and the (message index, role, holder, key) of every text in
-    them: holder[key] is the string."""
-    messages = obj.get("messages") if isinstance(obj, dict) else None
-    scanned, slots = 0, []
-    for i, message in enumerate(messages or ()):
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        if not _role_in(role, roles):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            scanned += 1
-            slots.append((i, role, message, "content"))
-        elif isinstance(content, list):
-            scanned += 1
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-                    slots.append((i, role, part, "text"))
-    return scanned, slots
+            yield i, message
 
 
 class _Scan:
@@ -212,25 +190,27 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     rewritten: dict[int, str] = {}
     flags_added: dict[int, list[str]] = {}
     for first in range(0, n, BLOCK):
-        pending = []  # (row, parsed example, text slots) of the examples some gate matched
+        pending = []  # (row, parsed example, [(message index, role, text slot)]) of the examples a gate matched
         for row, raw in enumerate(examples.slice(first, BLOCK).to_list(), first):
             obj = json.loads(raw)
             if candidates[row]:
-                scanned, slots = _text_slots(obj, roles)
-                pending.append((row, obj, slots))
-                tally.scanned_messages += scanned
+                scanned = list(_scanned_messages(obj, roles))
+                pending.append((row, obj, [(i, message["role"], slot) for i, message in scanned
+                                           for slot in text_slots(message, refusals=False)]))
+                tally.scanned_messages += len(scanned)
             else:
-                tally.scanned_messages += _count_scanned(obj, roles)
-        texts = _text_series([holder[key] for *_, slots in pending for *_, holder, key in slots])
+                tally.scanned_messages += sum(1 for _ in _scanned_messages(obj, roles))
+        texts = _text_series([slot.get() for *_, slots in pending for *_, slot in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, slots in pending:
             scan, changed = _Scan(), False
-            for (i, role, holder, key), types_here in zip(slots, gated):
+            for (i, role, slot), types_here in zip(slots, gated):
                 if types_here:
-                    old = holder[key]
+                    old = slot.get()
                     new = scan.text(old, i, role, types_here, redact_types)
                     if new != old:
-                        holder[key], changed = new, True
+                        slot.set(new)
+                        changed = True
             if scan.found:
                 reasons[row], details[row], flags = tally.example(ids[row], scan)
                 if flags:

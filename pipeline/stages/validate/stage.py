@@ -40,6 +40,7 @@ import polars as pl
 import tiktoken_ext.openai_public as tiktoken_public
 from pydantic import ValidationError
 
+from pipeline.chat.texts import text_slots
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
@@ -86,21 +87,6 @@ def _fast_plain(obj) -> tuple[bool, bool] | None:
     return "assistant" in roles, "user" in roles
 
 
-def _text_fields(msg: dict):
-    """(container, key, label) of every trained/prompt text field in a message."""
-    c = msg.get("content")
-    if isinstance(c, str):
-        yield msg, "content", "content"
-    elif isinstance(c, list):
-        for i, p in enumerate(c):
-            if isinstance(p, dict):
-                for k in ("text", "refusal"):
-                    if isinstance(p.get(k), str):
-                        yield p, k, f"content[{i}].{k}"
-    if isinstance(msg.get("refusal"), str):
-        yield msg, "refusal", "refusal"
-
-
 def _strings(value, path: str):
     if isinstance(value, str):
         yield path, value
@@ -117,11 +103,12 @@ def _special_tokens(obj, strip: bool, v: Verdict) -> None:
     msgs = obj.get("messages") if isinstance(obj, dict) else None
     if strip and isinstance(msgs, list):
         for m in msgs:
-            for holder, key, _ in _text_fields(m) if isinstance(m, dict) else ():
-                found = SPECIAL_RE.findall(holder[key]) if "<|" in holder[key] else ()
+            for slot in text_slots(m, refusals=True, malformed_parts=True):
+                text = slot.get()
+                found = SPECIAL_RE.findall(text) if "<|" in text else ()
                 if found:
                     v.tokens_stripped.update(found)
-                    holder[key] = SPECIAL_RE.sub("", holder[key])
+                    slot.set(SPECIAL_RE.sub("", text))
                     v.rewritten = obj
         v.tokens_found.update(v.tokens_stripped)
     for path, s in _strings(obj, ""):
