@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +26,7 @@ from pipeline.engine.facts import (
     merge_parts,
     render,
 )
+from pipeline.engine.segments import plan_segments, stage_facts
 
 
 def dumped(facts: dict) -> str:
@@ -165,3 +167,18 @@ def test_merging_any_split_equals_merging_all(case):
     groups = [parts[a:b] for a, b in itertools.pairwise(bounds)]
     assert json.dumps(merge_parts([merge(g) for g in groups])) == json.dumps(merge_parts(parts))
 
+
+# --- the runner's side ------------------------------------------------------------------------------------
+
+def test_stage_facts_merges_then_finishes():
+    stage = SimpleNamespace(finish_facts=lambda facts, params: {**facts, "mean": facts["total"] / facts["n"]})
+    parts = [{"total": Sum(3), "n": Sum(1)}, {"total": Sum(5), "n": Sum(3)}]
+    assert stage_facts(stage, None, parts) == {"total": 8, "n": 4, "mean": 2.0}
+    assert stage_facts(SimpleNamespace(), None, parts) == {"total": 8, "n": 4}
+
+
+def test_batch_stages_are_chunked_unless_in_process():
+    names = ["normalize", "validate", "dedup", "tokens", "moderation", "export"]
+    segments = plan_segments([SimpleNamespace(name=n) for n in names])
+    assert [(s.names, s.chunked) for s in segments] == [
+        ("normalize → validate", True), ("dedup", False), ("tokens", True), ("moderation", False), ("export", True)]

@@ -1,12 +1,12 @@
 """Running stages: whole-frame, or chunk by chunk through a segment of batch stages in a process pool.
 
-A segment is a run of consecutive batch stages that define `merge_facts` (see pipeline/stage_api.py).
-Each part of the input (pipeline/parts.py) passes through the segment's stages in order; parts are
-independent, so they run in a spawn-context process pool when the input is large (the same code path a
-Ray Data `map_batches` would take). A task reads its input part and writes its output parts itself:
-only counts, facts and problems travel back, so the main process never holds the frame. Facts are
-merged by each stage in input order, so the output does not depend on the number of workers.
-A segment of one unchunked stage (global, or without merge_facts) reads the whole frame.
+A segment is a run of consecutive chunkable stages: batch stages not pinned to the main process (see
+pipeline/engine/stage.py). Each part of the input (pipeline/engine/parts.py) passes through the segment's
+stages in order; parts are independent, so they run in a spawn-context process pool when the input is large
+(the same code path a Ray Data `map_batches` would take). A task reads its input part and writes its output
+parts itself: only counts, facts and problems travel back, so the main process never holds the frame. Each
+stage's typed facts are merged by type in input order (pipeline/engine/facts.py), so the output does not
+depend on the number of workers. A segment of one unchunked stage (global, or IN_PROCESS) reads the whole frame.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.engine.executor import ordered_map, worker_count
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
 from pipeline.engine.stage import Problem, StageContext
@@ -54,18 +55,24 @@ def plan_segments(stage_params: list) -> list[Segment]:
     segments: list[Segment] = []
     for params in stage_params:
         module = stage_module(params.name)
-        chunkable = getattr(module, "SCOPE", "global") == "batch" and hasattr(module, "merge_facts")
-        in_process = getattr(module, "IN_PROCESS", False)
+        chunkable = getattr(module, "SCOPE", "global") == "batch" and not getattr(module, "IN_PROCESS", False)
         last = segments[-1] if segments else None
-        if chunkable and last is not None and last.chunked and not in_process and not _has_in_process(last):
+        if chunkable and last is not None and last.chunked:
             last.stages.append((params, module))
         else:
             segments.append(Segment([(params, module)], chunkable))
     return segments
 
 
-def _has_in_process(segment: Segment) -> bool:
-    return any(getattr(m, "IN_PROCESS", False) for _, m in segment.stages)
+def stage_facts(module, params, parts: list[dict]) -> dict:
+    """A chunked stage's facts, from the typed facts of its parts in input order: merged and rendered
+    (facts.merge_parts), then completed by the stage's optional `finish_facts`."""
+    return _finished(module, params, merge_parts(parts))
+
+
+def _finished(module, params, facts: dict) -> dict:
+    finish = getattr(module, "finish_facts", None)
+    return finish(facts, params) if finish is not None else facts
 
 
 def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -107,7 +114,7 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     out = output.frame.drop(added, strict=False)
     _check_contract(params.name, frame, out)
     seconds = round(time.perf_counter() - t, 3)
-    n_in, facts, problems = frame.height, output.facts, output.problems
+    n_in, facts, problems = frame.height, _finished(module, params, render(output.facts)), output.problems
     del frame, output
     kept_heights, dropped_heights, reasons, offset = [], [], [], 0
     for i, height in enumerate(examples.heights):   # output part i = input part i's rows
@@ -192,8 +199,7 @@ def _merge_reasons(dicts) -> dict[str, int]:
 def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext, execution):
     specs = [p for p, _ in segment.stages]
     n_tasks = len(examples.names)
-    workers = 1 if _has_in_process(segment) else worker_count(
-        execution.workers, examples.height, n_tasks, execution.parallel_min_examples)
+    workers = worker_count(execution.workers, examples.height, n_tasks, execution.parallel_min_examples)
     task_ctx = ctx if workers == 1 else replace(ctx, progress=_quiet, warn=_warn_in_worker)
     bar = ctx.progress(total=examples.height, desc=segment.names, unit="ex")
     results = []
@@ -206,7 +212,7 @@ def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContex
     stage_results = []
     for k, (params, module) in enumerate(segment.stages):
         parts = [r[k] for r in results]
-        facts = module.merge_facts([p[4] for p in parts])
+        facts = stage_facts(module, params, [p[4] for p in parts])
         if hasattr(module, "problems_from_facts"):
             problems = module.problems_from_facts(facts, params)
         else:

@@ -7,19 +7,19 @@ A stage is one module in pipeline/stages/ with:
   optional: def cache_key(params) -> str   extra state that must invalidate checkpoints
                                            (e.g. whether an API key is set). Never the secret itself.
 
-Chunked execution (batch stages only). A batch stage that also defines
-  def merge_facts(parts: list[dict]) -> dict
-is run by the runner chunk by chunk (fixed-size slices, in a process pool when the input is large):
-consecutive such stages form a segment that each chunk passes through in order. `merge_facts` gets the
-facts of every chunk in input order and returns the facts of the whole input — counts add, fixed-bin
-histograms add, samples keep the first N in order; anything not mergeable exactly (means, percentiles)
-must be recomputed from mergeable parts (sums, bin counts) or left to the report, which has the
-exported examples with the stage's added columns. Optionally
+Chunked execution. A batch stage is run by the runner chunk by chunk (fixed-size slices, in a process
+pool when the input is large), unless it sets `IN_PROCESS = True` (it must not leave the main process,
+e.g. it holds a shared rate budget: it then runs once on the whole frame, like a global stage).
+Consecutive chunked stages form a segment that each chunk passes through in order. A chunked stage's
+`run` returns typed facts (pipeline/engine/facts.py: Sum, Tally, Histogram, FirstN, Same, ...), which
+the runner merges by type over the chunks in input order and renders as plain JSON; anything not
+mergeable exactly (means, percentiles) is derived after the merge by the optional
+  def finish_facts(facts: dict, params) -> dict   rendered facts in, final facts out
+from mergeable parts (sums, bin counts), or left to the report, which has the exported examples with the
+stage's added columns. Optionally
   def problems_from_facts(facts: dict, params) -> list[Problem]
-gives the run-level problems from the merged facts; without it, chunk problems are de-duplicated by
-code (first message kept). Set `IN_PROCESS = True` on a stage that must not leave the main process
-(e.g. it holds a shared rate budget); it is still chunked when it defines merge_facts.
-Stages without merge_facts run on the whole frame at once, as before.
+gives the run-level problems from the final facts; without it, chunk problems are de-duplicated by
+code (first message kept). Whole-frame stages may return plain facts: they are rendered as they are.
 
 Global stages that need little or no text (dedup, split) set `TEXT = False`: run() then gets every
 column but `example` (and export's `line`), the runner puts the text back when it writes the output,
@@ -68,7 +68,7 @@ class StageContext:
 @dataclass
 class StageOutput:
     frame: pl.DataFrame
-    facts: dict = field(default_factory=dict)  # JSON-able data for stats.json and the report
+    facts: dict = field(default_factory=dict)  # typed or plain facts for stats.json and the report
     problems: list[Problem] = field(default_factory=list)
 
 

@@ -12,8 +12,8 @@ Without OPENAI_API_KEY nothing is screened: every example is kept, the console w
 so the other stages' results and the report exist, but exits "not ready"). A service that stays down past
 the retry budget stops the run with a UserError; answers received so far stay cached for the rerun.
 
-It defines no merge_facts on purpose: the runner gives it the whole frame once, in the main process, so
-one rate budget paces every request and texts are deduplicated and batched across the whole input.
+IN_PROCESS = True on purpose: the runner gives it the whole frame once, in the main process, so one rate
+budget paces every request and texts are deduplicated and batched across the whole input.
 
 facts keys (names chosen to match pipeline/report/moderation.py):
   skipped (only when nothing was screened: why), model, screen, action, required, examples_screened,
@@ -55,6 +55,7 @@ from pipeline.stages.moderation.screened_texts import (
 from pipeline.stages.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
 
 SCOPE = "batch"
+IN_PROCESS = True  # whole frame, main process: one rate budget (see above)
 REASON = "moderation_flagged"
 MAX_SAMPLES = 20
 BINS = 10
