@@ -32,6 +32,7 @@ import polars as pl
 import yaml
 
 from bench import synthetic
+from pipeline.engine.facts import render
 from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
 from pipeline.engine.stage import StageContext
 from pipeline.stages.language import detection as language_detection
@@ -169,7 +170,7 @@ def bench_stage(frame: pl.DataFrame, repeat: int) -> dict:
                 cpu.append(time.process_time() - c0)
                 wall.append(time.perf_counter() - w0)
         out[label] = {"examples": frame.height, "examples_per_cpu_second": round(frame.height / min(cpu)),
-                      "examples_per_wall_second": round(frame.height / min(wall)), "cache": result.facts["cache"]}
+                      "examples_per_wall_second": round(frame.height / min(wall)), "cache": render(result.facts)["cache"]}
     return out
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from bench import synthetic
+from pipeline.engine.facts import render
 from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
 from pipeline.engine.stage import StageContext
 from pipeline.stages.pii import stage as pii
@@ -112,11 +113,11 @@ def measure(examples: list[str], repeat: int) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         out = pii.run(frame, params, ctx)
         best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
-    n = len(examples)
-    return {"examples": n, "messages": out.facts["scanned_messages"], "seconds": round(best, 3),
+    n, facts = len(examples), render(out.facts)
+    return {"examples": n, "messages": facts["scanned_messages"], "seconds": round(best, 3),
             "examples_per_s": round(n / best), "cpu_seconds": round(best_cpu, 3),
             "examples_per_cpu_s": round(n / best_cpu) if best_cpu else None,
-            "detections": out.facts["detections"], "changed_examples": out.facts["outcome"]["redacted"]}
+            "detections": facts["detections"], "changed_examples": facts["outcome"]["redacted"]}
 
 
 def main(argv: list[str] | None = None) -> dict:

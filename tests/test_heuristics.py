@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.segments import stage_facts
 from pipeline.stages.heuristics import stage as heuristics
 from pipeline.stages.heuristics.stage import content_chars, duplicate_trigram_fraction, histogram
 from schemas.stages.heuristics import HeuristicsParams
@@ -29,7 +32,10 @@ def frame_of(examples: list[dict]) -> pl.DataFrame:
 
 
 def run(examples: list[dict], **params):
-    return heuristics.run(frame_of(examples), HeuristicsParams(name="heuristics", **params), None)
+    """The stage's output, with its facts as the runner reports them."""
+    params = HeuristicsParams(name="heuristics", **params)
+    out = heuristics.run(frame_of(examples), params, None)
+    return replace(out, facts=stage_facts(heuristics, params, [out.facts]))
 
 
 def chat(*turns: str, system: str | None = None) -> dict:
@@ -126,7 +132,7 @@ def test_facts_distributions_add_up():
 @given(st.lists(st.floats(min_value=0, max_value=1e6), max_size=50))
 def test_histogram_counts_every_value(values):
     h = histogram(values, [0, 1, 10, 100])
-    assert sum(h["counts"]) == len(values) and len(h["labels"]) == len(h["counts"])
+    assert sum(h.counts) == len(values) and len(h.labels) == len(h.counts)
 
 
 @given(st.lists(st.sampled_from("abcdefghij"), min_size=3, max_size=40), st.integers(2, 6))
@@ -317,7 +323,8 @@ def test_facts_of_uneven_chunks_merge_to_the_whole(action):
     whole = heuristics.run(frame, params, None)
     cuts = [0, 5, 29, frame.height]  # three uneven chunks
     parts = [heuristics.run(frame.slice(a, b - a), params, None) for a, b in itertools.pairwise(cuts)]
-    assert heuristics.merge_facts([p.facts for p in parts]) == whole.facts
-    assert heuristics.merge_facts([whole.facts]) == whole.facts
+    facts = render(whole.facts)
+    assert stage_facts(heuristics, params, [p.facts for p in parts]) == facts
+    assert merge_parts([whole.facts]) == facts
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)
-    assert sum(whole.facts["decided"].values()) > 0 and len(whole.facts["samples"]["short_reply"]) == 3
+    assert sum(facts["decided"].values()) > 0 and len(facts["samples"]["short_reply"]) == 3

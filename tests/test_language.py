@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
 from pydantic import ValidationError
 
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.segments import stage_facts
 from pipeline.engine.stage import StageContext
 from pipeline.stages.language import detection as language_detection
 from pipeline.stages.language import stage as language
@@ -27,10 +30,18 @@ def frame_of(examples: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=EXAMPLE_SCHEMA)
 
 
-def run(examples: list[dict], cache_dir: Path, **params):
+def stage_output(examples: list[dict], cache_dir: Path, **params):
+    """The stage's own output (typed facts) and its params."""
     params.setdefault("disk_cache", False)
     ctx = StageContext(None, cache_dir / "out", cache_dir, lambda **k: None, lambda m: None)
-    return language.run(frame_of(examples), LanguageParams(name="language", **params), ctx)
+    params = LanguageParams(name="language", **params)
+    return language.run(frame_of(examples), params, ctx), params
+
+
+def run(examples: list[dict], cache_dir: Path, **params):
+    """The stage's output, with its facts as the runner reports them."""
+    out, params = stage_output(examples, cache_dir, **params)
+    return replace(out, facts=stage_facts(language, params, [out.facts]))
 
 
 def chat(user_turns: list[str], assistant_turns: list[str], system: str | None = None) -> dict:
@@ -213,7 +224,7 @@ def run_chunks(examples: list[dict], cache_dir: Path, sizes: list[int], **params
     for size in [*sizes, frame.height - sum(sizes)]:
         outs.append(language.run(frame.slice(start, size), p, ctx))
         start += size
-    return pl.concat([o.frame for o in outs]), language.merge_facts([o.facts for o in outs])
+    return pl.concat([o.frame for o in outs]), stage_facts(language, p, [o.facts for o in outs])
 
 
 CHUNK_PARAMS = {"allowed": ["en", "de"], "reply_language": "same", "reply_action": "flag",
@@ -253,8 +264,9 @@ def test_cached_answers_give_the_same_rows(realdata, tmp_path):
 
 
 def test_merge_of_one_part_is_that_part(tmp_path):
-    out = run([chat([DE[0]], [EN[1]]), chat([ES[0]], [ES[1]])], tmp_path, allowed=["de"], reply_language="same")
-    assert language.merge_facts([out.facts]) == out.facts
+    out, _ = stage_output([chat([DE[0]], [EN[1]]), chat([ES[0]], [ES[1]])], tmp_path, allowed=["de"],
+                          reply_language="same")
+    assert merge_parts([out.facts]) == render(out.facts)
 
 
 def test_restricted_languages_param(tmp_path):

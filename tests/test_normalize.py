@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.chat.texts import text_slots
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import dumps_example
+from pipeline.engine.segments import stage_facts
 from pipeline.stages.normalize import stage as normalize
 from schemas.stages.normalize import NormalizeParams
 
@@ -24,6 +26,11 @@ CLEANER = normalize.TextCleaner(DEFAULT)
 
 def clean(text: str, params=DEFAULT) -> tuple[str, list[str]]:
     return normalize.TextCleaner(params).clean(text)
+
+
+def facts_of(out, params=DEFAULT) -> dict:
+    """The facts of a run as the runner reports them."""
+    return stage_facts(normalize, params, [out.facts])
 
 
 @pytest.mark.parametrize("before, after, kinds", [
@@ -107,7 +114,7 @@ def test_run_counts_changes_rewrites_only_changed_rows_and_drops_nothing():
     assert out.frame["example"][0] == f["example"][0] and out.frame["example"][3] == "not json"
     assert json.loads(out.frame["example"][2])["messages"] == [{"role": "user", "content": ""},
                                                                {"role": "assistant", "content": "café"}]
-    facts = out.facts
+    facts = facts_of(out)
     assert facts["examples"] == 5 and facts["changed_examples"] == 3 and facts["changed_texts"] == 4
     assert facts["changes"] == {"mojibake": 1, "line_endings": 1, "control_chars": 1, "nfc": 1, "trim": 1}
     assert facts["emptied_texts"] == 1
@@ -119,9 +126,9 @@ def test_run_counts_changes_rewrites_only_changed_rows_and_drops_nothing():
 
 
 def test_samples_are_capped():
-    out = normalize.run(frame([chat(f" x{i}", "y") for i in range(50)]), NormalizeParams(name="normalize", samples=3),
-                        None)
-    assert out.facts["changed_examples"] == 50 and len(out.facts["samples"]) <= 3
+    params = NormalizeParams(name="normalize", samples=3)
+    facts = facts_of(normalize.run(frame([chat(f" x{i}", "y") for i in range(50)]), params, None), params)
+    assert facts["changed_examples"] == 50 and len(facts["samples"]) <= 3
 
 
 # --- properties --------------------------------------------------------------------------------------
@@ -234,10 +241,11 @@ def test_samples_of_uneven_chunks_merge_to_the_whole(limit):
     whole = normalize.run(f, params, None)
     cuts = [0, 2, 9, f.height]
     parts = [normalize.run(f.slice(a, b - a), params, None) for a, b in itertools.pairwise(cuts)]
-    assert normalize.merge_facts([p.facts for p in parts]) == whole.facts
-    assert normalize.merge_facts([whole.facts]) == whole.facts
+    facts = facts_of(whole, params)
+    assert stage_facts(normalize, params, [p.facts for p in parts]) == facts
+    assert merge_parts([whole.facts]) == render(whole.facts)
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)
     kinds = [(clean(t)[1], clean(t)[0] == "" and t != "") for t in texts]
     want = old_rule_samples(kinds, limit)
-    assert [s["source_rows"] for s in whole.facts["samples"]] == [[n + 1] for n in want]
-    assert len(whole.facts["sample_pool"]) <= 2 * len(normalize.KINDS) + limit
+    assert [s["source_rows"] for s in facts["samples"]] == [[n + 1] for n in want]
+    assert len(facts["sample_pool"]) <= 2 * len(normalize.KINDS) + limit

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
+from pipeline.engine.segments import stage_facts
 from pipeline.engine.stage import StageContext
 from pipeline.stages.pii import stage as pii
 from pipeline.stages.pii.patterns import DETECTORS, PII_TYPES, find_pii, iban_valid, luhn_valid, redact
@@ -29,8 +32,11 @@ def frame_of(examples: list[dict]) -> pl.DataFrame:
 
 
 def run(examples: list[dict], tmp_path: Path | None = None, **params):
+    """The stage's output, with its facts as the runner reports them."""
     ctx = StageContext(None, Path("out"), Path(tmp_path or "."), lambda **k: None, lambda m: None)
-    return pii.run(frame_of(examples), PiiParams(name="pii", **params), ctx)
+    params = PiiParams(name="pii", **params)
+    out = pii.run(frame_of(examples), params, ctx)
+    return replace(out, facts=stage_facts(pii, params, [out.facts]))
 
 
 def chat(user: str, assistant: str = "Thanks, noted.") -> dict:
@@ -298,7 +304,7 @@ def test_odd_input_is_no_crash():
         pl.lit('{"messages":[{"role":"user","content":"\\ud800 a@example.com"}]}').alias("example"))
     ctx = StageContext(None, Path("out"), Path("."), lambda **k: None, lambda m: None)
     out = pii.run(surrogate, PiiParams(name="pii", action="flag"), ctx)  # normalize skipped: no crash
-    assert out.facts["detections"] == {"email": 1} and out.frame["flags"].to_list() == [["pii:email"]]
+    assert render(out.facts)["detections"] == {"email": 1} and out.frame["flags"].to_list() == [["pii:email"]]
 
 
 # --- chunked execution: merged chunk facts equal the whole run --------------------------------------------
@@ -323,7 +329,9 @@ def test_chunks_merged_equal_the_whole(cuts):
     bounds = [0, *sorted(cuts), frame.height]
     parts = [pii.run(frame.slice(a, b - a), params, ctx) for a, b in itertools.pairwise(bounds)]
     assert len(parts) == 3
-    assert pii.merge_facts([p.facts for p in parts]) == whole.facts
+    facts = render(whole.facts)
+    assert stage_facts(pii, params, [p.facts for p in parts]) == facts
+    assert merge_parts([whole.facts]) == facts
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)
-    assert whole.facts["outcome"]["dropped"] and whole.facts["outcome"]["flagged"]
-    assert all(len(s) == 2 for s in whole.facts["samples"].values()) and len(whole.facts["samples"]) >= 6
+    assert facts["outcome"]["dropped"] and facts["outcome"]["flagged"]
+    assert all(len(s) == 2 for s in facts["samples"].values()) and len(facts["samples"]) >= 6

@@ -25,9 +25,10 @@ from pipeline.chat.token_counting import (
     training_estimate,
 )
 from pipeline.engine.executor import LocalExecutor
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.parts import write_parts
 from pipeline.engine.records import dumps_example
-from pipeline.engine.segments import Segment, run_segment
+from pipeline.engine.segments import Segment, run_segment, stage_facts
 from pipeline.engine.stage import StageContext
 from pipeline.errors import UserError
 from pipeline.stages.tokens import stage as tokens
@@ -53,7 +54,10 @@ def frame(examples: list) -> pl.DataFrame:
 
 
 def run(tmp_path, examples, **params):
-    return tokens.run(frame(examples), TokensParams(name="tokens", **params), ctx(tmp_path))
+    """The stage's output, with its facts as the runner reports them."""
+    params = TokensParams(name="tokens", **params)
+    out = tokens.run(frame(examples), params, ctx(tmp_path))
+    return replace(out, facts=stage_facts(tokens, params, [out.facts]))
 
 
 def enc(name="o200k_base"):
@@ -343,7 +347,7 @@ def test_parts_on_two_workers_give_the_same_counts(tmp_path, realdata):
         executor.close()
     assert result.workers == 2
     assert kept.read_all().equals(whole.frame.filter(pl.col("drop_reason").is_null()).drop("drop_reason", "drop_detail"))
-    assert json.dumps(result.facts) == json.dumps(whole.facts)
+    assert json.dumps(result.facts) == json.dumps(stage_facts(tokens, p, [whole.facts]))
 
 
 def test_end_to_end_on_the_cookbook_files(realdata, run_config):
@@ -372,16 +376,17 @@ def test_facts_of_uneven_chunks_merge_to_the_whole(tmp_path, realdata, params):
     whole = tokens.run(f, p, ctx(tmp_path))
     cuts = [0, 3, 70, f.height]  # three uneven chunks
     parts = [tokens.run(f.slice(a, b - a), p, ctx(tmp_path)) for a, b in itertools.pairwise(cuts)]
-    merged = tokens.merge_facts([part.facts for part in parts])
-    assert json.dumps(merged) == json.dumps(whole.facts)  # same values, same key order
-    assert tokens.merge_facts([whole.facts]) == whole.facts
+    merged = stage_facts(tokens, p, [part.facts for part in parts])
+    facts = stage_facts(tokens, p, [whole.facts])
+    assert json.dumps(merged) == json.dumps(facts)  # same values, same key order
+    assert merge_parts([whole.facts]) == render(whole.facts)
     assert pl.concat([part.frame for part in parts]).equals(whole.frame)
     assert tokens.problems_from_facts(merged, p) == whole.problems
-    assert whole.facts["over_limit"] > 0 and whole.facts["training_estimate"]["n_examples"] == whole.facts["examples"]
+    assert facts["over_limit"] > 0 and facts["training_estimate"]["n_examples"] == facts["examples"]
     assert (params.get("on_overflow") == "keep") == bool(whole.problems)
     # epochs follow the whole count, not a chunk's: 3 chunks of auto-epochs would each get more
     if "n_epochs" not in params:
-        assert whole.facts["training_estimate"]["n_epochs"] == default_epochs(whole.facts["examples"])
+        assert facts["training_estimate"]["n_epochs"] == default_epochs(facts["examples"])
 
 
 def test_distribution_from_fixed_bins(tmp_path):

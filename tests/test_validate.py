@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import dumps_example
+from pipeline.engine.segments import stage_facts
 from pipeline.stages.validate import stage as validate
 from schemas.chat import ChatExample
 from schemas.stages.validate import ValidateParams
@@ -264,7 +266,7 @@ def test_run_keeps_order_names_example_and_message_and_reports_facts():
     assert f["drop_reason"].to_list() == [None, "unknown_key", None, "invalid_weight", "invalid_example", "unknown_key"]
     assert f["drop_detail"][1].startswith("chats.jsonl row 2, message 2 (assistant): key 'foo' is not allowed")
     assert f["flags"].to_list()[2] == ["validate:no_user_message"] and f["flags"].to_list()[0] == []
-    facts = out.facts
+    facts = render(out.facts)
     assert facts["checked"] == 6 and facts["passed"] == 2 and facts["rejected"] == 4
     assert facts["by_reason"] == {"unknown_key": 2, "invalid_weight": 1, "invalid_example": 1}
     assert len(facts["samples"]["unknown_key"]) == 1 and facts["samples"]["unknown_key"][0]["source_rows"] == [2]
@@ -280,7 +282,7 @@ def test_run_rewrites_only_stripped_examples():
     out = validate.run(f, ValidateParams(name="validate", special_tokens="strip"), None)
     assert out.frame["example"][0] == f["example"][0]
     assert json.loads(out.frame["example"][1])["messages"][0]["content"] == "a"
-    assert out.facts["special_tokens_stripped"] == {"<|endoftext|>": 1} and out.frame["drop_reason"][1] is None
+    assert render(out.facts)["special_tokens_stripped"] == {"<|endoftext|>": 1} and out.frame["drop_reason"][1] is None
 
 
 def cookbook(realdata, name: str) -> pl.DataFrame:
@@ -294,7 +296,7 @@ def test_cookbook_toy_file_is_what_openai_accepts(realdata):
     # row 4 (no user message) is accepted by OpenAI too, so it is kept and flagged, not dropped
     assert out.frame["drop_reason"].to_list() == [None] * 5
     assert out.frame["flags"].to_list() == [[], [], [], ["validate:no_user_message"], []]
-    assert out.facts["warning_samples"]["no_user_message"][0]["source_rows"] == [4]
+    assert render(out.facts)["warning_samples"]["no_user_message"][0]["source_rows"] == [4]
     drop = validate.run(cookbook(realdata, "toy_chat_fine_tuning.jsonl"),
                         ValidateParams(name="validate", missing_user_message="drop"), None)
     assert drop.frame["drop_reason"].to_list() == [None, None, None, "missing_user", None]
@@ -305,7 +307,7 @@ def test_drone_tool_calls_without_content_pass(realdata):
     assert all("content" not in json.loads(e)["messages"][-1] for e in f["example"])
     out = validate.run(f, DEFAULT, None)
     assert out.frame["drop_reason"].null_count() == f.height == 103
-    assert out.facts["fast_path"] == 0 and out.facts["passed"] == 103
+    assert render(out.facts)["fast_path"] == 0 and render(out.facts)["passed"] == 103
 
 
 # --- chunked runs ----------------------------------------------------------------------------------------
@@ -320,12 +322,13 @@ def test_facts_of_uneven_chunks_merge_to_the_whole(params):
     whole = validate.run(f, params, None)
     cuts = [0, 4, 5, f.height]  # three uneven chunks, the second a single row
     parts = [validate.run(f.slice(lo, hi - lo), params, None) for lo, hi in itertools.pairwise(cuts)]
-    merged = validate.merge_facts([p.facts for p in parts])
-    assert json.dumps(merged) == json.dumps(whole.facts)  # same values and the same key order
-    assert validate.merge_facts([whole.facts]) == whole.facts
+    merged = stage_facts(validate, params, [p.facts for p in parts])
+    facts = render(whole.facts)
+    assert json.dumps(merged) == json.dumps(facts)  # same values and the same key order
+    assert merge_parts([whole.facts]) == facts
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)
     assert validate.problems_from_facts(merged, params) == whole.problems
     assert [p.code for p in whole.problems] == ["mostly_invalid_format"]
-    assert sum(whole.facts["by_reason"].values()) == whole.facts["rejected"] > f.height / 2
+    assert sum(facts["by_reason"].values()) == facts["rejected"] > f.height / 2
     if params.special_tokens == "drop":
-        assert whole.facts["special_tokens"] == {"<|endoftext|>": 3, "<|reserved_*|>": 3}
+        assert facts["special_tokens"] == {"<|endoftext|>": 3, "<|reserved_*|>": 3}

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.engine.executor import SerialExecutor
+from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
 from pipeline.engine.stage import RUNS_PER_PART, RUNS_WHOLE_WITHOUT_TEXT, Problem, StageContext, runs
@@ -63,6 +64,17 @@ def plan_segments(stage_params: list) -> list[Segment]:
     return segments
 
 
+def stage_facts(module, params, parts: list[dict]) -> dict:
+    """A chunked stage's facts, from the typed facts of its parts in input order: merged and rendered
+    (facts.merge_parts), then completed by the stage's optional `finish_facts`."""
+    return _finished(module, params, merge_parts(parts))
+
+
+def _finished(module, params, facts: dict) -> dict:
+    finish = getattr(module, "finish_facts", None)
+    return finish(facts, params) if finish is not None else facts
+
+
 def split_decisions(name: str, before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Check the stage kept the contract (same rows, same order, decision columns) and split on it."""
     _check_contract(name, before, after)
@@ -101,7 +113,7 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     out = output.frame.drop(added, strict=False)
     _check_contract(params.name, frame, out)
     seconds = round(time.perf_counter() - t, 3)
-    n_in, facts, problems = frame.height, output.facts, output.problems
+    n_in, facts, problems = frame.height, _finished(module, params, render(output.facts)), output.problems
     del frame, output
     kept_heights, dropped_heights, reasons, offset = [], [], [], 0
     for i, height in enumerate(examples.heights):   # output part i = input part i's rows
@@ -200,7 +212,7 @@ def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContex
     stage_results = []
     for k, (params, module) in enumerate(segment.stages):
         parts = [r[k] for r in results]
-        facts = module.merge_facts([p[4] for p in parts])
+        facts = stage_facts(module, params, [p[4] for p in parts])
         if hasattr(module, "problems_from_facts"):
             problems = module.problems_from_facts(facts, params)
         else:

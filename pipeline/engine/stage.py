@@ -17,15 +17,21 @@ and defines
   optional: def cache_key(params) -> str   environment state that must invalidate checkpoints (e.g.
                                            whether an API key is set; never the secret itself). Code and
                                            library versions are already in every checkpoint key.
+  optional: def finish_facts(facts: dict, params) -> dict
+                                           values derivable only after merging (percentiles from bin
+                                           counts, samples picked from a merged pool): rendered facts in,
+                                           final facts out.
   optional: def problems_from_facts(facts: dict, params) -> list[Problem]
-                                           run-level problems from the merged facts of a per-part stage;
+                                           run-level problems from the final facts of a per-part stage;
                                            without it, part problems are de-duplicated by code.
 
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
 null = keep) and `drop_detail` (human words). It may rewrite `example` — always with
 records.dumps_example, and only with OpenAI's top-level keys (messages, tools, parallel_tool_calls,
-functions) — or add columns for later stages and the report. Facts of a per-part stage are merged across
-parts by type (pipeline/engine/facts.py), so they never depend on how the input was cut. A stage never
+functions) — or add columns for later stages and the report. A per-part stage's facts are typed
+(pipeline/engine/facts.py: Sum, Tally, Histogram, FirstN, Same, ...); the engine merges them by type over
+the parts in input order and renders them as plain JSON, so they never depend on how the input was cut.
+Whole-frame stages may return plain facts: they are rendered as they are. A stage never
 starts a process: `ctx.executor` runs fan-out work. The engine alone counts, times, checkpoints and writes
 the rejects.
 """
@@ -77,7 +83,7 @@ class StageContext:
 @dataclass
 class StageOutput:
     frame: pl.DataFrame
-    facts: dict = field(default_factory=dict)  # JSON-able data for stats.json and the report
+    facts: dict = field(default_factory=dict)  # typed or plain facts for stats.json and the report
     problems: list[Problem] = field(default_factory=list)
 
 

@@ -12,6 +12,7 @@ import json
 
 import polars as pl
 
+from pipeline.engine.facts import Sum
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all
 
 RUNS = "per_part"  # per-example lines; the training-set size check runs on the merged counts
@@ -46,11 +47,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             lambda i: hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).hexdigest(),
             return_dtype=pl.Utf8).alias("export_order"))
     n_train = out.filter(pl.col("split") == "train").height
-    return StageOutput(keep_all(out), {"train": n_train, "validation": out.height - n_train})
-
-
-def merge_facts(parts: list[dict]) -> dict:
-    return {"train": sum(p["train"] for p in parts), "validation": sum(p["validation"] for p in parts)}
+    return StageOutput(keep_all(out), {"train": Sum(n_train), "validation": Sum(out.height - n_train)})
 
 
 def problems_from_facts(facts: dict, params) -> list[Problem]:

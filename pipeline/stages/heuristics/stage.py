@@ -19,7 +19,7 @@ Speed: the checks are defined by content_chars, _normalise, _phrase_key, duplica
 most_repeated_line; exact necessary conditions made of a few C-level string/bytes operations rule most replies
 out before those run (tests/test_heuristics.py checks against the plain definitions that none changes a decision).
 
-Facts (chunks merge exactly with merge_facts):
+Facts (typed: chunks merge exactly):
   checked                  examples looked at
   action                   drop | flag
   hits                     {reason: examples failing that check (an example may fail several)}
@@ -47,6 +47,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.chat.texts import message_text
+from pipeline.engine.facts import FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 
 RUNS = "per_part"
@@ -54,7 +55,6 @@ REASONS = ("short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply
 TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 RATIO_EDGES = [0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
-HISTOGRAMS = ("turns_histogram", "reply_chars_histogram", "length_ratio_histogram")
 OFF = 1 << 62
 _WORD = re.compile(r"\w+")
 _PUNCT_SPACE = re.compile(r"[\W_]+")
@@ -82,16 +82,12 @@ def _loads(text: str):
 
 
 
-def histogram(values: list[float], edges: list[float]) -> dict:
+def histogram(values: list[float], edges: list[float]) -> Histogram:
     """Counts per bin [edges[i], edges[i+1]); the last bin is open-ended (values below edges[0]: bin 0)."""
     ordered = sorted(values)
     at = [0] + [bisect_left(ordered, e) for e in edges[1:]] + [len(ordered)]
-    return _histogram_of([b - a for a, b in itertools.pairwise(at)], edges)
-
-
-def _histogram_of(counts: list[int], edges: list[float]) -> dict:
     labels = [f"{a:g}–{b:g}" for a, b in itertools.pairwise(edges)] + [f"≥ {edges[-1]:g}"]
-    return {"edges": edges, "labels": labels, "counts": counts}
+    return Histogram(edges, [b - a for a, b in itertools.pairwise(at)], labels)
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -368,40 +364,14 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         out = frame.with_columns(pl.Series("flags", [list(f or []) for f in frame["flags"].to_list()],
                                            pl.List(pl.Utf8)))
     facts = {
-        "checked": n,
-        "action": params.action,
-        "hits": {r: hits_count[r] for r in REASONS if hits_count[r]},
-        "decided": {r: decided[r] for r in REASONS if decided[r]},
-        "samples": samples,
-        "samples_per_reason": params.samples_per_reason,
+        "checked": Sum(n),
+        "action": Same(params.action),
+        "hits": Tally(hits_count, REASONS),
+        "decided": Tally(decided, REASONS),
+        "samples": FirstNPerKey(params.samples_per_reason, samples),
+        "samples_per_reason": Same(params.samples_per_reason),
         "turns_histogram": histogram(turns, TURN_EDGES),
         "reply_chars_histogram": histogram(reply_chars, CHAR_EDGES),
         "length_ratio_histogram": histogram(ratios, RATIO_EDGES),
     }
     return StageOutput(with_drops(out, reasons, details), facts)
-
-
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of the whole input from the facts of its chunks, in input order (exact)."""
-    first = parts[0]
-    cap = first["samples_per_reason"]
-    hits, decided = Counter(), Counter()
-    samples: dict[str, list[dict]] = {}
-    for part in parts:
-        hits.update(part["hits"])
-        decided.update(part["decided"])
-        for reason, items in part["samples"].items():
-            bucket = samples.setdefault(reason, [])
-            bucket += items[: cap - len(bucket)]
-    merged = {
-        "checked": sum(p["checked"] for p in parts),
-        "action": first["action"],
-        "hits": {r: hits[r] for r in REASONS if hits[r]},
-        "decided": {r: decided[r] for r in REASONS if decided[r]},
-        "samples": samples,
-        "samples_per_reason": cap,
-    }
-    for name in HISTOGRAMS:
-        counts = [sum(c) for c in zip(*(p[name]["counts"] for p in parts))]
-        merged[name] = _histogram_of(counts, first[name]["edges"])
-    return merged

@@ -15,7 +15,7 @@ Reasons, in order of precedence:
 Each reason has an action (drop / flag, and keep for uncertain); flag adds 'language:<reason>'.
 Adds a column `language`: the user side's language, else the assistant's, else "und".
 
-Facts (counts are ordered by count, then name; merge_facts combines the facts of consecutive chunks into
+Facts (counts are ordered by count, then name; typed, so the facts of consecutive chunks merge into
 exactly the facts of one run on all of them, except `cache`):
   backend               backend id (name, version, candidate languages)
   by_language           {lang: examples} by the `language` column
@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from pipeline.engine.facts import FirstN, FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache, backend_id
 from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
@@ -68,8 +69,8 @@ def _snippet(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _ranked(counts: Counter) -> dict:
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+def _ranked(counts: Counter) -> Tally:
+    return Tally(counts, "count_then_key")
 
 
 def _samples(examples: list[str], limit: int) -> tuple[list[str], list[str]]:
@@ -144,18 +145,19 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             findings.check(i, ids[i], (user_text, assistant_text), (u, a))
     hist = Counter(j.conf_bin for j in user_sides) + Counter(j.conf_bin for j in assistant_sides)
     facts = {
-        "backend": cache.id,
+        "backend": Same(cache.id),
         "by_language": _ranked(Counter(languages)),
         "by_side": {"user": _ranked(Counter(j.label for j in user_sides)),
                     "assistant": _ranked(Counter(j.label for j in assistant_sides))},
-        "uncertain": findings.uncertain,
+        "uncertain": Sum(findings.uncertain),
         "not_allowed": _ranked(findings.not_allowed),
-        "mismatches": {"count": findings.mismatches, "pairs": _ranked(findings.pairs),
-                       "samples": findings.mismatch_samples},
-        "samples": _language_samples(ids, users, assistants, user_sides, languages, params.samples_per_language),
-        "samples_per_language": params.samples_per_language,
-        "confidence_histogram": {"edges": CONF_EDGES, "counts": [hist[b] for b in range(len(CONF_EDGES))]},
-        "cache": {"hits": cache.hits, "misses": cache.misses},
+        "mismatches": {"count": Sum(findings.mismatches), "pairs": _ranked(findings.pairs),
+                       "samples": FirstN(MAX_MISMATCH_SAMPLES, findings.mismatch_samples)},
+        "samples": FirstNPerKey(params.samples_per_language, _language_samples(
+            ids, users, assistants, user_sides, languages, params.samples_per_language)),
+        "samples_per_language": Same(params.samples_per_language),
+        "confidence_histogram": Histogram(CONF_EDGES, [hist[b] for b in range(len(CONF_EDGES))]),
+        "cache": {"hits": Sum(cache.hits), "misses": Sum(cache.misses)},
     }
     out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(
         _flags(frame.height, findings.flagged))
@@ -254,40 +256,3 @@ def _flags(n: int, flagged: dict[str, list[int]]) -> pl.Expr:
             flags = (pl.when(pl.lit(pl.Series(mask)) & ~flags.list.contains(note))
                      .then(flags.list.concat(pl.lit([note], pl.List(pl.Utf8)))).otherwise(flags))
     return flags.alias("flags")
-
-
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of consecutive chunks, in input order, as the facts of one run over all of them."""
-    if not parts:
-        return {}
-    first = parts[0]
-    by_language, not_allowed, pairs = Counter(), Counter(), Counter()
-    by_side = {s: Counter() for s in SIDES}
-    hist = [0] * len(first["confidence_histogram"]["counts"])
-    mismatch_samples: list[dict] = []
-    samples: dict[str, list[dict]] = {}
-    cap = first["samples_per_language"]
-    for p in parts:
-        by_language.update(p["by_language"])
-        not_allowed.update(p["not_allowed"])
-        pairs.update(p["mismatches"]["pairs"])
-        for s in SIDES:
-            by_side[s].update(p["by_side"][s])
-        hist = [a + b for a, b in zip(hist, p["confidence_histogram"]["counts"])]
-        mismatch_samples.extend(p["mismatches"]["samples"][: MAX_MISMATCH_SAMPLES - len(mismatch_samples)])
-        for lang, items in p["samples"].items():
-            bucket = samples.setdefault(lang, [])
-            bucket.extend(items[: cap - len(bucket)])
-    return {
-        "backend": first["backend"],
-        "by_language": _ranked(by_language),
-        "by_side": {s: _ranked(by_side[s]) for s in SIDES},
-        "uncertain": sum(p["uncertain"] for p in parts),
-        "not_allowed": _ranked(not_allowed),
-        "mismatches": {"count": sum(p["mismatches"]["count"] for p in parts), "pairs": _ranked(pairs),
-                       "samples": mismatch_samples},
-        "samples": samples,
-        "samples_per_language": cap,
-        "confidence_histogram": {"edges": first["confidence_histogram"]["edges"], "counts": hist},
-        "cache": {k: sum(p["cache"][k] for p in parts) for k in ("hits", "misses")},
-    }

@@ -23,7 +23,7 @@ Facts (stats["facts"]["normalize"]):
                     a changed text is taken while a kind of it has fewer than 2 samples, or when it was emptied
   samples_limit     params.samples
   sample_pool       the candidates `samples` is chosen from (the same rule without the limit, emptied texts
-                    up to the limit): what merge_facts needs to choose the samples of several chunks exactly
+                    up to the limit): what finish_facts needs to choose the samples of several chunks exactly
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import polars as pl
 from ftfy.badness import MOJIBAKE_CATEGORIES
 
 from pipeline.chat.texts import text_slots
+from pipeline.engine.facts import Concat, Same, Sum, Tally
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
@@ -175,7 +176,7 @@ def _emptied(sample: dict) -> bool:
 def _pick(candidates, limit: int, *, pool: bool) -> list:
     """Samples in input order: a changed text is taken while a kind of it has fewer than 2 taken, or when it
     was emptied, until `limit` are taken. pool=True: no limit, but emptied ones only up to `limit`: the
-    candidates the samples of any run containing these texts come from (see merge_facts)."""
+    candidates the samples of any run containing these texts come from (see finish_facts)."""
     taken: list = []
     per_kind: Counter = Counter()
     emptied = 0
@@ -225,23 +226,16 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                              "source_rows": (rows_list[i] or [])[:20], "field": label, "kinds": kinds,
                              "before": _show(before, at), "after": _show(after, at)})
     out = frame.with_columns(pl.Series("example", examples, pl.Utf8)) if changed_examples else frame
-    facts = {"examples": frame.height, "changed_examples": changed_examples, "changed_texts": changed_texts,
-             "changes": {k: by_kind[k] for k in KINDS if by_kind[k]}, "emptied_texts": emptied,
-             "samples": _pick(pool, params.samples, pool=False), "samples_limit": params.samples,
-             "sample_pool": pool}
+    facts = {"examples": Sum(frame.height), "changed_examples": Sum(changed_examples),
+             "changed_texts": Sum(changed_texts), "changes": Tally(by_kind, KINDS), "emptied_texts": Sum(emptied),
+             "samples_limit": Same(params.samples), "sample_pool": Concat(pool)}
     return StageOutput(keep_all(out), facts)
 
 
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of the whole input from those of its chunks, in input order (exact, see _pick)."""
-    limit = parts[0]["samples_limit"]
-    by_kind: Counter = Counter()
-    for part in parts:
-        by_kind.update(part["changes"])
-    pool = _pick([c for part in parts for c in part["sample_pool"]], limit, pool=True)
-    return {"examples": sum(p["examples"] for p in parts),
-            "changed_examples": sum(p["changed_examples"] for p in parts),
-            "changed_texts": sum(p["changed_texts"] for p in parts),
-            "changes": {k: by_kind[k] for k in KINDS if by_kind[k]},
-            "emptied_texts": sum(p["emptied_texts"] for p in parts),
-            "samples": _pick(pool, limit, pool=False), "samples_limit": limit, "sample_pool": pool}
+def finish_facts(facts: dict, params) -> dict:
+    """`samples` and `sample_pool` of the whole input from the pools of its parts, in input order (exact,
+    see _pick)."""
+    limit = facts["samples_limit"]
+    pool = _pick(facts["sample_pool"], limit, pool=True)
+    counts = {k: v for k, v in facts.items() if k not in ("samples_limit", "sample_pool")}
+    return {**counts, "samples": _pick(pool, limit, pool=False), "samples_limit": limit, "sample_pool": pool}

@@ -18,7 +18,7 @@ Facts:
   outcome              {redacted, dropped, flagged}: examples per outcome (redacted = text changed)
   actions              {type: action in force}
   samples              {type: [{example_id, where, snippet}]}, redacted context, samples_per_type each
-  samples_per_type     the cap on each samples list (merge_facts keeps the first that many over chunks)
+  samples_per_type     the cap on each samples list (chunks merge keeping the first that many)
 
 Speed: most texts hold nothing any detector could match. Each type's gate (pii_patterns.GATES, a
 necessary condition of its detector) runs in polars over the whole `example` column of raw JSON first; an
@@ -35,6 +35,7 @@ from collections import Counter
 import polars as pl
 
 from pipeline.chat.texts import text_slots
+from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.pii.patterns import GATES, PII_TYPES, PLACEHOLDERS, RAW_JSON_ESCAPES, find_pii, redact
@@ -147,22 +148,17 @@ class _Tally:
         return None, None, flagged
 
     def facts(self) -> dict:
-        return _facts(self.scanned_messages, self.detections, self.with_type, self.by_role, self.outcome,
-                      self.action_of, self.samples, self.cap)
-
-
-def _facts(scanned: int, detections: Counter, with_type: Counter, by_role: Counter, outcome: Counter,
-           actions: dict, samples: dict, cap: int) -> dict:
-    return {
-        "scanned_messages": scanned,
-        "detections": {t: detections[t] for t in PII_TYPES if detections[t]},
-        "examples_with_pii": {t: with_type[t] for t in PII_TYPES if with_type[t]},
-        "by_role": dict(sorted(by_role.items())),
-        "outcome": {k: outcome[k] for k in ("redacted", "dropped", "flagged")},
-        "actions": actions,
-        "samples": samples,
-        "samples_per_type": cap,
-    }
+        """Typed facts (pipeline/engine/facts.py): chunks merge exactly, in input order."""
+        return {
+            "scanned_messages": Sum(self.scanned_messages),
+            "detections": Tally(self.detections, PII_TYPES),
+            "examples_with_pii": Tally(self.with_type, PII_TYPES),
+            "by_role": Tally(self.by_role, "key"),
+            "outcome": {k: Sum(self.outcome[k]) for k in ("redacted", "dropped", "flagged")},
+            "actions": Same(self.action_of),
+            "samples": FirstNPerKey(self.cap, self.samples),
+            "samples_per_type": Same(self.cap),
+        }
 
 
 def _flags_column(flags: pl.Series, added: dict[int, list[str]]) -> pl.Series:
@@ -222,19 +218,3 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if rewritten:
         out = out.with_columns(examples.clone().scatter(list(rewritten), list(rewritten.values())))
     return StageOutput(with_drops(out, reasons, details), tally.facts())
-
-
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of the whole input from its chunks' facts, in input order: counts add, samples keep the
-    first samples_per_type per type."""
-    cap = parts[0]["samples_per_type"] if parts else 0
-    totals = {key: sum((Counter(p[key]) for p in parts), Counter())
-              for key in ("detections", "examples_with_pii", "by_role", "outcome")}
-    samples: dict[str, list[dict]] = {}
-    for p in parts:
-        for t, items in p["samples"].items():
-            bucket = samples.setdefault(t, [])
-            bucket += items[:max(0, cap - len(bucket))]
-    return _facts(sum(p["scanned_messages"] for p in parts), totals["detections"],
-                  totals["examples_with_pii"], totals["by_role"], totals["outcome"],
-                  parts[0]["actions"] if parts else {}, samples, cap)

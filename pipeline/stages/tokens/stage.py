@@ -13,8 +13,8 @@ messages with weight != 0). Examples over the limit, by `on_overflow`:
   keep      -> flag `tokens:over_limit` and a run warning (OpenAI truncates such examples in training)
 Rows whose `example` is not a JSON object with a `messages` list -> reason `unreadable_example`.
 
-Facts (`facts.tokens`; chunks merge exactly with merge_facts, and the run warning comes from the merged
-facts with problems_from_facts):
+Facts (`facts.tokens`; typed, so chunks merge exactly; finish_facts derives what is not mergeable from
+the merged sums and bins, and the run warning comes from the final facts with problems_from_facts):
   model, base_model, encoding, limit, limit_source, on_overflow
   examples            kept examples counted (after this stage)
   totals              {tokens, assistant_tokens, messages} over kept examples
@@ -48,6 +48,7 @@ import pipeline.chat.token_counting as counting_mod
 from pipeline.chat.encodings import ensure_encoding
 from pipeline.chat.model_limits import TargetModel, UnknownModelError, resolve_model
 from pipeline.chat.token_counting import count_batch, counter_for, estimate_from_sums
+from pipeline.engine.facts import FirstN, Max, Min, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
@@ -135,25 +136,23 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
               "messages": [n_messages[j] for j in kept]}
     facts = {
-        "model": target.name, "base_model": target.base, "encoding": target.encoding,
-        "limit": limit, "limit_source": target.limit_source, "on_overflow": params.on_overflow,
-        "examples": len(kept),
-        "totals": {m: sum(v) for m, v in values.items()},
-        "value_bins": {m: _bins(_bin_counts(v)) for m, v in values.items()},
-        "distribution": {m: {"min": min(v, default=None), "max": max(v, default=None)} for m, v in values.items()},
-        "over_limit": over,
-        "truncated": sum(f == FLAG_TRUNCATED for f in new_flags.values()),
-        "dropped_over_limit": sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons),
-        "kept_over_limit": sum(f == FLAG_OVER_LIMIT for f in new_flags.values()),
-        "samples": samples,
-        "training_estimate": {
-            **estimate_from_sums(len(kept), sum(min(t, limit) for t in values["tokens"]), target.price_per_million,
-                                 params.n_epochs),
-            "price_source": target.price_source,
-            "scope": "all kept examples before the split; OpenAI bills only the train split"},
+        "model": Same(target.name), "base_model": Same(target.base), "encoding": Same(target.encoding),
+        "limit": Same(limit), "limit_source": Same(target.limit_source), "on_overflow": Same(params.on_overflow),
+        "examples": Sum(len(kept)),
+        "totals": {m: Sum(sum(v)) for m, v in values.items()},
+        "value_bins": {m: Tally(_bin_counts(v), "key") for m, v in values.items()},
+        "distribution": {m: {"min": Min(min(v, default=None)), "max": Max(max(v, default=None))}
+                         for m, v in values.items()},
+        "over_limit": Sum(over),
+        "truncated": Sum(sum(f == FLAG_TRUNCATED for f in new_flags.values())),
+        "dropped_over_limit": Sum(sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons)),
+        "kept_over_limit": Sum(sum(f == FLAG_OVER_LIMIT for f in new_flags.values())),
+        "samples": {k: FirstN(SAMPLES, v) for k, v in samples.items()},
+        "training_estimate": {"billed_tokens_per_epoch": Sum(sum(min(t, limit) for t in values["tokens"])),
+                              "price_per_million": Same(target.price_per_million),
+                              "price_source": Same(target.price_source)},
     }
-    facts = _derived(facts)
-    return StageOutput(out, facts, problems_from_facts(facts, params))
+    return StageOutput(out, facts, problems_from_facts(render(facts), params))
 
 
 def problems_from_facts(facts: dict, params) -> list[Problem]:
@@ -166,32 +165,16 @@ def problems_from_facts(facts: dict, params) -> list[Problem]:
                     f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training")]
 
 
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of the whole input from those of its chunks, in input order (exact)."""
-    first = parts[0]
-    bins = {m: Counter() for m in METRICS}
-    for part in parts:
-        for m in METRICS:
-            bins[m].update(dict(map(tuple, part["value_bins"][m])))
-    extremes = {m: [p["distribution"][m] for p in parts if p["distribution"][m]["min"] is not None] for m in METRICS}
-    samples = {k: [x for p in parts for x in p["samples"][k]][:SAMPLES] for k in first["samples"]}
-    estimate = first["training_estimate"]
-    n = sum(p["examples"] for p in parts)
-    facts = {
-        **{k: first[k] for k in ("model", "base_model", "encoding", "limit", "limit_source", "on_overflow")},
-        "examples": n,
-        "totals": {m: sum(p["totals"][m] for p in parts) for m in METRICS},
-        "value_bins": {m: _bins(bins[m]) for m in METRICS},
-        "distribution": {m: {"min": min((d["min"] for d in extremes[m]), default=None),
-                             "max": max((d["max"] for d in extremes[m]), default=None)} for m in METRICS},
-        **{k: sum(p[k] for p in parts) for k in ("over_limit", "truncated", "dropped_over_limit", "kept_over_limit")},
-        "samples": samples,
-        "training_estimate": {
-            **estimate_from_sums(n, sum(p["training_estimate"]["billed_tokens_per_epoch"] for p in parts),
-                                 estimate["price_per_million"],
-                                 estimate["n_epochs"] if estimate["epochs_rule"] == "fixed" else None),
-            "price_source": estimate["price_source"], "scope": estimate["scope"]},
-    }
+def finish_facts(facts: dict, params) -> dict:
+    """The final facts from the merged ones: value_bins as [[bin, count], ...], the training estimate from its
+    sums, distribution (p50, p95, mean) and histograms from value_bins, totals and the extremes."""
+    facts = {**facts, "value_bins": {m: [[v, n] for v, n in bins.items()] for m, bins in facts["value_bins"].items()}}
+    estimate = facts["training_estimate"]
+    facts["training_estimate"] = {
+        **estimate_from_sums(facts["examples"], estimate["billed_tokens_per_epoch"], estimate["price_per_million"],
+                             params.n_epochs),
+        "price_source": estimate["price_source"],
+        "scope": "all kept examples before the split; OpenAI bills only the train split"}
     return _derived(facts)
 
 
@@ -263,10 +246,6 @@ def _bin_counts(values: list[int]) -> Counter:
     for v, n in Counter(values).items():  # distinct values are few: bin those
         out[value_bin(v)] += n
     return out
-
-
-def _bins(counts: Counter) -> list[list[int]]:
-    return [[v, counts[v]] for v in sorted(counts)]
 
 
 def _nearest_rank(bins: list[list[int]], n: int, q: float) -> float:

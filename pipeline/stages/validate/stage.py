@@ -22,8 +22,9 @@ Facts (stats["facts"]["validate"]):
   special_tokens     {token: occurrences found}; special_tokens_stripped: occurrences removed (strip mode);
                      <|reserved_N|> tokens are counted together as "<|reserved_*|>"
   fast_path          examples accepted by the fast path
-Counts are ordered by count (ties: by_reason in order of first occurrence, the others by name). Chunks
-merge exactly (merge_facts); the run-level warning comes from the merged facts (problems_from_facts).
+Counts are ordered by count (ties: by_reason in order of first occurrence, the others by name); warnings
+in order of first occurrence. Chunks merge exactly (typed facts); the run-level warning comes from the
+merged facts (problems_from_facts).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import tiktoken_ext.openai_public as tiktoken_public
 from pydantic import ValidationError
 
 from pipeline.chat.texts import text_slots
+from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
@@ -271,13 +273,15 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         out = out.with_columns(pl.Series("example", examples, pl.Utf8))
     if flagged:
         out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
-    facts = {"checked": frame.height, "passed": frame.height - sum(by_reason.values()),
-             "rejected": sum(by_reason.values()), "by_reason": dict(by_reason.most_common()),
-             "problems": _by_count(problems), "samples": samples, "samples_per_reason": params.samples_per_reason,
-             "warnings": dict(warnings), "warning_samples": warning_samples,
-             "special_tokens": _by_count(_fold_reserved(found)),
-             "special_tokens_stripped": _by_count(_fold_reserved(stripped)), "fast_path": fast}
-    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(facts, params))
+    facts = {"checked": Sum(frame.height), "passed": Sum(frame.height - sum(by_reason.values())),
+             "rejected": Sum(sum(by_reason.values())), "by_reason": Tally(by_reason, "count"),
+             "problems": Tally(problems, "count_then_key"),
+             "samples": FirstNPerKey(params.samples_per_reason, samples),
+             "samples_per_reason": Same(params.samples_per_reason), "warnings": Tally(warnings),
+             "warning_samples": FirstNPerKey(params.samples_per_reason, warning_samples),
+             "special_tokens": Tally(_fold_reserved(found), "count_then_key"),
+             "special_tokens_stripped": Tally(_fold_reserved(stripped), "count_then_key"), "fast_path": Sum(fast)}
+    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(render(facts), params))
 
 
 def _fold_reserved(counts: Counter) -> Counter:
@@ -285,10 +289,6 @@ def _fold_reserved(counts: Counter) -> Counter:
     for token, n in counts.items():
         out[RESERVED if _RESERVED.fullmatch(token) else token] += n
     return out
-
-
-def _by_count(counts) -> dict:
-    return dict(sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
 
 
 def problems_from_facts(facts: dict, params) -> list[Problem]:
@@ -300,28 +300,3 @@ def problems_from_facts(facts: dict, params) -> list[Problem]:
     return [Problem("warning", "mostly_invalid_format",
                     f"validate rejected {bad} of {checked} examples ({top}): check the input "
                     "mapping (roles, columns, content keys) first")]
-
-
-def merge_facts(parts: list[dict]) -> dict:
-    """The facts of the whole input from those of its chunks, in input order (exact)."""
-    cap = parts[0]["samples_per_reason"]
-    counts = {k: Counter() for k in ("by_reason", "problems", "warnings", "special_tokens", "special_tokens_stripped")}
-    samples: dict[str, list] = {}
-    warning_samples: dict[str, list] = {}
-    for part in parts:
-        for k, c in counts.items():
-            c.update(part[k])
-        for merged, part_samples in ((samples, part["samples"]), (warning_samples, part["warning_samples"])):
-            for code, items in part_samples.items():
-                bucket = merged.setdefault(code, [])
-                bucket += items[: cap - len(bucket)]
-    # every dropped code has a samples key (maybe an empty list), in order of first occurrence: the tie order
-    by_reason = Counter({code: counts["by_reason"][code] for code in samples})
-    return {"checked": sum(p["checked"] for p in parts), "passed": sum(p["passed"] for p in parts),
-            "rejected": sum(p["rejected"] for p in parts),
-            "by_reason": dict(by_reason.most_common()),
-            "problems": _by_count(counts["problems"]), "samples": samples, "samples_per_reason": cap,
-            "warnings": {code: counts["warnings"][code] for code in warning_samples},
-            "warning_samples": warning_samples, "special_tokens": _by_count(counts["special_tokens"]),
-            "special_tokens_stripped": _by_count(counts["special_tokens_stripped"]),
-            "fast_path": sum(p["fast_path"] for p in parts)}
