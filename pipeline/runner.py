@@ -28,8 +28,8 @@ from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import read_table, resolve_sources
+from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
 from pipeline.outputs import write_outputs
-from schemas.raw_tables import check_raw_table, coerce_scalars
 
 
 @dataclass
