@@ -1,10 +1,13 @@
-"""Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate."""
+"""Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate.
+
+Whether `model` (with `encoding`, `max_tokens`) resolves in the model table is checked when the config
+loads (pipeline/config_loader.py), after this model validates.
+"""
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from schemas.base import StrictModel
 
 
@@ -27,10 +30,3 @@ class TokensParams(StrictModel):
         50_000, ge=1, description="count in `workers` processes from this many examples on; smaller inputs "
                                   "are counted in this process (worker start-up has a fixed cost)")
 
-    @model_validator(mode="after")
-    def _model_resolves(self) -> "TokensParams":
-        try:
-            resolve_model(self.model, self.encoding, self.max_tokens, self.price_per_million_training_tokens)
-        except UnknownModelError as e:
-            raise ValueError(str(e)) from None
-        return self
