@@ -15,7 +15,6 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-import pipeline.convert as convert_pkg
 import pipeline.ingest.readers as readers_mod
 from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
@@ -70,7 +69,7 @@ def _run(config, config_path: str, out_dir: Path, store: CheckpointStore, quiet:
     fingerprints += [{**f, "role": "metadata table"} for f in join_fingerprints(config)]
     key = chain_key("inputs", fingerprints,
                     config.model_dump(mode="json", include={"inputs", "convert"}),
-                    code_hash(readers_mod, convert_pkg, *_convert_modules()))
+                    code_hash())
     used_keys = {key}
     hit = store.lookup(key)
     if hit:
@@ -154,27 +153,6 @@ def _release_memory() -> None:
 
     gc.collect()
     pa.default_memory_pool().release_unused()
-
-
-def _convert_modules():
-    from pipeline.convert import (
-        conversations,
-        messages,
-        metadata_join,
-        pairs,
-        sink,
-        speaker_roles,
-        threads,
-        tool_calls,
-        transcript,
-        turns,
-        weights,
-        where_expressions,
-        windows,
-    )
-
-    return (conversations, messages, pairs, sink, turns, metadata_join, speaker_roles, threads, tool_calls,
-            transcript, weights, where_expressions, windows)
 
 
 def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: list[str]):
