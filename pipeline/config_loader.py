@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from pipeline.errors import UserError
 from schemas.config import Config
 
@@ -24,7 +25,8 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise UserError(f"{path}: config file not found (pass an existing YAML file, e.g. configs/default.yaml)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
@@ -36,18 +38,71 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise UserError(f"{path}: the file is empty; it needs at least `inputs:` and `stages:`")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the top level must be a mapping of keys (inputs, convert, stages, output)")
+    from_file = raw
     for item in overrides:
         raw = apply_override(raw, item)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as e:
         raise UserError("\n".join(f"{path}: {line}" for line in describe_validation_error(e, raw))) from None
+    problems = semantic_problems(config)
+    if problems:
+        raise UserError("\n".join(f"{path}: {_render_loc(loc)}{_line_note(text, from_file, raw, loc)}: {message}"
+                                  for loc, message in problems))
+    return config
 
 
 def config_hash(config: Config) -> str:
     """A stable hash of the validated config (defaults included), for manifests and cache keys."""
     blob = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- checks beyond the schema
+
+
+def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
+    """(key path, message) for each value that the schema accepts but the pipeline cannot use:
+    a tokens `model` that does not resolve in the model table (with its encoding / max_tokens)."""
+    problems = []
+    for i, stage in enumerate(config.stages):
+        if stage.name == "tokens":
+            try:
+                resolve_model(stage.model, stage.encoding, stage.max_tokens, stage.price_per_million_training_tokens)
+            except UnknownModelError as e:
+                problems.append((("stages", i, "model"), str(e)))
+    return problems
+
+
+def _render_loc(loc: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + p for i, p in enumerate(loc))
+
+
+def _line_note(text: str, from_file: typing.Any, raw: typing.Any, loc: tuple) -> str:
+    """` (line N)`: where the YAML file writes the value at `loc`; nothing when the file does not write it
+    or a --set override changed it."""
+    if _value_at(from_file, loc) != _value_at(raw, loc):
+        return ""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return ""
+    return "" if node is None else f" (line {node.start_mark.line + 1})"
+
+
+def _value_at(raw: typing.Any, loc: tuple) -> typing.Any:
+    for part in loc:
+        if isinstance(raw, dict):
+            raw = raw.get(part)
+        elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+            raw = raw[part]
+        else:
+            return None
+    return raw
 
 
 # --------------------------------------------------------------------------- overrides

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
 from pathlib import Path
 
 import polars as pl
@@ -11,23 +9,17 @@ import polars as pl
 from pipeline import __version__
 from pipeline.config_loader import config_hash
 from pipeline.engine.atomic_files import AtomicFile, atomic_write, line_bytes, write_json, write_series_lines
+from pipeline.engine.environment import library_versions
 from pipeline.engine.parts import Parts
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
 from pipeline.secret_masking import masked
 
-PACKAGES = ("polars", "pydantic", "tiktoken", "datasketch", "langdetect", "openai", "pandera", "ftfy", "jinja2")
-
 
 def versions() -> dict:
-    out = {"chatprep": __version__, "python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    """chatprep's, Python's and those of the libraries that shape outputs (the ones checkpoint keys include)."""
+    return {"chatprep": __version__, **library_versions()}
 
 
 def provenance_lines(examples: pl.DataFrame, split: str, first_line: int = 1) -> pl.Series:

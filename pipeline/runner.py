@@ -1,6 +1,7 @@
-"""The runner: ingest -> convert -> configured stages -> write outputs.
+"""The runner plans a run: preflight (sources, fingerprints) -> the read + convert step
+(pipeline/convert/step.py) -> the configured stages, segment by segment -> write outputs.
 
-It alone counts, times, checkpoints and writes. Stages only decide (see pipeline/stage_api.py).
+It alone counts, times, checkpoints and writes. Stages only decide (see pipeline/engine/stage.py).
 """
 
 from __future__ import annotations
@@ -15,21 +16,17 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-import pipeline.convert as convert_pkg
-import pipeline.ingest.readers as readers_mod
-from pipeline.convert import convert_table
-from pipeline.convert.metadata_join import filter_examples, join_fingerprints, join_metadata
+from pipeline.convert.metadata_join import join_fingerprints
+from pipeline.convert.step import example_schema, read_and_convert
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.engine.executor import LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
-from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, empty_rejects, rejects_frame
+from pipeline.engine.records import DROP_DETAIL, DROP_REASON, empty_rejects
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
-from pipeline.errors import InternalInvariantError
-from pipeline.ingest import read_table, resolve_sources
+from pipeline.ingest import resolve_sources
 from pipeline.outputs import write_outputs
-from schemas.raw_tables import check_raw_table, coerce_scalars
 
 
 @dataclass
@@ -73,7 +70,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
     fingerprints += [{**f, "role": "metadata table"} for f in join_fingerprints(config)]
     key = chain_key("inputs", fingerprints,
                     config.model_dump(mode="json", include={"inputs", "convert"}),
-                    code_hash(readers_mod, convert_pkg, *_convert_modules()))
+                    code_hash())
     used_keys = {key}
     hit = store.lookup(key)
     if hit:
@@ -83,10 +80,8 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
             s["cached"] = True
     else:
         work = store.workdir(key)
-        meta_columns = sorted({m for inp in config.inputs for m in inp.metadata})
-        writer = PartWriter(work, "examples", size, {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in meta_columns}})
-        rejects, universe, stage_stats, source_stats = _ingest_and_convert(config, sources, say, writer, meta_columns,
-                                                                          ctx.executor)
+        writer = PartWriter(work, "examples", size, example_schema(config))
+        rejects, universe, stage_stats, source_stats = read_and_convert(config, sources, writer, say, ctx.executor)
         written = {"examples": writer.parts().to_json(),
                    "rejects": write_parts(rejects, work, "rejects", max(rejects.height, 1)).to_json(),
                    "universe": write_parts(universe, work, "universe", max(universe.height, 1)).to_json()}
@@ -158,111 +153,6 @@ def _release_memory() -> None:
 
     gc.collect()
     pa.default_memory_pool().release_unused()
-
-
-def _convert_modules():
-    from pipeline.convert import (
-        conversations,
-        messages,
-        metadata_join,
-        pairs,
-        sink,
-        speaker_roles,
-        threads,
-        tool_calls,
-        transcript,
-        turns,
-        weights,
-        where_expressions,
-        windows,
-    )
-
-    return (conversations, messages, pairs, sink, turns, metadata_join, speaker_roles, threads, tool_calls,
-            transcript, weights, where_expressions, windows)
-
-
-def _ingest_and_convert(config, sources, say, writer: PartWriter, meta_columns: list[str], executor):
-    """Read every source (all before any conversion), then convert them one by one; examples go to
-    `writer` part by part as they are built (after the input's `where:` filter)."""
-    t_read = time.perf_counter()
-    tables = []
-    for src in sources:
-        inp = config.inputs[src.input_index]
-        table = read_table(src, inp.csv, inp.max_cell_chars)
-        table.frame = coerce_scalars(table.frame, inp)
-        table.frame, join_rejects, join_facts = join_metadata(table.frame, inp, src.input_index, src.path)
-        bad_cells = check_raw_table(table.frame, inp, src.input_index, src.path)
-        tables.append((src, inp, table, bad_cells, (join_rejects, join_facts)))
-        say(f"read {src.path}: {table.n_rows:,} rows")
-    read_seconds = time.perf_counter() - t_read
-    t_convert = time.perf_counter()
-    reject_parts, universe_parts, source_stats = [], [], []
-    read_rows = 0
-    convert_counts: dict[str, int] = {}
-    for src, inp, table, bad_cells, (join_rejects, join_facts) in tables:
-        row_rejects = [{"stage": "ingest", "reason": r.reason, "detail": r.detail, "source_file": src.path,
-                        "source_rows": [r.row]} for r in table.rejects]
-        bad_rows = {row for row, _, _ in bad_cells}
-        row_rejects += [{"stage": "ingest", "reason": reason, "detail": detail, "source_file": src.path,
-                         "source_rows": [row]} for row, reason, detail in bad_cells]
-        join_rejects = [r for r in join_rejects if r["source_rows"][0] not in bad_rows]
-        bad_rows |= {r["source_rows"][0] for r in join_rejects}
-        frame = table.frame.filter(~pl.col(readers_mod.ROW).is_in(list(bad_rows))) if bad_rows else table.frame
-        where = _WhereFilter(inp, src.input_index, writer)
-        converted = convert_table(frame, src.path, inp, src.input_index, config.convert, meta_columns,
-                                  executor, on_examples=where.take)
-        converted.rejects = pl.concat([converted.rejects, *where.excluded], how="vertical")
-        where_facts = where.facts
-        for k, v in converted.counts.items():
-            convert_counts[k] = convert_counts.get(k, 0) + v
-        reject_parts += [rejects_frame(row_rejects), rejects_frame(join_rejects), converted.rejects]
-        all_rows = pl.concat([table.frame[readers_mod.ROW].cast(pl.Int64),
-                              pl.Series([r.row for r in table.rejects], dtype=pl.Int64)]).sort()
-        universe_parts.append(pl.DataFrame({"source_file": pl.Series([src.path], dtype=pl.Utf8).new_from_index(0, len(all_rows)),
-                                            "row": all_rows}))
-        read_rows += table.n_rows
-        source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
-                             "format": src.format, "rows": table.n_rows, "examples": where.kept,
-                             "unreadable_rows": len(row_rejects),
-                             **({"metadata": {"joins": join_facts, "where": where_facts}}
-                                if join_facts or where_facts else {})})
-        table.frame = frame = converted = None  # the raw table is no longer needed: free it now
-    rejects = pl.concat(reject_parts, how="vertical") if reject_parts else empty_rejects()
-    universe = pl.concat(universe_parts)
-    if universe.height != read_rows:
-        raise InternalInvariantError(f"ingest counted {read_rows} rows but numbered {universe.height}")
-    ingest_drops = rejects.filter(pl.col("stage") == "ingest")
-    convert_drops = rejects.filter(pl.col("stage") == "convert")
-    stage_stats = [
-        {"name": "ingest", "unit": "rows", "in": read_rows, "out": read_rows - ingest_drops.height,
-         "dropped": dict(sorted(ingest_drops.group_by("reason").len().iter_rows())),
-         "seconds": round(read_seconds, 3)},
-        {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height,
-         "out": sum(writer.heights),
-         "dropped": dict(sorted(convert_drops.group_by("reason").len().iter_rows())), "changes": convert_counts,
-         "seconds": round(time.perf_counter() - t_convert, 3)},
-    ]
-    return rejects, universe, stage_stats, source_stats
-
-
-class _WhereFilter:
-    """Applies an input's `where:` to each converted part and passes the kept rows on."""
-
-    def __init__(self, inp, index: int, writer: PartWriter):
-        self.inp, self.index, self.writer = inp, index, writer
-        self.excluded: list[pl.DataFrame] = []
-        self.kept = 0
-        self.facts = {"where": inp.where, "examples_in": 0, "excluded": 0} if inp.where else None
-
-    def take(self, frame: pl.DataFrame) -> None:
-        kept, excluded, facts = filter_examples(frame, self.inp, self.index)
-        if excluded.height:
-            self.excluded.append(excluded)
-        if facts:
-            self.facts["examples_in"] += facts["examples_in"]
-            self.facts["excluded"] += facts["excluded"]
-        self.kept += kept.height
-        self.writer.add(kept)
 
 
 def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:

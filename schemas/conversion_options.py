@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
+from schemas.where_syntax import WhereSyntaxError, parse_where
 
 RoleName = Literal["system", "user", "assistant", "tool", "function"]
 
@@ -21,8 +22,6 @@ def check_where(text: str | None) -> str | None:
     """Parse a `where:` expression (syntax only; columns are checked against the data later)."""
     if text is None:
         return None
-    from pipeline.convert.where_expressions import WhereSyntaxError, parse_where
-
     try:
         parse_where(text)
     except WhereSyntaxError as e:

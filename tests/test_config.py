@@ -106,3 +106,12 @@ def test_shipped_configs_are_valid():
 
     for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
         load_config(path)
+
+
+def test_a_model_the_table_cannot_resolve_names_key_and_line(tmp_path):
+    p = write(tmp_path, "inputs:\n  - {path: x.jsonl, layout: conversations}\nstages:\n  - name: split\n"
+                        "  - name: tokens\n    max_tokens: 4000\n    model: llama-3-8b\n  - name: export\n")
+    assert error_of(p).startswith(f"{p}: stages[1].model (line 7): unknown model 'llama-3-8b': known families are ")
+    # set by --set: the file does not hold that value, so no line
+    assert error_of(p, ["stages.tokens.model=claude-3"]).startswith(f"{p}: stages[1].model: unknown model 'claude-3'")
+    assert load_config(p, ["stages.tokens.encoding=cl100k_base"]).stage("tokens").model == "llama-3-8b"

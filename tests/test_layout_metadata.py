@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from pipeline.convert import convert_table
-from pipeline.convert.where_expressions import WhereSyntaxError, parse_where, where_mask
+from pipeline.convert.where_expressions import where_mask
 from pipeline.errors import UserError
 from schemas.config import ConvertConfig
 from schemas.inputs import MessagesInput
+from schemas.where_syntax import WhereSyntaxError, parse_where
 from tests.conftest import read_jsonl
 
 STAGES = [{"name": "split", "validation_fraction": 0.25}, {"name": "export"}]

@@ -1,18 +1,20 @@
-"""How a run keeps its data between steps: Parquet parts, checkpoints, accounting, byte-level line
-writing, the memoised input hash, and text-less global stages (dedup fingerprints from parts)."""
+"""How a run keeps its data between steps: Parquet parts, checkpoints and their keys, accounting,
+byte-level line writing, the memoised input hash, and text-less global stages (dedup fingerprints from parts)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import polars as pl
 import pytest
 
+from pipeline.engine import checkpoints, environment
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.atomic_files import line_bytes, write_series_lines
-from pipeline.engine.checkpoints import CheckpointStore
+from pipeline.engine.checkpoints import CheckpointStore, code_hash
 from pipeline.engine.parts import Parts, PartWriter, write_parts
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest.sources import SourceFile
@@ -95,6 +97,56 @@ def test_checkpoint_store_commit_lookup_and_damage(tmp_path):
     assert folder == work and off.lookup("k2") is None    # scratch only
     off.cleanup()
     assert not work.exists()
+
+
+@pytest.fixture
+def fresh_code_key():
+    """The code key is computed once per process: recompute it under the test's patches, and after them."""
+    checkpoints._all_code.cache_clear()
+    yield
+    checkpoints._all_code.cache_clear()
+
+
+def test_code_key_follows_every_helper_module(fresh_code_key, monkeypatch, tmp_path):
+    copies = []
+    for package in checkpoints._PACKAGES:
+        copies.append(tmp_path / package.name)
+        shutil.copytree(package, copies[-1], ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(checkpoints, "_PACKAGES", tuple(copies))
+    key = code_hash()
+    checkpoints._all_code.cache_clear()
+    assert code_hash() == key
+    helper = tmp_path / "pipeline" / "stages" / "dedup" / "near_duplicates" / "banding.py"
+    helper.write_text(helper.read_text() + "\n# changed\n")
+    checkpoints._all_code.cache_clear()
+    assert code_hash() != key
+
+
+def test_code_key_follows_library_and_python_versions(fresh_code_key, monkeypatch):
+    key = code_hash()
+    real_version = environment.metadata.version
+    for library in ("datasketch", "tiktoken", "polars", "scipy"):
+        monkeypatch.setattr(environment.metadata, "version",
+                            lambda name, changed=library: "999.0" if name == changed else real_version(name))
+        checkpoints._all_code.cache_clear()
+        assert code_hash() != key, library
+    monkeypatch.setattr(environment.metadata, "version", real_version)
+    monkeypatch.setattr(environment.platform, "python_version", lambda: "3.99.0")
+    checkpoints._all_code.cache_clear()
+    assert code_hash() != key
+    monkeypatch.undo()
+    checkpoints._all_code.cache_clear()
+    assert code_hash() == key
+
+
+def test_manifest_lists_the_libraries_of_the_checkpoint_key():
+    from pipeline.outputs import versions
+
+    got = versions()
+    assert got == {"chatprep": got["chatprep"], **environment.library_versions()}
+    assert {"python", "polars", "pyarrow", "numpy", "scipy", "ftfy", "tiktoken", "py3langid", "langdetect",
+            "datasketch", "pydantic", "pandera"} <= set(got)
+    assert set(got) - {"chatprep", "python"} <= set(environment.OUTPUT_LIBRARIES)
 
 
 def test_input_hash_memo_never_trusts_a_fresh_file(tmp_path):

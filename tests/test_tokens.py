@@ -14,7 +14,6 @@ import pytest
 import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from pipeline.chat.encodings import get_encoding
 from pipeline.chat.model_limits import UnknownModelError, resolve_model
@@ -210,10 +209,13 @@ def test_model_overrides_and_errors():
 
 
 def test_unknown_model_is_a_config_error(tmp_path):
-    from pipeline.config_loader import load_config
+    from pipeline.config_loader import load_config, semantic_problems
+    from schemas.config import Config
 
-    with pytest.raises(ValidationError, match="known families"):
-        TokensParams(name="tokens", model="claude-3")
+    config = Config.model_validate({"inputs": [{"path": "x.jsonl", "layout": "conversations"}],
+                                    "stages": [{"name": "tokens", "model": "claude-3"}, {"name": "export"}]})
+    [(loc, message)] = semantic_problems(config)
+    assert loc == ("stages", 0, "model") and "known families" in message
     cfg = tmp_path / "c.yaml"
     cfg.write_text("inputs: [{path: x.jsonl, layout: conversations}]\n"
                    "stages: [{name: tokens, model: gpt-5o-turbo}, {name: export}]\n")

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.convert.where_expressions import columns_of, parse_where, where_mask
+from pipeline.convert.where_expressions import where_mask
 from pipeline.engine.records import REJECT_SCHEMA, empty_rejects
 from pipeline.errors import UserError
 from pipeline.ingest import read_table
 from pipeline.ingest.readers import ROW
 from pipeline.ingest.sources import EXTENSION_FORMATS, SourceFile
+from schemas.where_syntax import columns_of, parse_where
 
 SAMPLE = 20
 

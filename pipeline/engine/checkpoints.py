@@ -1,5 +1,6 @@
 """Stage checkpoints: each stage's output stored under a key chained from the input fingerprint,
-the config of every step so far, and the code of those steps. A rerun with the same key loads it."""
+the config of every step so far, and the code they run (all of pipeline/ and schemas/, the installed
+versions of the libraries that shape outputs, and Python's). A rerun with the same key loads it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.engine.atomic_files import atomic_write
+from pipeline.engine.environment import library_versions
 
 FORMAT = 2  # layout of a checkpoint folder: meta.json + Parquet parts (pipeline/parts.py)
 _PIPELINE = Path(__file__).resolve().parents[1]
@@ -21,9 +23,10 @@ _PACKAGES = (_PIPELINE, _PIPELINE.parent / "schemas")
 
 @functools.lru_cache(maxsize=1)
 def _all_code() -> str:
-    """One hash of every source file of pipeline/ and schemas/: a checkpoint never outlives a code change,
-    whichever helper module a stage happens to call."""
+    """One hash of every source file of pipeline/ and schemas/ and of the library and Python versions:
+    a checkpoint never outlives a code change, whichever helper module or library a stage happens to call."""
     h = hashlib.sha256(__version__.encode())
+    h.update(json.dumps(library_versions(), sort_keys=True).encode())
     for pkg in _PACKAGES:
         for path in sorted(pkg.rglob("*.py")):
             h.update(str(path.relative_to(pkg.parent)).encode())
@@ -32,7 +35,8 @@ def _all_code() -> str:
 
 
 def code_hash(*modules) -> str:
-    """The code key for a step: all pipeline code, plus the named modules (which may live elsewhere)."""
+    """The code key for a step: all pipeline code and library versions, plus the named modules (which may
+    live elsewhere)."""
     h = hashlib.sha256(_all_code().encode())
     for m in modules:
         h.update(Path(m.__file__).read_bytes())

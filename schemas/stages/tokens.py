@@ -1,10 +1,13 @@
-"""Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate."""
+"""Parameters of the `tokens` stage (batch): exact token counts, the per-example limit, the cost estimate.
+
+Whether `model` (with `encoding`, `max_tokens`) resolves in the model table is checked when the config
+loads (pipeline/config_loader.py), after this model validates.
+"""
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from schemas.base import MOVED_TO_EXECUTION_WORKERS, StrictModel
 
 
@@ -24,10 +27,3 @@ class TokensParams(StrictModel):
     n_epochs: int | None = Field(None, ge=1, le=50,
                                  description="epochs for the cost estimate; default: OpenAI's auto rule")
 
-    @model_validator(mode="after")
-    def _model_resolves(self) -> "TokensParams":
-        try:
-            resolve_model(self.model, self.encoding, self.max_tokens, self.price_per_million_training_tokens)
-        except UnknownModelError as e:
-            raise ValueError(str(e)) from None
-        return self

@@ -35,9 +35,7 @@ facts keys:
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -64,30 +62,6 @@ RUNS = "whole_without_text"  # fingerprints come from `features`, part by part; 
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
 REASONS = {"exact": "exact_duplicate", "prompt": "prompt_duplicate", "near": "near_duplicate"}
-
-
-def cache_key(params) -> str:
-    """The code this stage runs beyond its own file (the runner hashes only this module) and the
-    versions of the libraries that define the hash family and the arithmetic (read from the installed
-    metadata: importing datasketch takes ~0.5 s, which a rerun from checkpoints should not pay)."""
-    from importlib.metadata import version
-
-    from pipeline.stages.dedup import fingerprints as conversation_fingerprints
-    from pipeline.stages.dedup import near_duplicates
-    from pipeline.stages.dedup.near_duplicates import (
-        banding,
-        clusters,
-        pairs,
-        shingles,
-        signatures,
-        split_check,
-    )
-
-    h = hashlib.sha256(f"datasketch {version('datasketch')} numpy {np.__version__}".encode())
-    for module in (conversation_fingerprints, near_duplicates, banding, clusters, pairs, shingles, signatures,
-                   split_check):
-        h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()[:24]
 
 
 def _spec(params) -> FingerprintSpec:

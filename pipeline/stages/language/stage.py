@@ -44,7 +44,7 @@ import polars as pl
 
 from pipeline.engine.facts import FirstN, FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
-from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache, backend_id
+from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache
 from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
 
 RUNS = "per_part"
@@ -52,11 +52,6 @@ SIDES = ("user", "assistant")
 SHORT = "short"
 CONF_EDGES = [0.0, 0.5, 0.8, 0.9, 0.99]
 MAX_MISMATCH_SAMPLES = 20
-
-
-def cache_key(params) -> str:
-    """A new backend version can change answers: checkpoints must not outlive it."""
-    return backend_id(params.backend, params.languages)
 
 
 def side_sample(messages: list[dict], role: str, sample_chars: int) -> str:

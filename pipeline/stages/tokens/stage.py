@@ -42,9 +42,6 @@ from pathlib import Path
 
 import polars as pl
 
-import pipeline.chat.encodings as encodings_mod
-import pipeline.chat.model_limits as model_limits_mod
-import pipeline.chat.token_counting as counting_mod
 from pipeline.chat.encodings import ensure_encoding
 from pipeline.chat.model_limits import TargetModel, UnknownModelError, resolve_model
 from pipeline.chat.token_counting import count_batch, counter_for, estimate_from_sums
@@ -58,15 +55,6 @@ CHUNK = 2_000
 METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
 FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
-
-
-def cache_key(params) -> str:
-    """Counting code lives beside this module: its source and tiktoken's version invalidate checkpoints."""
-    import tiktoken
-
-    from pipeline.engine.checkpoints import code_hash
-
-    return f"{code_hash(counting_mod, model_limits_mod, encodings_mod)}:tiktoken={tiktoken.__version__}"
 
 
 def target_model(params) -> TargetModel:
