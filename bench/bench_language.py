@@ -5,7 +5,7 @@ and the `language` stage's throughput on the bench's synthetic conversations.
              en, it and zh, so every text has a known language). Workloads: dialog (a dialogue's turns
              joined, first 200 characters: what the stage detects per side) and turn (single utterances of
              >= 20 characters: short text, where detectors get unsure). Backends: py3langid's own classify,
-             one text at a time; py3langid batched (pipeline/batched_langid.py, what the stage runs);
+             one text at a time; py3langid batched (pipeline/stages/language/batched.py, what the stage runs);
              langdetect (seeded). Called directly, no cache; best of 3 runs (langdetect: 1).
   length     the stage's side samples of those dialogues (user turns, assistant turns), cut at 100-500
              characters, batched py3langid over all its languages and over the 30 common ones below:

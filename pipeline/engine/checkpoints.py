@@ -16,7 +16,7 @@ from pipeline import __version__
 from pipeline.engine.atomic_files import atomic_write
 from pipeline.engine.environment import library_versions
 
-FORMAT = 2  # layout of a checkpoint folder: meta.json + Parquet parts (pipeline/parts.py)
+FORMAT = 2  # layout of a checkpoint folder: meta.json + Parquet parts (pipeline/engine/parts.py)
 _PIPELINE = Path(__file__).resolve().parents[1]
 _PACKAGES = (_PIPELINE, _PIPELINE.parent / "schemas")
 

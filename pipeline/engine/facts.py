@@ -57,27 +57,26 @@ class Sum(Fact):
 
 
 @dataclass
-class Min(Fact):
-    value: Any = None
+class _Extreme(Fact):
+    """The smallest (Min) or largest (Max) value of the parts; None = no value in a part."""
 
-    def merged(self, other: Min) -> Min:
+    value: Any = None
+    pick = staticmethod(min)
+
+    def merged(self, other: _Extreme) -> _Extreme:
         values = [v for v in (self.value, other.value) if v is not None]
-        return Min(min(values, default=None))
+        return type(self)(self.pick(values, default=None))
 
     def render(self) -> Any:
         return self.value
 
 
-@dataclass
-class Max(Fact):
-    value: Any = None
+class Min(_Extreme):
+    pick = staticmethod(min)
 
-    def merged(self, other: Max) -> Max:
-        values = [v for v in (self.value, other.value) if v is not None]
-        return Max(max(values, default=None))
 
-    def render(self) -> Any:
-        return self.value
+class Max(_Extreme):
+    pick = staticmethod(max)
 
 
 @dataclass

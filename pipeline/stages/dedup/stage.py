@@ -1,6 +1,6 @@
 """dedup (global): exact, prompt-side and near-duplicate conversations, one survivor per cluster.
 
-Every example gets fingerprints (pipeline/conversation_fingerprints.py). Duplicate relations:
+Every example gets fingerprints (fingerprints.py beside this module). Duplicate relations:
   exact   equal normalized conversations (casefolded, whitespace collapsed, roles + tools)   [exact]
   prompt  equal prompt side: all messages before the last assistant reply                  [exact_prompt]
   near    Jaccard of word shingles >= threshold: equal token sequences directly, the rest by MinHash

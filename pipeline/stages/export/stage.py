@@ -27,7 +27,7 @@ def final_line(example: str, ensure_ascii: bool) -> str:
 
 
 def _is_canonical(example: str) -> bool:
-    """By contract (pipeline/stage_api.py) `example` holds only OpenAI's keys, written by
+    """By contract (pipeline/engine/stage.py) `example` holds only OpenAI's keys, written by
     records.dumps_example: compact, `messages` first. Anything else is re-encoded."""
     return example.startswith('{"messages":[')
 

@@ -2,7 +2,7 @@
 
 Backends (both deterministic, both answer ISO 639-1 codes such as "en", "de", "zh"):
   py3langid   naive Bayes over byte n-grams (langid.py); 142 classes (114 two-letter languages). Run
-              over many texts at once by pipeline/batched_langid.py (same model and answers as
+              over many texts at once by pipeline/stages/language/batched.py (same model and answers as
               py3langid's classify, 5-8x faster). `languages` can restrict the candidates.
   langdetect  Google's language-detection port; its random sampling is seeded (seed 0), so the same text
               always gets the same answer. 55 languages. One text at a time (slow: bench/bench_language.py).

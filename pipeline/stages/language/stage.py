@@ -3,7 +3,7 @@ a check that the assistant answers in the right language.
 
 Each side's text (all user messages, or all trained assistant messages, joined) is cleaned of URLs,
 e-mail addresses and placeholders such as [PERSON_NAME], cut to `sample_chars` (pipeline/language_sides.py),
-and detected with the configured backend (pipeline/language_detection.py; py3langid by default, run over
+and detected with the configured backend (detection.py beside this module; py3langid by default, run over
 all texts of a batch at once, or seeded langdetect), through a cache keyed by the text. A side with fewer
 than `min_letters` letters (a CJK character counts two) is too short to judge and skipped. System and tool
 messages are not looked at: a system prompt in English that says "always answer in German" is normal.

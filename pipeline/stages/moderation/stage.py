@@ -2,7 +2,7 @@
 
 Texts (every message, or only user/assistant ones; long ones in chunks) go to /v1/moderations through the
 official SDK, batched, concurrently, paced under the configured RPM/TPM budgets and cached by text hash
-(pipeline/moderation/). An example is flagged when any of its texts is: OpenAI's `flagged` verdict, or a
+(the helpers beside this module). An example is flagged when any of its texts is: OpenAI's `flagged` verdict, or a
 category score at or above its configured threshold. action=drop rejects it with reason
 `moderation_flagged` and a detail naming the message, categories and scores; action=flag keeps it and
 appends `moderation:<category>` to its `flags`.

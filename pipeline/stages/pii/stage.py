@@ -3,7 +3,7 @@
 Only text content is scanned and changed: string `content` and the `text` of content parts (not
 refusals: chat.texts.text_slots with refusals=False), in the messages whose role is in `roles`.
 Tool-call arguments, names and tool definitions are left alone.
-Detectors live in pipeline/pii_patterns.py. Per example, each found type takes its action
+Detectors live in patterns.py beside this module. Per example, each found type takes its action
 (`actions[type]`, else `action`): any `drop` rejects the example (reason `pii_<type>`, the
 highest-priority dropping type), `flag` adds a 'pii:<type>' flag, `redact` swaps the value for its
 placeholder. Redactions are applied even to dropped examples, so rejects.jsonl only keeps the raw values
@@ -20,7 +20,7 @@ Facts:
   samples              {type: [{example_id, where, snippet}]}, redacted context, samples_per_type each
   samples_per_type     the cap on each samples list (chunks merge keeping the first that many)
 
-Speed: most texts hold nothing any detector could match. Each type's gate (pii_patterns.GATES, a
+Speed: most texts hold nothing any detector could match. Each type's gate (patterns.GATES, a
 necessary condition of its detector) runs in polars over the whole `example` column of raw JSON first; an
 example no gate matches is only parsed to count its scanned messages. The texts of the other examples
 are gated again one by one, and a text runs only the detectors whose gate it matches. The result equals

@@ -1,7 +1,7 @@
 """tokens (batch): exact token counts for the target model, the per-example limit, and the cost estimate.
 
 Counting rules and their sources: pipeline/token_counting.py (tools and tool calls are approximations that
-err high). Model table (encoding, limit, price): pipeline/model_limits.py. Encodings load offline:
+err high). Model table (encoding, limit, price): pipeline/chat/model_limits.py. Encodings load offline:
 pipeline/encodings.py.
 
 Adds columns `n_tokens` (billed tokens of the example) and `n_assistant_tokens` (trained tokens: assistant
