@@ -27,6 +27,7 @@ from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.outputs import write_outputs
+from pipeline.stages import stage_module
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
     problems: list[Problem] = []
     facts: dict[str, dict] = {}
     dropped_parts: list[tuple[str, Parts]] = []
-    for segment in plan_segments(config.stages):
+    for segment in plan_segments([(p, stage_module(p.name)) for p in config.stages]):
         for params, module in segment.stages:
             extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
             key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)

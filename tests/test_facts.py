@@ -27,6 +27,7 @@ from pipeline.engine.facts import (
     render,
 )
 from pipeline.engine.segments import plan_segments, stage_facts
+from pipeline.stages import stage_module
 
 
 def dumped(facts: dict) -> str:
@@ -177,8 +178,8 @@ def test_stage_facts_merges_then_finishes():
     assert stage_facts(SimpleNamespace(), None, parts) == {"total": 8, "n": 4}
 
 
-def test_batch_stages_are_chunked_unless_in_process():
+def test_per_part_stages_share_segments_and_whole_stages_stand_alone():
     names = ["normalize", "validate", "dedup", "tokens", "moderation", "export"]
-    segments = plan_segments([SimpleNamespace(name=n) for n in names])
+    segments = plan_segments([(SimpleNamespace(name=n), stage_module(n)) for n in names])
     assert [(s.names, s.chunked) for s in segments] == [
         ("normalize → validate", True), ("dedup", False), ("tokens", True), ("moderation", False), ("export", True)]

@@ -38,3 +38,30 @@ def test_the_checker_sees_imports_inside_functions():
 def test_few_modules_at_the_top_of_pipeline():
     modules = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
     assert len(modules) <= MAX_TOP_LEVEL_MODULES, f"{len(modules)} modules at the top of pipeline/: {modules}"
+
+
+ENGINE_MAY_IMPORT = ("pipeline.engine", "pipeline.errors")
+
+
+def test_the_engine_knows_no_stage():
+    """pipeline/engine/ imports only itself and pipeline.errors (plus `pipeline.__version__`): no stage, no
+    layout, no report, no chat helpers — the runner hands it stage modules."""
+    offending = []
+    for path in sorted((ROOT / "pipeline" / "engine").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for line, module in _imported_modules(tree):
+            if module.startswith("pipeline.") and not module.startswith(ENGINE_MAY_IMPORT):
+                offending.append(f"{path.relative_to(ROOT)}:{line}: {module}")
+    assert not offending, "pipeline/engine/ must not import:\n" + "\n".join(offending)
+
+
+def test_every_stage_is_a_package_with_a_declared_way_to_run():
+    from pipeline.engine.stage import RUNS, runs
+    from pipeline.stages import stage_module
+    from schemas.stages import STAGE_NAMES
+
+    for name in STAGE_NAMES:
+        assert (ROOT / "pipeline" / "stages" / name / "stage.py").is_file(), name
+        assert runs(stage_module(name)) in RUNS
+    loose = sorted(p.name for p in (ROOT / "pipeline" / "stages").glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"modules loose in pipeline/stages/: {loose}"

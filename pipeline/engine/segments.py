@@ -11,6 +11,7 @@ order, so the output does not depend on the backend or the number of workers. A 
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,6 @@ from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, 
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
 from pipeline.engine.stage import RUNS_PER_PART, RUNS_WHOLE_WITHOUT_TEXT, Problem, StageContext, runs
 from pipeline.errors import InternalInvariantError
-from pipeline.stages import stage_module
 
 
 @dataclass
@@ -50,11 +50,11 @@ class Segment:
         return " → ".join(p.name for p, _ in self.stages)
 
 
-def plan_segments(stage_params: list) -> list[Segment]:
-    """Group consecutive per-part stages; every other stage is a segment of its own."""
+def plan_segments(stages: list[tuple]) -> list[Segment]:
+    """Group consecutive per-part stages of `stages` ([(params, stage module)], in run order); every other
+    stage is a segment of its own."""
     segments: list[Segment] = []
-    for params in stage_params:
-        module = stage_module(params.name)
+    for params, module in stages:
         per_part = runs(module) == RUNS_PER_PART
         last = segments[-1] if segments else None
         if per_part and last is not None and last.chunked:
@@ -105,7 +105,7 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
         frame = examples.read_all(without=TEXT_COLUMNS)
         added = []
         if hasattr(module, "features"):
-            feats = _features(params, examples, ctx)
+            feats = _features(module, params, examples, ctx)
             added = feats.columns
             frame = pl.concat([frame, feats], how="horizontal")
         ctx = replace(ctx, texts=examples.texts)
@@ -132,16 +132,17 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     return gather_parts(work, "kept", kept_heights), [result]
 
 
-def _feature_task(params, path: Path) -> pl.DataFrame:
-    return stage_module(params.name).features(pl.read_parquet(path, columns=["example"]), params)
+def _feature_task(module_name: str, params, path: Path) -> pl.DataFrame:
+    return importlib.import_module(module_name).features(pl.read_parquet(path, columns=["example"]), params)
 
 
-def _features(params, examples: Parts, ctx: StageContext) -> pl.DataFrame:
+def _features(module, params, examples: Parts, ctx: StageContext) -> pl.DataFrame:
     """The stage's `features` of every part, in order (on the Executor: each task reads its own part)."""
     workers = ctx.executor.workers_for(examples.height, len(examples.names))
     bar = ctx.progress(total=examples.height, desc=f"{params.name}: features", unit="ex")
     out = []
-    for frame in ctx.executor.map(_feature_task, ((params, path) for path in examples.paths), workers):
+    tasks = ((module.__name__, params, path) for path in examples.paths)  # a task names its module: picklable
+    for frame in ctx.executor.map(_feature_task, tasks, workers):
         out.append(frame)
         bar.update(frame.height)
     bar.close()
@@ -159,12 +160,14 @@ def _check_contract(name: str, before: pl.DataFrame, after: pl.DataFrame) -> Non
 # ----------------------------------------------------------------------------- chunked execution
 
 
-def _run_chunk(specs: list, source: Path, work: Path, index: int, ctx: StageContext) -> list[tuple]:
-    """One part through the segment's stages; writes kept + dropped parts. Runs in a worker or in-process."""
+def _run_chunk(specs: list[tuple[str, object]], source: Path, work: Path, index: int,
+               ctx: StageContext) -> list[tuple]:
+    """One part through the segment's stages ([(stage module name, params)]); writes kept + dropped parts.
+    Runs in a worker or in-process."""
     chunk = pl.read_parquet(source)
     out = []
-    for k, params in enumerate(specs):
-        module = stage_module(params.name)
+    for k, (module_name, params) in enumerate(specs):
+        module = importlib.import_module(module_name)
         t = time.perf_counter()
         output = module.run(chunk, params, ctx)
         kept, dropped = split_decisions(params.name, chunk, output.frame)
@@ -196,7 +199,7 @@ def _merge_reasons(dicts) -> dict[str, int]:
 
 
 def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext):
-    specs = [p for p, _ in segment.stages]
+    specs = [(m.__name__, p) for p, m in segment.stages]
     workers = ctx.executor.workers_for(examples.height, len(examples.names))
     # a task never fans out again (its context's executor is serial) and never draws the main bar
     task_ctx = replace(ctx, executor=SerialExecutor()) if workers == 1 else \
