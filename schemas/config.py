@@ -59,6 +59,18 @@ class Config(StrictModel):
                              "so no near-duplicate pair ends up in both train and validation")
         return self
 
+    @model_validator(mode="after")
+    def _input_splits(self) -> Config:
+        """`split: validation` on an input is applied by the split stage, and train.jsonl needs an input."""
+        marked = [i for i, inp in enumerate(self.inputs) if inp.split == "validation"]
+        if marked and self.stage("split") is None:
+            raise ValueError(f"inputs[{marked[0]}].split is 'validation' but stages has no 'split' stage to apply "
+                             "it; add `- name: split` before export (or remove the input's split key)")
+        if len(marked) == len(self.inputs):
+            raise ValueError("every input has split: validation, so train.jsonl would be empty; set split: auto "
+                             "(or train) on the inputs to train on")
+        return self
+
     def stage(self, name: str):
         """The params of stage `name`, or None when it is not in the list."""
         return next((s for s in self.stages if s.name == name), None)

@@ -59,6 +59,9 @@ class InputBase(StrictModel):
         default_factory=list, description="tables joined onto the rows by key; their columns become metadata")
     where: str | None = Field(None, description="keep only examples whose metadata match, e.g. "
                                                 "\"meta.outcome == 'resolved' and meta.score >= 4\"")
+    split: Literal["auto", "train", "validation"] = Field(
+        "auto", description="where this input's examples go: auto (the split stage decides), train or validation "
+                            "(e.g. a dataset's own test file)")
 
     @field_validator("roles", mode="before")
     @classmethod

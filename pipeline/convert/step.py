@@ -13,7 +13,7 @@ from pipeline.convert import convert_table
 from pipeline.convert.metadata_join import filter_examples, join_metadata
 from pipeline.engine.executor import Executor
 from pipeline.engine.parts import PartWriter
-from pipeline.engine.records import EXAMPLE_SCHEMA, empty_rejects, rejects_frame
+from pipeline.engine.records import EXAMPLE_SCHEMA, INPUT_SPLIT, empty_rejects, rejects_frame
 from pipeline.errors import InternalInvariantError
 from pipeline.ingest import SourceFile, read_table
 from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
@@ -26,8 +26,10 @@ def metadata_columns(config) -> list[str]:
 
 
 def example_schema(config) -> dict:
-    """The columns of the examples this step writes."""
-    return {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in metadata_columns(config)}}
+    """The columns of the examples this step writes (`input_split` only when some input sets `split:`)."""
+    assigned = any(inp.split != "auto" for inp in config.inputs)
+    return {**EXAMPLE_SCHEMA, **{f"meta.{m}": pl.Utf8 for m in metadata_columns(config)},
+            **({INPUT_SPLIT: pl.Utf8} if assigned else {})}
 
 
 def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say: Callable[[str], None],
@@ -78,6 +80,7 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
         source_stats.append({"file": src.path, "input": inp.name or inp.path, "layout": inp.layout,
                              "format": src.format, "rows": table.n_rows, "examples": where.kept,
                              "unreadable_rows": len(row_rejects),
+                             **({"split": inp.split} if inp.split != "auto" else {}),
                              **({"metadata": {"joins": join_facts, "where": where_facts}}
                                 if join_facts or where_facts else {})})
         table.frame = frame = converted = None  # the raw table is no longer needed: free it now
@@ -100,7 +103,8 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
 
 
 class _WhereFilter:
-    """Applies an input's `where:` to each converted part and passes the kept rows on."""
+    """Applies an input's `where:` to each converted part and passes the kept rows on (tagged with the
+    input's `split:` when it is not auto)."""
 
     def __init__(self, inp, index: int, writer: PartWriter):
         self.inp, self.index, self.writer = inp, index, writer
@@ -116,4 +120,6 @@ class _WhereFilter:
             self.facts["examples_in"] += facts["examples_in"]
             self.facts["excluded"] += facts["excluded"]
         self.kept += kept.height
+        if self.inp.split != "auto":  # the split stage sends these examples where the input asks
+            kept = kept.with_columns(pl.lit(self.inp.split, pl.Utf8).alias(INPUT_SPLIT))
         self.writer.add(kept)

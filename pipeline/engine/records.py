@@ -7,6 +7,8 @@ Examples frame (one row per candidate training example):
   example      the OpenAI JSON object as compact text: messages (+ tools, parallel_tool_calls, functions)
   flags        notes stages attach to kept examples (e.g. "moderation:flagged")
   meta.<name>  metadata columns carried from the raw table
+  input_split  the split the example's input asks for (`split: train | validation`; null = auto, the split
+               stage decides); present only when some input sets it
 Stages may add columns (e.g. n_tokens); export writes only `example`.
 
 Rejects frame: stage, reason (stable code), detail (human words), source_file, source_rows,
@@ -39,6 +41,7 @@ REJECT_SCHEMA = {
     "example": pl.Utf8,
 }
 DROP_REASON, DROP_DETAIL = "drop_reason", "drop_detail"
+INPUT_SPLIT = "input_split"
 
 
 def example_id(source_file: str, first_row: int, part: int = 0) -> str:
