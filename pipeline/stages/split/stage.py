@@ -7,14 +7,13 @@ of such an input and of an auto input follows the input's split (counted as
 `auto_examples_in_assigned_groups`); a group holding examples of a train input and of a validation input
 goes to validation, so nothing marked held-out is trained on (`train_examples_sent_to_validation`, with a
 warning). The other groups, the auto share, are ranked by a seeded blake2b hash of their key, and
-selection.py takes round(validation_fraction × auto examples) of them for validation, never more than
-`validation_max`, stratified when `stratify` is set. The same input and config always give the same
+selection.py takes round(validation_fraction × auto examples) examples' worth of them for validation
+(within one group's size), never more than `validation_max`, shared among the strata by largest
+remainder when `stratify` is set. The same input and config always give the same
 split, and adding unrelated groups moves few.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import polars as pl
 
@@ -22,15 +21,11 @@ from pipeline.engine.records import INPUT_SPLIT
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all
 from pipeline.errors import UserError
 from pipeline.stages.dedup.near_duplicates import split_straddle_facts
-from pipeline.stages.split.selection import RANK, SIZE, STRATUM, validation_groups
+from pipeline.stages.split.selection import RANK, SIZE, STRATUM, seeded_rank, validation_groups
 
 RUNS = "whole_without_text"  # groups and strata only: the example text stays on disk
 ASSIGNED = "assigned"  # per group: the split its inputs ask for (null: the auto share)
 AUTO_MEMBERS = "auto_members"  # per group: its examples from inputs without `split:`
-
-
-def _rank(key: str, seed: int) -> str:
-    return hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).hexdigest()
 
 
 def _column(frame: pl.DataFrame, name: str, key: str) -> str:
@@ -55,7 +50,7 @@ def _groups(frame: pl.DataFrame, group_col: str, strat_col: str | None, seed: in
         aggs += [pl.lit(None, pl.Utf8).alias(ASSIGNED)]
     return (frame.group_by(group_col, maintain_order=True).agg(aggs)
             .with_columns(pl.col(group_col).cast(pl.Utf8).fill_null("").map_elements(
-                lambda k: _rank(k, seed), return_dtype=pl.Utf8).alias(RANK)))
+                lambda k: seeded_rank(k, seed), return_dtype=pl.Utf8).alias(RANK)))
 
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
@@ -67,7 +62,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     target = round(n_auto * params.validation_fraction)
     if params.validation_max is not None:
         target = min(target, params.validation_max)
-    chosen = validation_groups(auto, group_col, target, params.validation_max)
+    chosen = validation_groups(auto, group_col, target, params.validation_max, params.seed)
     chosen += groups.filter(pl.col(ASSIGNED) == "validation")[group_col].to_list()
     out = frame.with_columns(
         pl.when(pl.col(group_col).is_in(pl.Series(chosen, dtype=frame.schema[group_col]).implode(), nulls_equal=True))
