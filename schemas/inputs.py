@@ -17,6 +17,7 @@ from schemas.conversion_options import (
 )
 
 Role = Literal["system", "user", "assistant", "tool", "function"]
+LabelRole = Literal["system", "user", "assistant", "tool", "function", "drop"]  # drop: not a message
 
 DEFAULT_ROLES: dict[str, str] = {r: r for r in ("system", "user", "assistant", "tool", "function")}
 
@@ -47,9 +48,10 @@ class InputBase(StrictModel):
     format: Literal["auto", "csv", "parquet", "jsonl", "json"] = "auto"
     name: str | None = Field(None, description="label for this source in stats and report (default: the path)")
     csv: CsvOptions = CsvOptions()
-    roles: dict[str, Role] = Field(
+    roles: dict[str, LabelRole] = Field(
         default_factory=lambda: dict(DEFAULT_ROLES),
-        description="raw speaker label -> system/user/assistant/tool/function; matched case-insensitively",
+        description="raw speaker label -> system/user/assistant/tool/function, or drop (the label's lines are "
+                    "not messages: left out and counted per label); matched case-insensitively",
     )
     metadata: list[str] = Field(
         default_factory=list, description="raw columns carried onto each example as meta.<column>"
@@ -130,7 +132,21 @@ class ConversationsColumns(StrictModel):
     content_key: str = Field("content", description="key of the text in each message ('value' for ShareGPT)")
 
 
-class MessagesInput(InputBase):
+class MessageRowsInput(InputBase):
+    """An input with one row per message (layouts messages and threads), which can filter single messages."""
+
+    message_where: str | None = Field(
+        None, description="keep only messages whose raw row matches, e.g. \"deleted == 'false'\"; a message "
+                          "that does not match is left out (threads: with its replies), its row rejected as "
+                          "message_filtered")
+
+    @field_validator("message_where")
+    @classmethod
+    def _message_where_syntax(cls, v):
+        return check_where(v)
+
+
+class MessagesInput(MessageRowsInput):
     layout: Literal["messages"]
     columns: MessagesColumns
     speaker_roles: SpeakerRoles = SpeakerRoles()
@@ -177,7 +193,7 @@ class TranscriptInput(InputBase):
         return self
 
 
-class ThreadsInput(InputBase):
+class ThreadsInput(MessageRowsInput):
     layout: Literal["threads"]
     columns: ThreadsColumns
     tree: TreeOptions = TreeOptions()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.convert.conversations import convert_conversations
+from pipeline.convert.message_filters import filter_message_rows
 from pipeline.convert.messages import convert_messages
 from pipeline.convert.pairs import convert_pairs
 from pipeline.convert.sink import ConversionSink
@@ -34,6 +35,8 @@ def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_col
     pile up in memory) and `Converted.examples` is None."""
     sink = ConversionSink(path, cfg, [m for m in meta_columns if m in inp.metadata])
     sink.on_examples = on_examples
+    if inp.layout == "messages":
+        frame = filter_message_rows(frame, inp, index, sink)
     if inp.layout == "messages" and inp.speaker_roles.by != "label":
         frame, inp = messages_with_roles(frame, inp, index, sink)
     if inp.layout == "messages":

@@ -57,7 +57,7 @@ def convert_conversations(frame: pl.DataFrame, inp, index: int, sink: Conversion
             if c.content_key in msg:  # an assistant tool call may have no content key at all: keep it so
                 out["content"] = msg[c.content_key]
             out.update({k: v for k, v in msg.items() if k not in (c.role_key, c.content_key) and v is not None})
-            turns.append(Turn(out))
+            turns.append(Turn(out, label=roles.name_of(msg[c.role_key])))
         top: dict = {}
         for key, col in top_cols.items():
             value, err = _parse(rec[col], row, col) if rec[col] not in (None, "") else (None, None)

@@ -3,7 +3,8 @@
 by position: the 1st distinct speaker of a conversation gets speaker_roles.order[0] (default user), the
 2nd order[1] (assistant), ...; more distinct speakers than roles rejects the conversation.
 by column: the conversation's value in speaker_roles.column is the label of the assistant speaker;
-every other speaker is the user. In both modes a label mapped to `system` in `roles` stays system.
+every other speaker is the user. In both modes a label mapped to `system` in `roles` stays system, and one
+mapped to `drop` stays drop (its lines are not messages, and it is no speaker).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from pipeline.convert.turns import RoleMap
+from pipeline.convert.turns import DROP, RoleMap
 from pipeline.errors import UserError
 from pipeline.ingest.readers import ROW
 from schemas.inputs import DEFAULT_ROLES
@@ -40,8 +41,8 @@ def assign_roles(labels: list, roles: RoleMap, opts, assistant_label, where_of: 
                                               f"so it is unknown which speaker is the assistant")
     out, seen = [], {}
     for i, label in enumerate(labels):
-        if roles.get(label) == "system":
-            out.append("system")
+        if roles.get(label) in ("system", DROP):
+            out.append(roles.get(label))
             continue
         key = _norm(label)
         if not key:
@@ -52,7 +53,7 @@ def assign_roles(labels: list, roles: RoleMap, opts, assistant_label, where_of: 
         if key not in seen:
             if len(seen) == len(opts.order):
                 names = ", ".join(repr(str(x).strip()) for x in dict.fromkeys(
-                    lab for lab in labels if _norm(lab) and roles.get(lab) != "system"))
+                    lab for lab in labels if _norm(lab) and roles.get(lab) not in ("system", DROP)))
                 return None, "too_many_speakers", (
                     f"{where_of(i).split(',')[0]}: speakers {names}, but speaker_roles.order gives roles to "
                     f"{len(opts.order)} ({', '.join(opts.order)})")

@@ -11,8 +11,12 @@ as twcs' response_tweet_id). Ids are compared as stripped text ("123.0" reads as
 - reply chains that loop are rejected with every message hanging off the loop (reply_cycle).
 - duplicate ids: the first row keeps the id, later ones are rejected (duplicate_message_id); an empty
   id is missing_message_id.
+- message_where: a message whose row does not match is left out with its replies (message_filtered);
+  a message whose label is mapped to drop is left out of every path, its replies kept (dropped_role).
 Roles are decided per tree (speaker_roles by position: the root's author is the user). Every path of
 a tree has the tree's group id, so paths sharing a prefix never straddle train and validation.
+Paths that become the same conversation (the same rows: a dropped message or trailing user turns
+trimmed away were all that told them apart) are emitted once, the others counted as collapsed_path.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import re
 
 import polars as pl
 
+from pipeline.convert.message_filters import FILTERED, POSITION, message_where_misses, prune_subtrees
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.speaker_roles import assign_roles, require_column
-from pipeline.convert.turns import RoleMap, Turn
+from pipeline.convert.turns import DROP, RoleMap, Turn, dropped_label_key
 from pipeline.ingest.readers import ROW
 
 _INT_FLOAT = re.compile(r"^-?\d+\.0+$")
@@ -153,6 +158,7 @@ def convert_threads(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) 
     for i, (reason, detail) in sorted(problems.items()):
         sink.counts[reason] += 1
         sink.reject([rows[i]], reason, f"row {rows[i]}, column {c.id!r}: {detail}")
+    roots, children = _filter_messages(frame, inp, index, sink, roots, children, ids)
     labels = frame[c.role].to_list()
     texts = frame[c.content].to_list()
     helper = frame[options.column].to_list() if options.column else None
@@ -171,9 +177,10 @@ def convert_threads(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) 
             sink.reject(sorted(rows[n] for n in nodes), reason, detail)
             continue
         role_of = dict(zip(nodes, got))
+        paths = _without_dropped_labels(sink, paths, nodes, role_of, labels, roles, rows, c.role)
         if opts.paths == "longest" and len(paths) > 1:
             best = max(paths, key=len)  # max keeps the first of equals: file order
-            off = sorted(set(nodes) - set(best))
+            off = sorted({n for p in paths for n in p} - set(best))
             for n in off:
                 sink.counts["not_on_longest_path"] += 1
                 sink.reject([rows[n]], "not_on_longest_path",
@@ -183,6 +190,37 @@ def convert_threads(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) 
         _emit_tree(sink, paths, rows, role_of, texts, records, where, ids[root])
 
 
+def _filter_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, roots, children, ids):
+    """message_where: the messages that do not match leave their trees with every reply below them."""
+    misses = message_where_misses(frame, inp, index, sink.path)
+    if not misses.height:
+        return roots, children
+    rows = frame[ROW].to_list()
+    detail_of = dict(zip(misses[POSITION].to_list(), misses["detail"].to_list()))
+    roots, children, removed = prune_subtrees(roots, children, set(detail_of))
+    for n, top in sorted(removed.items()):
+        detail = detail_of[n] if n == top else (f"row {rows[n]}: a reply below message {ids[top]!r} (row {rows[top]}), "
+                                                f"which inputs[{index}].message_where leaves out")
+        sink.counts[FILTERED] += 1
+        sink.reject([rows[n]], FILTERED, detail)
+    return roots, children
+
+
+def _without_dropped_labels(sink: ConversionSink, paths, nodes, role_of, labels, roles: RoleMap, rows, column):
+    """The paths without the messages whose label is mapped to drop (each rejected once, its replies kept);
+    paths that become equal are kept once (collapsed_path)."""
+    dropped = [n for n in nodes if role_of[n] == DROP]
+    if not dropped:
+        return paths
+    for n in dropped:
+        sink.counts["dropped_role"] += 1
+        sink.counts[dropped_label_key(roles.name_of(labels[n]))] += 1
+        sink.reject([rows[n]], "dropped_role", roles.dropped(labels[n], f"row {rows[n]}, column {column!r}"))
+    kept = [p for p in dict.fromkeys(tuple(n for n in p if role_of[n] != DROP) for p in paths) if p]
+    sink.counts["collapsed_path"] += sum(1 for p in paths if any(role_of[n] != DROP for n in p)) - len(kept)
+    return [list(p) for p in kept]
+
+
 def _emit_tree(sink: ConversionSink, paths, rows, role_of, texts, records, where: str, root_id: str) -> None:
     n_examples, n_rejects = len(sink.examples), len(sink.rejects)
     for part, path in enumerate(paths):
@@ -190,6 +228,16 @@ def _emit_tree(sink: ConversionSink, paths, rows, role_of, texts, records, where
                  for n in path]
         meta = records[path[0]] if records else None
         sink.add(turns, [rows[n] for n in path], f"thread={root_id}", where, meta=meta, part=part)
+    # paths that differed only in what cleaning removed (trailing user turns) are one example: emit it once
+    emitted, unique = set(), []
+    for e in sink.examples[n_examples:]:
+        key = (tuple(e["source_rows"]), e["example"])
+        if key in emitted:
+            sink.counts["collapsed_path"] += 1
+            continue
+        emitted.add(key)
+        unique.append(e)
+    sink.examples[n_examples:] = unique
     # paths share messages: a row dropped in one path (e.g. trailing there) may be exported by another;
     # report each row-only drop once, and only for rows no path of the tree exports
     exported = {r for e in sink.examples[n_examples:] for r in e["source_rows"]}

@@ -10,7 +10,8 @@ Labels become roles through `roles`, or speaker_roles (by position / column).
 
 Nothing is guessed: a transcript with no marker, or with text before the first marker, is rejected whole
 (reason unparsed_transcript, with what was expected), never half-converted; an empty cell is
-empty_transcript; a label not in `roles` is unknown_role.
+empty_transcript; a label not in `roles` is unknown_role. A label mapped to `drop` (e.g. `action` notes)
+is no turn: the transcript is converted without it, and the drop counted per label.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def convert_transcript(frame: pl.DataFrame, inp, index: int, sink: ConversionSin
             sink.counts[reason] += 1
             sink.reject([row], reason, detail)
             continue
-        turns = [Turn({"role": role, "content": text[s.content[0]:s.content[1]]}) for role, s in zip(got, segments)]
+        turns = [Turn({"role": role, "content": text[s.content[0]:s.content[1]]}, label=roles.name_of(s.speaker))
+                 for role, s in zip(got, segments)]
         system = rec.get(c.system) if c.system else None
         if system and str(system).strip():
             turns.insert(0, Turn({"role": "system", "content": str(system)}))

@@ -6,12 +6,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 _TOOLISH = ("tool_calls", "function_call")
+DROP = "drop"  # the role of a speaker label whose lines are not messages (roles: {action: drop})
 
 
 @dataclass
 class Turn:
     message: dict  # OpenAI message: role, content, and any passthrough keys
     rows: list[int] = field(default_factory=list)  # raw rows this message came from (messages layout only)
+    label: str | None = None  # the speaker label as written in `roles` (set when the role is drop)
+
+
+def dropped_label_key(label: str | None) -> str:
+    """The count of one label's dropped lines (beside the total, dropped_role)."""
+    return f"dropped_role:{label}"
 
 
 class RoleMap:
@@ -19,11 +26,20 @@ class RoleMap:
 
     def __init__(self, roles: dict[str, str], input_index: int):
         self._map = {k.strip().casefold(): v for k, v in roles.items()}
+        self._names = {k.strip().casefold(): k for k in roles}
         self._known = ", ".join(sorted(roles))
         self._key = f"inputs[{input_index}].roles"
 
     def get(self, label) -> str | None:
+        """The role of a label (DROP for a label whose lines are not messages), None when unknown."""
         return self._map.get(str(label).strip().casefold()) if label is not None else None
+
+    def name_of(self, label) -> str | None:
+        """The label as written in `roles` (the key its drops are counted under), None when unknown."""
+        return self._names.get(str(label).strip().casefold()) if label is not None else None
+
+    def dropped(self, label, where: str) -> str:
+        return f"{where}: speaker {self.name_of(label)!r} is mapped to drop in {self._key}: its lines are not messages"
 
     def unknown(self, label, where: str) -> str:
         shown = "an empty speaker label" if label in (None, "") else f"speaker {label!r}"
@@ -60,6 +76,10 @@ def clean_turns(turns: list[Turn], cfg, counts: Counter) -> tuple[list[Turn], li
     out: list[Turn] = []
     for t in turns:
         m = t.message
+        if m.get("role") == DROP:
+            drop(t, "dropped_role", f"speaker {t.label!r} is mapped to drop in roles: its lines are not messages")
+            counts[dropped_label_key(t.label)] += 1
+            continue
         if cfg.trim_whitespace and isinstance(m.get("content"), str):
             stripped = m["content"].strip()
             if stripped != m["content"]:
