@@ -100,7 +100,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
 
     # --- configured stages ------------------------------------------------------------------------
     problems: list[Problem] = []
-    facts: dict[str, dict] = {}
+    facts: dict[str, dict] = {s["name"]: s.pop("facts") for s in stage_stats if s.get("facts")}  # convert's
     dropped_parts: list[tuple[str, Parts]] = []
     for segment in plan_segments([(p, stage_module(p.name)) for p in config.stages]):
         for params, module in segment.stages:

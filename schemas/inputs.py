@@ -125,11 +125,28 @@ class PairsColumns(StrictModel):
 
 
 class ConversationsColumns(StrictModel):
-    messages: str = Field("messages", description="list of message structs, or a JSON string of one")
+    messages: str | None = Field(None, description="list of message structs, or a JSON string of one "
+                                                   "(default: 'messages', unless `pairs` is set)")
+    pairs: str | None = Field(None, description="instead of messages: a list of [user, assistant] text pairs "
+                                                "(PersonaChat `dialogue`), native or JSON")
     id: str | None = None
     tools: str | None = Field(None, description="column with a tools list (OpenAI format), JSON or native")
     role_key: str = Field("role", description="key of the speaker in each message ('from' for ShareGPT)")
     content_key: str = Field("content", description="key of the text in each message ('value' for ShareGPT)")
+    system: str | None = Field(None, description="system prompt: a text, or a list of texts joined with "
+                                                 "`system_separator` (PersonaChat `persona`)")
+    response: str | None = Field(None, description="final assistant answer appended to the conversation: a text, "
+                                                   "or a message object with role_key/content_key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_or_pairs(cls, data):
+        if not isinstance(data, dict):
+            return data
+        if data.get("messages") is not None and data.get("pairs") is not None:
+            raise ValueError("set columns.messages (a list of messages) or columns.pairs (a list of "
+                             "[user, assistant] pairs), not both")
+        return data if data.get("pairs") is not None else {**data, "messages": data.get("messages") or "messages"}
 
 
 class MessageRowsInput(InputBase):
@@ -162,6 +179,18 @@ class ConversationsInput(InputBase):
     columns: ConversationsColumns = ConversationsColumns()
     tool_calls: ToolCallOptions | None = Field(None, description="convert ShareGPT function_call/observation "
                                                                  "turns to OpenAI tool_calls / tool messages")
+    extra_keys: Literal["drop", "keep", "reject"] = Field(
+        "drop", description="message keys other than the role, the content and OpenAI's message keys (name, "
+                            "tool_calls, tool_call_id, weight, ...): drop (counted per key), keep, or reject the "
+                            "row (extra_message_key)")
+    system_separator: str = Field("\n", description="joins the items of a list in the columns.system cell")
+
+    @model_validator(mode="after")
+    def _tool_calls_need_messages(self) -> ConversationsInput:
+        if self.tool_calls and self.columns.pairs:
+            raise ValueError("tool_calls converts labelled messages; columns.pairs holds plain texts, so set "
+                             "columns.messages instead or remove tool_calls")
+        return self
 
     @model_validator(mode="before")
     @classmethod

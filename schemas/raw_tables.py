@@ -34,8 +34,8 @@ def raw_schema(inp) -> pa.DataFrameSchema:
     elif inp.layout == "pairs":
         spec = {col: text() for col in (c.prompt, c.response, c.system, c.context, c.id) if col}
     elif inp.layout == "conversations":
-        spec = {c.messages: pa.Column(nullable=True)}  # a JSON string or a native list of structs
-        for col in (c.id, c.tools):
+        # JSON strings or native lists/structs: messages or pairs, tools, system (text or list), response
+        for col in (c.messages, c.pairs, c.id, c.tools, c.system, c.response):
             if col:
                 spec[col] = pa.Column(nullable=True)
     for m in inp.metadata:

@@ -26,6 +26,7 @@ class Converted:
     examples: pl.DataFrame | None
     rejects: pl.DataFrame
     counts: Counter
+    facts: dict[str, Counter]  # counts by fact name (conversations: dropped_message_keys)
 
 
 def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_columns: list[str],
@@ -50,4 +51,4 @@ def convert_table(frame: pl.DataFrame, path: str, inp, index: int, cfg, meta_col
     else:
         examples = pl.concat([sink.examples_frame(), *sink.example_frames], how="vertical")
     rejects = pl.concat([rejects_frame(sink.rejects), *sink.reject_frames], how="vertical")
-    return Converted(examples, rejects, sink.counts)
+    return Converted(examples, rejects, sink.counts, {k: v for k, v in sink.facts.items() if v})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 import polars as pl
 
@@ -21,6 +21,7 @@ class ConversionSink:
         self.examples: list[dict] = []
         self.rejects: list[dict] = []
         self.counts: Counter = Counter()
+        self.facts: defaultdict[str, Counter] = defaultdict(Counter)  # fact name -> counts, e.g. per dropped key
         self.example_frames: list[pl.DataFrame] = []  # parts converted elsewhere (process pool), in order
         self.reject_frames: list[pl.DataFrame] = []
         self.on_examples = None  # callable(frame): takes each converted part as it arrives instead

@@ -38,7 +38,8 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
     conversations as tasks on `executor`); examples go to
     `writer` (with the columns of `example_schema`) part by part as they are built, after the input's
     `where:` filter. Returns (rejects, universe, stage_stats, source_stats): the ingest and convert
-    rejects, every source row read (source_file, row), the ingest and convert steps' stats, per-source stats."""
+    rejects, every source row read (source_file, row), the ingest and convert steps' stats (the convert
+    step's counts per fact name, e.g. dropped_message_keys, under `facts`), per-source stats."""
     meta_columns = metadata_columns(config)
     t_read = time.perf_counter()
     tables = []
@@ -55,6 +56,7 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
     reject_parts, universe_parts, source_stats = [], [], []
     read_rows = 0
     convert_counts: dict[str, int] = {}
+    convert_facts: dict[str, dict[str, int]] = {}
     for src, inp, table, bad_cells, (join_rejects, join_facts) in tables:
         row_rejects = [{"stage": "ingest", "reason": r.reason, "detail": r.detail, "source_file": src.path,
                         "source_rows": [r.row]} for r in table.rejects]
@@ -71,6 +73,10 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
         where_facts = where.facts
         for k, v in converted.counts.items():
             convert_counts[k] = convert_counts.get(k, 0) + v
+        for name, counts in converted.facts.items():
+            fact = convert_facts.setdefault(name, {})
+            for k, v in counts.items():
+                fact[k] = fact.get(k, 0) + v
         reject_parts += [rejects_frame(row_rejects), rejects_frame(join_rejects), converted.rejects]
         all_rows = pl.concat([table.frame[ROW].cast(pl.Int64),
                               pl.Series([r.row for r in table.rejects], dtype=pl.Int64)]).sort()
@@ -97,7 +103,8 @@ def read_and_convert(config, sources: list[SourceFile], writer: PartWriter, say:
         {"name": "convert", "unit": "rows→examples", "in": read_rows - ingest_drops.height,
          "out": sum(writer.heights),
          "dropped": dict(sorted(convert_drops.group_by("reason").len().iter_rows())), "changes": convert_counts,
-         "seconds": round(time.perf_counter() - t_convert, 3)},
+         "seconds": round(time.perf_counter() - t_convert, 3),
+         **({"facts": {k: dict(sorted(v.items())) for k, v in convert_facts.items()}} if convert_facts else {})},
     ]
     return rejects, universe, stage_stats, source_stats
 
