@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(config_path: str, config) -> int:
     """Print what a run would say about the config and its input files' columns (read cheaply)."""
-    from pipeline.input_checks import check_inputs
+    from pipeline.ingest.peek import check_inputs
 
     report = check_inputs(config)
     for note in report.notes:

@@ -1,5 +1,7 @@
 """An input file's columns without reading it whole, for `chatprep check-config`: a CSV's header line,
-a Parquet file's schema, the keys of the first JSON Lines records or the first records of a JSON array.
+a Parquet file's schema, the keys of the first JSON Lines records or the first records of a JSON array;
+`check_inputs` checks them against each input's column mapping with the run's own raw-table check
+(pipeline/ingest/raw_checks.py), so check-config reports what a run would.
 
 Text is decoded as the readers decode it (csv.encoding, csv.encoding_errors), from the start of the file,
 so a byte the run would stop on near the top stops the check with the run's words.
@@ -10,13 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from pipeline.errors import UserError
-from pipeline.ingest.sources import SourceFile
+from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
+from pipeline.ingest.readers import ROW
+from pipeline.ingest.sources import SourceFile, resolve_sources
 
 PREFIX_BYTES = 1 << 20  # text read from the top of a CSV / JSON / JSONL file
 PREFIX_RECORDS = 1_000  # JSON records whose keys are read
@@ -28,6 +32,42 @@ class Peek:
     columns: dict[str, pl.DataType]  # text formats: every column is text
     records: int  # JSON / JSONL records read (0 for CSV and Parquet)
     complete: bool  # False: a JSON / JSONL file has more records than were read
+
+
+@dataclass
+class InputReport:
+    files: list[SourceFile]
+    checked: int = 0  # files whose columns were read
+    problems: list[str] = field(default_factory=list)  # a run would stop on each
+    notes: list[str] = field(default_factory=list)  # what could not be told without a full read
+
+
+def check_inputs(config) -> InputReport:
+    """Resolve every input (a missing file raises UserError at once, as a run does) and check each
+    file's columns."""
+    report = InputReport(resolve_sources(config.inputs))
+    for src in report.files:
+        inp, peek = config.inputs[src.input_index], None
+        try:
+            peek = peek_columns(src, inp.csv)
+            if peek is None:
+                report.notes.append(f"{src.path}: columns not checked (a compressed file or a JSON object is "
+                                    f"read whole only by a run)")
+                continue
+            frame = pl.DataFrame(schema={**peek.columns, ROW: pl.Int64})
+            joined = {name: pl.Utf8 for join in inp.metadata_join for name in join.targets().values()}
+            frame = coerce_scalars(frame.with_columns(pl.lit(None, dtype=t).alias(n) for n, t in joined.items()
+                                                      if n not in frame.columns), inp)
+            check_raw_table(frame, inp, src.input_index, src.path)
+            report.checked += 1
+        except UserError as e:
+            if peek is not None and not peek.complete:
+                report.checked += 1
+                report.notes.append(f"{e} (only its first {peek.records:,} records were read; a run stops if "
+                                    f"no record has the column)")
+            else:
+                report.problems.append(str(e))
+    return report
 
 
 def peek_columns(source: SourceFile, options) -> Peek | None:
