@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pipeline.chat.model_limits import UnknownModelError, resolve_model
+from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
 from schemas.config import Config
 
@@ -25,8 +26,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise UserError(f"{path}: config file not found (pass an existing YAML file, e.g. configs/default.yaml)")
     try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
+        raw, tree = parse_config_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
@@ -44,10 +44,11 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:
-        raise UserError("\n".join(f"{path}: {line}" for line in describe_validation_error(e, raw))) from None
+        raise UserError("\n".join(f"{path}: {line}{_position_note(tree, from_file, raw, where)}"
+                                  for line, where in describe_validation_error(e, raw))) from None
     problems = semantic_problems(config)
     if problems:
-        raise UserError("\n".join(f"{path}: {_render_loc(loc)}{_line_note(text, from_file, raw, loc)}: {message}"
+        raise UserError("\n".join(f"{path}: {_render_loc(loc)}{_line_note(tree, from_file, raw, loc)}: {message}"
                                   for loc, message in problems))
     return config
 
@@ -78,20 +79,25 @@ def _render_loc(loc: tuple) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + p for i, p in enumerate(loc))
 
 
-def _line_note(text: str, from_file: typing.Any, raw: typing.Any, loc: tuple) -> str:
-    """` (line N)`: where the YAML file writes the value at `loc`; nothing when the file does not write it
+def _line_note(tree: yaml.Node | None, from_file: typing.Any, raw: typing.Any, loc: tuple) -> str:
+    """` (line N)`: where the YAML file writes the key at `loc`; nothing when the file does not write it
     or a --set override changed it."""
-    if _value_at(from_file, loc) != _value_at(raw, loc):
-        return ""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return ""
-    return "" if node is None else f" (line {node.start_mark.line + 1})"
+    position = _written_position(tree, from_file, raw, loc)
+    return "" if position is None else f" (line {position[0]})"
+
+
+def _position_note(tree: yaml.Node | None, from_file: typing.Any, raw: typing.Any, loc: tuple) -> str:
+    """` (line N, column M)`: where the YAML file writes the offending key (or, for a missing key, the
+    block that lacks it); nothing when a --set override changed the value."""
+    position = _written_position(tree, from_file, raw, loc)
+    return "" if position is None else f" (line {position[0]}, column {position[1]})"
+
+
+def _written_position(tree: yaml.Node | None, from_file: typing.Any, raw: typing.Any,
+                      loc: tuple) -> tuple[int, int] | None:
+    if not loc or _value_at(from_file, loc) != _value_at(raw, loc):
+        return None
+    return key_position(tree, loc)
 
 
 def _value_at(raw: typing.Any, loc: tuple) -> typing.Any:
@@ -118,7 +124,7 @@ def apply_override(raw: dict, item: str) -> dict:
         raise UserError(f"--set {item!r}: expected key.path=value, e.g. --set stages.split.seed=7")
     key, _, value_text = item.partition("=")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
+        value = load_yaml_value(value_text) if value_text.strip() else ""
     except yaml.YAMLError:
         value = value_text
     parts: list[str | int] = []
@@ -156,21 +162,25 @@ def apply_override(raw: dict, item: str) -> dict:
 # --------------------------------------------------------------------------- error messages
 
 
-def describe_validation_error(error: ValidationError, raw: dict) -> list[str]:
-    """One line per problem: `key.path: what is wrong (what is allowed)`."""
+def describe_validation_error(error: ValidationError, raw: dict) -> list[tuple[str, tuple]]:
+    """One (line, key path) per problem: `key.path: what is wrong (what is allowed)` and the path of the
+    key as the user wrote it (without pydantic's union tags), to find its line in the file."""
     lines = []
     for err in error.errors(include_url=False):
-        loc, model = _user_loc(err["loc"], raw)
+        loc, model, written = _user_loc(err["loc"], raw)
         if err["type"].startswith("union_tag"):
-            loc += "." + err.get("ctx", {}).get("discriminator", "").strip("'")
-        lines.append(f"{loc or '(top level)'}: {_message(err, model)}")
+            tag = err.get("ctx", {}).get("discriminator", "").strip("'")
+            loc += "." + tag
+            written += (tag,)
+        lines.append((f"{loc or '(top level)'}: {_message(err, model)}", written))
     return lines
 
 
-def _user_loc(loc: tuple, raw: typing.Any) -> tuple[str, type[BaseModel] | None]:
+def _user_loc(loc: tuple, raw: typing.Any) -> tuple[str, type[BaseModel] | None, tuple]:
     """Drop pydantic's union-tag parts from `loc`, render it as `inputs[0].columns.role`,
-    and find the model class that owns the last key (to list allowed keys)."""
+    find the model class that owns the last key (to list allowed keys), and give the parts kept."""
     out = ""
+    written: tuple = ()
     node: typing.Any = raw
     tp: typing.Any = Config
     owner: type[BaseModel] | None = None
@@ -178,16 +188,18 @@ def _user_loc(loc: tuple, raw: typing.Any) -> tuple[str, type[BaseModel] | None]
         tp = _unwrap(tp, part)
         if isinstance(part, int):
             out += f"[{part}]"
+            written += (part,)
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
         if isinstance(node, dict) and part not in node and part in (node.get("layout"), node.get("name")):
             continue  # a discriminator tag, not a key the user wrote
         owner = tp if isinstance(tp, type) and issubclass(tp, BaseModel) else owner
         out += ("." if out else "") + str(part)
+        written += (part,)
         node = node.get(part) if isinstance(node, dict) else None
         if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
             tp = tp.model_fields[part].annotation
-    return out, owner
+    return out, owner, written
 
 
 def _unwrap(tp: typing.Any, part: typing.Any) -> typing.Any:

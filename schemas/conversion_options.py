@@ -2,7 +2,8 @@
 dialects, metadata tables joined onto examples, long-dialogue windows and per-turn weights.
 
 Used by schemas/inputs.py (per input) and schemas/config.py (`convert:`). Every regex and `where:`
-expression is checked when the config loads, so a typo stops the run before any file is read.
+expression is checked when the config loads, with the engine that runs it (Python's `re` for markers and
+weights, polars' for `where:` `matches`), so a typo stops the run before any file is read.
 """
 
 from __future__ import annotations

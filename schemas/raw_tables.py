@@ -38,6 +38,8 @@ def raw_schema(inp) -> pa.DataFrameSchema:
         for col in (c.messages, c.pairs, c.id, c.tools, c.system, c.response):
             if col:
                 spec[col] = pa.Column(nullable=True)
+    elif inp.layout in ("transcript", "threads"):  # their converters read the cells; here: the columns exist
+        spec = {col: pa.Column(nullable=True) for key, col in mapped_columns(inp).items() if key.startswith("columns.")}
     for m in inp.metadata:
         spec.setdefault(m, pa.Column(nullable=True))
     return pa.DataFrameSchema(spec, strict=False)

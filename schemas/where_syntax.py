@@ -1,5 +1,5 @@
-"""`where:` expressions, the syntax: text -> syntax tree (nested tuples), pure Python. The config checks it
-when it loads; pipeline/convert/where_expressions.py compiles the tree to polars expressions (never eval).
+"""`where:` expressions, the syntax: text -> syntax tree (nested tuples). The config checks it when it
+loads (regexes compiled by polars, the engine that runs them); pipeline/convert/where_expressions.py compiles the tree to polars expressions (never eval).
 
 Grammar (keywords case-insensitive):
     expr       := term ("or" term)*
@@ -11,12 +11,20 @@ Grammar (keywords case-insensitive):
                 | column "matches" 'regex' | column "contains" 'text'
     column     := name (letters, digits, _ . -) or `any name in backticks`
     value      := number | 'text' | "text" | true | false
+
+Inside quotes a backslash escapes the quote itself (\\' in '...') and, in a text value, a backslash
+(\\\\ is one \\); every other backslash is kept as written, so `matches '\\d{3}'` is the regex \\d{3}. A
+`matches` regex is kept exactly as written but for escaped quotes: the regex engine reads its escapes.
+Regexes run on polars' engine (Rust regex syntax: no look-around, \\p{Greek} classes), so the parser
+compiles them with polars too.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import polars as pl
 
 
 class WhereSyntaxError(ValueError):
@@ -38,8 +46,19 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "null", "matches", "contains", "tru
 @dataclass(frozen=True)
 class Tok:
     kind: str  # op punct num str name kw end
-    text: str
+    text: str  # for str: as written between the quotes
     pos: int
+    quote: str = ""
+
+
+def _text_value(tok: Tok) -> str:
+    """A quoted text: \\<quote> and \\\\ unescaped, any other backslash kept."""
+    return re.sub(r"\\([\\" + tok.quote + "])", r"\1", tok.text)
+
+
+def _regex_value(tok: Tok) -> str:
+    """A quoted regex: only \\<quote> unescaped; the regex engine reads every other escape."""
+    return tok.text.replace("\\" + tok.quote, tok.quote)
 
 
 def _tokens(text: str) -> list[Tok]:
@@ -54,7 +73,7 @@ def _tokens(text: str) -> list[Tok]:
         elif kind == "quoted":
             out.append(Tok("name", value[1:-1], pos))
         elif kind == "str":
-            out.append(Tok("str", re.sub(r"\\(.)", r"\1", value[1:-1]), pos))
+            out.append(Tok("str", value[1:-1], pos, quote=value[0]))
         elif kind != "ws":
             out.append(Tok(kind, value, pos))
         pos = m.end()
@@ -114,7 +133,7 @@ class _Parser:
         if tok.kind == "num":
             return float(tok.text)
         if tok.kind == "str":
-            return tok.text
+            return _text_value(tok)
         if tok.kind == "kw" and tok.text in ("true", "false"):
             return tok.text == "true"
         self.i -= 1
@@ -154,16 +173,29 @@ class _Parser:
             raise self.fail("'in' after not")
         for word in ("matches", "contains"):
             if self.keyword(word):
-                pattern = self.value()
-                if not isinstance(pattern, str):
+                tok = self.peek()
+                if tok.kind != "str":
                     raise WhereSyntaxError(f"{word} needs a quoted text in {self.text!r}")
-                if word == "matches":
-                    try:
-                        re.compile(pattern)
-                    except re.error as e:
-                        raise WhereSyntaxError(f"invalid regex {pattern!r} in {self.text!r}: {e}") from None
+                self.take()
+                if word == "contains":
+                    return (word, col, _text_value(tok))
+                pattern = _regex_value(tok)
+                problem = polars_regex_problem(pattern)
+                if problem:
+                    raise WhereSyntaxError(f"invalid regex {pattern!r} in {self.text!r}: {problem} (`matches` "
+                                           f"uses Rust regex syntax, https://docs.rs/regex/latest/regex/#syntax)")
                 return (word, col, pattern)
         raise self.fail("an operator (==, !=, <, <=, >, >=, in, is null, matches, contains)")
+
+
+def polars_regex_problem(pattern: str) -> str | None:
+    """Why polars' regex engine refuses `pattern` (in its own words), or None when it compiles."""
+    try:
+        pl.Series([""], dtype=pl.Utf8).str.contains(pattern)
+    except pl.exceptions.ComputeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        return next((line.removeprefix("error: ") for line in lines if line.startswith("error:")), lines[0])
+    return None
 
 
 def parse_where(text: str):

@@ -115,3 +115,73 @@ def test_a_model_the_table_cannot_resolve_names_key_and_line(tmp_path):
     # set by --set: the file does not hold that value, so no line
     assert error_of(p, ["stages.tokens.model=claude-3"]).startswith(f"{p}: stages[1].model: unknown model 'claude-3'")
     assert load_config(p, ["stages.tokens.encoding=cl100k_base"]).stage("tokens").model == "llama-3-8b"
+
+
+# --------------------------------------------------------------------------- YAML 1.2 scalars, positions
+
+
+def test_yaml_12_keeps_no_yes_on_as_strings(tmp_path):
+    p = write(tmp_path, "inputs:\n  - path: x.csv\n    layout: messages\n"
+                        "    roles: {yes: user, on: system, no: assistant, off: tool}\n"
+                        "    columns: {conversation_id: cid, role: who, content: text}\n"
+                        "stages:\n  - name: language\n    allowed: [en, no, on]\n  - name: export\n")
+    cfg = load_config(p)
+    assert cfg.inputs[0].roles == {"yes": "user", "on": "system", "no": "assistant", "off": "tool"}
+    assert cfg.stage("language").allowed == ["en", "no", "on"]
+
+
+def test_yaml_12_numbers_and_booleans():
+    from pipeline.config_yaml import load_yaml_value
+
+    assert load_yaml_value("[true, False, TRUE, yes, No, y, n, ~, null]") == \
+        [True, False, True, "yes", "No", "y", "n", None, None]
+    assert load_yaml_value("[012, 0o17, 0x1F, -3, +4, 1_000, '7']") == [12, 15, 31, -3, 4, "1_000", "7"]
+    assert load_yaml_value("[1.5, 1e3, .5, -.inf, 1:20, 2024-01-02]") == [1.5, 1000.0, 0.5, float("-inf"),
+                                                                         "1:20", "2024-01-02"]
+
+
+def test_an_override_value_is_read_with_the_same_rules(tmp_path):
+    p = write(tmp_path, {**BASE, "stages": [{"name": "language"}, {"name": "export"}]})
+    assert load_config(p, ["stages.language.allowed=[en, no]"]).stage("language").allowed == ["en", "no"]
+
+
+def test_a_repeated_key_names_both_lines(tmp_path):
+    p = write(tmp_path, "inputs:\n  - path: x.csv\n    layout: messages\n    roles: {yes: user, on: system}\n"
+                        "    columns: {conversation_id: cid, role: who, content: text}\n"
+                        "    roles: {a: user}\nstages: [{name: export}]\n")
+    msg = error_of(p)
+    assert msg.startswith(f"{p}: line 6, column 5: invalid YAML: duplicate key 'roles' (first written at line 4)")
+    dup_label = write(tmp_path, "inputs:\n  - path: x.csv\n    layout: messages\n    roles:\n      agent: assistant\n"
+                                "      agent: user\n    columns: {conversation_id: cid, role: who, content: text}\n"
+                                "stages: [{name: export}]\n", "d.yaml")
+    assert "line 6, column 7: invalid YAML: duplicate key 'agent' (first written at line 5)" in error_of(dup_label)
+
+
+def test_a_merge_key_may_be_overridden(tmp_path):
+    p = write(tmp_path, "defaults: &d {layout: messages, path: x.csv}\n"
+                        "inputs:\n  - <<: *d\n    path: y.csv\n"
+                        "    columns: {conversation_id: cid, role: who, content: text}\nstages: [{name: export}]\n")
+    msg = error_of(p)  # the merge works (no duplicate-key error); `defaults` itself is not a config key
+    assert "defaults: unknown key" in msg and "(line 1, column 1)" in msg
+
+
+def test_every_validation_error_names_line_and_column(tmp_path):
+    p = write(tmp_path, "inputs:\n  - path: x.csv\n    layout: messages\n    colums: {}\n"
+                        "    columns: {role: who, content: text}\n"
+                        "stages:\n  - name: split\n    validation_fraction: 2\n  - name: export\n")
+    lines = error_of(p).splitlines()
+    assert any(line.startswith(f"{p}: inputs[0].colums: unknown key") and line.endswith("(line 4, column 5)")
+               for line in lines)
+    # a missing key: the block that lacks it
+    assert f"{p}: inputs[0].columns.conversation_id: required key is missing (line 5, column 5)" in lines
+    assert any(line.startswith(f"{p}: stages[0].validation_fraction: ") and line.endswith("(line 8, column 5)")
+               for line in lines)
+    bad_layout = write(tmp_path, "inputs:\n  - {path: x.csv, layout: message}\nstages: [{name: export}]\n", "l.yaml")
+    assert error_of(bad_layout).endswith("inputs[0].layout: 'message' is not one of messages, pairs, conversations, "
+                                         "transcript, threads (line 2, column 19)")
+
+
+def test_a_value_set_by_override_has_no_line(tmp_path):
+    p = write(tmp_path, BASE)
+    msg = error_of(p, ["stages.split.validation_fraction=abc"])
+    assert "stages[0].validation_fraction" in msg and "(line" not in msg

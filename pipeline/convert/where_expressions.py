@@ -2,7 +2,9 @@
 compiled to a polars expression (never eval).
 
 Values are compared as text (stripped), or as numbers when the value is a number (a cell that is not a
-number then fails the test). A test on an empty cell is false, also under `not`; use `is null`.
+number then fails the test); an `in` list may mix both, each value compared its own way. A test on an
+empty cell is false, also under `not`; use `is null`. `matches` runs polars' regex engine (Rust syntax),
+the engine the config checks regexes with.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def _typed(col: pl.Expr, value) -> tuple[pl.Expr, object]:
     return _text(col), value
 
 
+def _typed_list(col: pl.Expr, values: list) -> tuple[pl.Expr, list]:
+    """The cell side and the values of an `in` test on values of one kind (texts, numbers or booleans)."""
+    left, _ = _typed(col, values[0])
+    return left, [_typed(col, v)[1] for v in values]
+
+
 def compile_where(tree, resolve: Callable[[str], str]) -> pl.Expr:
     """A boolean polars expression; `resolve` maps a written column name to a frame column (or raises)."""
     kind = tree[0]
@@ -44,11 +52,15 @@ def compile_where(tree, resolve: Callable[[str], str]) -> pl.Expr:
     if kind == "contains":
         return _text(col).str.contains(tree[2], literal=True)
     if kind == "in":
-        values = tree[2]
-        if all(isinstance(v, float) and not isinstance(v, bool) for v in values):
-            return _text(col).cast(pl.Float64, strict=False).is_in(values)
-        return _text(col).is_in([_typed(col, v)[1] if isinstance(v, bool) else
-                                 (format(v, "g") if isinstance(v, float) else v) for v in values])
+        by_kind: dict[str, list] = {}
+        for v in tree[2]:
+            by_kind.setdefault(type(v).__name__, []).append(v)
+        tests = [left.is_in(right) for left, right in (_typed_list(col, vs) for vs in by_kind.values())]
+        if len(tests) == 1:
+            return tests[0]
+        # mixed kinds: a cell that is no number fails only the numbers' test; an empty cell stays empty
+        return pl.when(_text(col).is_null()).then(None).otherwise(pl.any_horizontal(t.fill_null(False)
+                                                                                    for t in tests))
     _, _, op, value = tree
     left, right = _typed(col, value)
     return {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,

@@ -1,0 +1,162 @@
+"""An input file's columns without reading it whole, for `chatprep check-config`: a CSV's header line,
+a Parquet file's schema, the keys of the first JSON Lines records or the first records of a JSON array;
+`check_inputs` checks them against each input's column mapping with the run's own raw-table check
+(pipeline/ingest/raw_checks.py), so check-config reports what a run would.
+
+Text is decoded as the readers decode it (csv.encoding, csv.encoding_errors), from the start of the file,
+so a byte the run would stop on near the top stops the check with the run's words.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.errors import UserError
+from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
+from pipeline.ingest.readers import ROW
+from pipeline.ingest.sources import SourceFile, resolve_sources
+
+PREFIX_BYTES = 1 << 20  # text read from the top of a CSV / JSON / JSONL file
+PREFIX_RECORDS = 1_000  # JSON records whose keys are read
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
+@dataclass
+class Peek:
+    columns: dict[str, pl.DataType]  # text formats: every column is text
+    records: int  # JSON / JSONL records read (0 for CSV and Parquet)
+    complete: bool  # False: a JSON / JSONL file has more records than were read
+
+
+@dataclass
+class InputReport:
+    files: list[SourceFile]
+    checked: int = 0  # files whose columns were read
+    problems: list[str] = field(default_factory=list)  # a run would stop on each
+    notes: list[str] = field(default_factory=list)  # what could not be told without a full read
+
+
+def check_inputs(config) -> InputReport:
+    """Resolve every input (a missing file raises UserError at once, as a run does) and check each
+    file's columns."""
+    report = InputReport(resolve_sources(config.inputs))
+    for src in report.files:
+        inp, peek = config.inputs[src.input_index], None
+        try:
+            peek = peek_columns(src, inp.csv)
+            if peek is None:
+                report.notes.append(f"{src.path}: columns not checked (a compressed file or a JSON object is "
+                                    f"read whole only by a run)")
+                continue
+            frame = pl.DataFrame(schema={**peek.columns, ROW: pl.Int64})
+            joined = {name: pl.Utf8 for join in inp.metadata_join for name in join.targets().values()}
+            frame = coerce_scalars(frame.with_columns(pl.lit(None, dtype=t).alias(n) for n, t in joined.items()
+                                                      if n not in frame.columns), inp)
+            check_raw_table(frame, inp, src.input_index, src.path)
+            report.checked += 1
+        except UserError as e:
+            if peek is not None and not peek.complete:
+                report.checked += 1
+                report.notes.append(f"{e} (only its first {peek.records:,} records were read; a run stops if "
+                                    f"no record has the column)")
+            else:
+                report.problems.append(str(e))
+    return report
+
+
+def peek_columns(source: SourceFile, options) -> Peek | None:
+    """The file's columns as the run's reader would name them; None when they cannot be told without
+    reading it whole (a compressed file, a JSON file that is not an array)."""
+    if Path(source.path).suffix.lower() in COMPRESSED:
+        return None
+    if source.format == "parquet":
+        try:
+            return Peek(dict(pl.read_parquet_schema(source.path)), 0, True)
+        except Exception as e:  # noqa: BLE001 — polars raises several error types for corrupt files
+            raise UserError(f"{source.path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+    text, whole = _prefix_text(source, options)
+    if source.format == "csv":
+        return Peek(dict.fromkeys(_csv_header(text, source, options), pl.Utf8), 0, True)
+    records, complete = _jsonl_records(text) if source.format == "jsonl" else _json_array_records(text)
+    if records is None:
+        return None
+    keys: dict[str, None] = {}
+    for record in records:
+        keys.update(dict.fromkeys(record))
+    return Peek(dict.fromkeys(keys, pl.Utf8), len(records), complete and whole)
+
+
+def _prefix_text(source: SourceFile, options) -> tuple[str, bool]:
+    """(the decoded top of the file cut after its last whole line, whether that is the whole file)."""
+    with open(source.path, "rb") as f:
+        data = f.read(PREFIX_BYTES + 1)
+    whole = len(data) <= PREFIX_BYTES
+    if not whole:
+        data = data[: data.rfind(b"\n", 0, PREFIX_BYTES) + 1] or data[:PREFIX_BYTES]
+    encoding = options.encoding
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(enc, errors=options.encoding_errors), whole
+    except LookupError:
+        raise UserError(f"{source.path}: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
+    except UnicodeDecodeError as e:
+        if not whole and e.start >= len(data) - 4:
+            return data[: e.start].decode(enc), whole  # a character cut at the end of the prefix
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UserError(
+            f"{source.path}: line {line}: byte 0x{data[e.start]:02x} at offset {e.start} is not valid {encoding}. "
+            f"Set the input's csv.encoding (e.g. cp1252 or latin-1) if the file uses another encoding, "
+            f"or csv.encoding_errors: replace to keep going with U+FFFD in place of bad bytes."
+        ) from None
+
+
+def _csv_header(text: str, source: SourceFile, options) -> list[str]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.separator, quotechar=options.quote)
+    try:
+        first = next(reader)
+    except (StopIteration, csv.Error) as e:
+        raise UserError(f"{source.path}: cannot read the header line: {e or 'the file has no lines'}") from None
+    if options.has_header:
+        return [h.strip() for h in first]
+    return [f"column_{i + 1}" for i in range(len(first))]
+
+
+def _jsonl_records(text: str) -> tuple[list[dict], bool]:
+    """The JSON objects of the first lines (lines split on \\n only, as JSON text may hold U+2028)."""
+    records, lines = [], [line for line in text.split("\n") if line.strip()]
+    for line in lines[:PREFIX_RECORDS]:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the run rejects this row (invalid_json)
+        if isinstance(obj, dict):
+            records.append(obj)
+    return records, len(lines) <= PREFIX_RECORDS
+
+
+def _json_array_records(text: str) -> tuple[list[dict] | None, bool]:
+    """The first objects of a JSON array, decoded one by one from the top of the file; (None, False) when
+    the file is not an array."""
+    decoder, pos = json.JSONDecoder(), len(text) - len(text.lstrip())
+    if not text.startswith("[", pos):
+        return None, False
+    records: list[dict] = []
+    pos += 1
+    while len(records) < PREFIX_RECORDS:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if text.startswith("]", pos):
+            return records, True
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break  # cut by the end of the prefix (or invalid: the run says where)
+        if isinstance(obj, dict):
+            records.append(obj)
+    return records, False
