@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
+from pipeline.config_yaml import load_yaml_value
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "layouts.md"
@@ -23,7 +23,7 @@ def recipes() -> dict[str, dict]:
     for m in _BLOCK.finditer(DOC.read_text(encoding="utf-8")):
         if m["id"] in found:
             raise ValueError(f"{DOC}: recipe {m['id']!r} appears twice")
-        found[m["id"]] = yaml.safe_load(m["body"])
+        found[m["id"]] = load_yaml_value(m["body"])  # as chatprep reads configs: YAML 1.2 scalars
     return found
 
 
