@@ -1,6 +1,7 @@
 """JSONL (one record per line, split at \\n only: U+2028 and U+0085 inside strings are text) and JSON
-documents: an array of records, an object holding one array, or an object of records keyed by id
-(`{"2303": {...}}`, the key in the column `json.key_column`), found under `json.path` when nested.
+documents: an array of records, an object of records keyed by id (`{"2303": {...}}`: most of its values
+are objects; the key goes into the column `json.key_column`), or an object holding one array; found
+under `json.path` when nested (an object there is always read as keyed by id).
 
 Cells are strings (None for missing); nested values (lists, objects) and non-string scalars are kept as
 JSON text so later steps parse them exactly once, with row context.
@@ -74,11 +75,12 @@ def read_json(source: SourceFile, options) -> RawTable:
     data = _at_path(data, source)
     keys = None
     if isinstance(data, dict):
+        n_objects = sum(isinstance(v, dict) for v in data.values())
         lists = [k for k, v in data.items() if isinstance(v, list)]
-        if not source.json_path and len(lists) == 1 and not _all_objects(data):
+        if (source.json_path and data) or n_objects * 2 > len(data):
+            keys, data = list(data), list(data.values())  # records keyed by id
+        elif len(lists) == 1:
             data = data[lists[0]]  # {"version": 2, "data": [...]}
-        elif _all_objects(data) or (source.json_path and data):
-            keys, data = list(data), list(data.values())
         else:
             top = ", ".join(map(repr, list(data)[:10]))
             raise UserError(f"{source.path}: expected a JSON array of records, an object of records keyed by "
@@ -88,10 +90,6 @@ def read_json(source: SourceFile, options) -> RawTable:
         raise UserError(f"{source.path}: expected a non-empty JSON array of records, or an object of records "
                         f"keyed by id{_path_note(source)}")
     return _records(source, data, keys)
-
-
-def _all_objects(data: dict) -> bool:
-    return bool(data) and all(isinstance(v, dict) for v in data.values())
 
 
 def _path_note(source: SourceFile) -> str:
