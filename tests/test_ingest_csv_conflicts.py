@@ -148,6 +148,8 @@ def test_tsv_recipe_end_to_end(run_config, tmp_path):
     p = write_compressed(tmp_path, "dialogues.tsv", body.encode(), "gzip")
     result, out = run_config(recipe_config("tsv", p, STAGES))
     assert assert_accounted(result) == {"input": 24, "exported": 24, "rejected": 0}
+    assert read_jsonl(out / "train.jsonl")[0]["messages"] == [{"role": "user", "content": "q 0"},
+                                                              {"role": "assistant", "content": "a 0"}]
 
 
 def test_real_tab_separated_file_named_tsv(realdata, run_config, tmp_path):
