@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "layouts.md"
-_BLOCK = re.compile(r"```yaml\n# recipe: (?P<id>[\w-]+)\n(?P<body>.*?)```", re.S)
+_BLOCK = re.compile(r"```yaml\n# recipe: (?P<id>[\w-]+)\n(?P<body>.*?)```", re.DOTALL)
 
 
 def recipes() -> dict[str, dict]:
