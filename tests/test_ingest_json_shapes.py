@@ -214,3 +214,18 @@ def test_real_llamafactory_zh_and_en_files_keyed_by_id(realdata, run_config, tmp
         runs.append((train, result.stats["rows"],
                      [(r["reason"], r["source"]["rows"]) for r in read_jsonl(out / "rejects.jsonl")]))
     assert runs[0] == runs[1]
+
+
+def test_json_options_errors_name_the_key_as_written(tmp_path):
+    from pipeline.config_loader import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("inputs:\n  - path: d.json\n    layout: conversations\n    json: {pathh: data}\n"
+                   "stages: [{name: export}]\n")
+    with pytest.raises(UserError) as e:
+        load_config(cfg)
+    assert "inputs[0].json.pathh: unknown key (allowed here: path, key_column)" in str(e.value)
+    cfg.write_text("inputs:\n  - path: d.json\n    layout: conversations\n    json: {path: data..x}\n"
+                   "stages: [{name: export}]\n")
+    with pytest.raises(UserError, match=r"inputs\[0\].json.path: .*expected keys separated by dots"):
+        load_config(cfg)
