@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bench import synthetic
-from pipeline.ingest.readers import _read_csv_arrow, _read_csv_exact
+from pipeline.ingest.csv_reader import _read_csv_arrow, _read_csv_exact
 from pipeline.ingest.sources import SourceFile
 from schemas.inputs import CsvOptions
 

@@ -197,9 +197,14 @@ def _user_loc(loc: tuple, raw: typing.Any) -> tuple[str, type[BaseModel] | None,
         out += ("." if out else "") + str(part)
         written += (part,)
         node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
-            tp = tp.model_fields[part].annotation
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in _user_keys(tp):
+            tp = _user_keys(tp)[part].annotation
     return out, owner, written
+
+
+def _user_keys(model: type[BaseModel]) -> dict:
+    """The keys a user writes for `model` (a field's alias where it has one, e.g. inputs[].json) -> field."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
 
 
 def _unwrap(tp: typing.Any, part: typing.Any) -> typing.Any:
@@ -238,7 +243,7 @@ def _message(err: dict, model: type[BaseModel] | None) -> str:
         allowed = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
         return f"{value!r} is not one of {allowed}"
     if kind == "extra_forbidden":
-        allowed = ", ".join(model.model_fields) if model else ""
+        allowed = ", ".join(_user_keys(model)) if model else ""
         return "unknown key" + (f" (allowed here: {allowed})" if allowed else "")
     if kind == "missing":
         return "required key is missing"

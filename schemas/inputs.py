@@ -23,20 +23,39 @@ DEFAULT_ROLES: dict[str, str] = {r: r for r in ("system", "user", "assistant", "
 
 
 class CsvOptions(StrictModel):
-    separator: str = Field(",", description="field separator, one character (use '\\t' for TSV)")
+    separator: str | None = Field(None, description="field separator, one character "
+                                                    "(default: a tab for .tsv files, ',' otherwise)")
     quote: str = Field('"', description="quote character, one character")
     encoding: str = Field("utf-8", description="text encoding of the file, e.g. utf-8, cp1252, latin-1")
     encoding_errors: Literal["strict", "replace"] = Field(
         "strict", description="strict: stop with the line of the first undecodable byte; replace: use U+FFFD"
     )
     has_header: bool = True
+    skip_rows: int = Field(0, ge=0, description="lines at the top of the file to skip before the header "
+                                                "(e.g. a merge-conflict marker on line 1)")
 
     @field_validator("separator", "quote")
     @classmethod
-    def _one_char(cls, v: str) -> str:
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         v = v.encode().decode("unicode_escape") if v.startswith("\\") else v
         if len(v) != 1:
             raise ValueError(f"must be exactly one character, got {v!r}")
+        return v
+
+
+class JsonOptions(StrictModel):
+    path: str | None = Field(None, description="dot-separated keys leading to the records inside a JSON "
+                                               "document, e.g. data.dialogs")
+    key_column: str = Field("key", min_length=1, description="records in an object keyed by id "
+                                                            "({\"2303\": {...}}): the column receiving each key")
+
+    @field_validator("path")
+    @classmethod
+    def _keys(cls, v: str | None) -> str | None:
+        if v is not None and not all(v.split(".")):
+            raise ValueError(f"expected keys separated by dots, e.g. data.dialogs; got {v!r}")
         return v
 
 
@@ -48,6 +67,10 @@ class InputBase(StrictModel):
     format: Literal["auto", "csv", "parquet", "jsonl", "json"] = "auto"
     name: str | None = Field(None, description="label for this source in stats and report (default: the path)")
     csv: CsvOptions = CsvOptions()
+    json_options: JsonOptions = Field(JsonOptions(), alias="json",
+                                      description="where the records are in a JSON document")
+    zip_members: str | None = Field(None, description="glob of the members of a .zip to read, e.g. '*.jsonl' "
+                                                      "(default: the archive's only file)")
     roles: dict[str, LabelRole] = Field(
         default_factory=lambda: dict(DEFAULT_ROLES),
         description="raw speaker label -> system/user/assistant/tool/function, or drop (the label's lines are "

@@ -75,17 +75,29 @@ def test_peek_csv_header_parquet_schema_and_json_keys(tmp_path):
     assert list(peek_columns(SourceFile(0, str(array), "json"), CsvOptions()).columns) == ["a", "c"]
 
 
-def test_peek_cannot_tell_a_json_object_or_a_compressed_file(tmp_path):
+def test_peek_cannot_tell_a_json_object_but_reads_compressed_and_zipped_data(tmp_path):
+    import gzip
+    import zipfile
+
     obj = tmp_path / "o.json"
     obj.write_text(json.dumps({"data": [{"a": 1}]}))
     assert peek_columns(SourceFile(0, str(obj), "json"), CsvOptions()) is None
     gz = tmp_path / "x.jsonl.gz"
-    gz.write_bytes(b"\x1f\x8b\x08\x00")
-    assert peek_columns(SourceFile(0, str(gz), "jsonl"), CsvOptions()) is None
+    gz.write_bytes(gzip.compress(b'{"a": 1, "b": 2}\n'))
+    assert list(peek_columns(SourceFile(0, str(gz), "jsonl"), CsvOptions()).columns) == ["a", "b"]
+    tsv_in_zip = tmp_path / "x.zip"
+    with zipfile.ZipFile(tsv_in_zip, "w") as z:
+        z.writestr("chats.tsv", "junk line\nid\ttext\n1\thi\n")
+    src = SourceFile(0, f"{tsv_in_zip}:chats.tsv", "csv", archive=str(tsv_in_zip), member="chats.tsv")
+    assert list(peek_columns(src, CsvOptions(skip_rows=1)).columns) == ["id", "text"]  # tab by default for .tsv
+    damaged = tmp_path / "d.jsonl.gz"
+    damaged.write_bytes(b"\x1f\x8b\x08\x00")
+    with pytest.raises(UserError, match="gzip data is damaged"):
+        peek_columns(SourceFile(0, str(damaged), "jsonl"), CsvOptions())
 
 
 def test_peek_reads_only_the_top_of_a_big_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(peek_module, "PREFIX_BYTES", 64)
+    monkeypatch.setattr(peek_module, "PREFIX_CHARS", 64)
     monkeypatch.setattr(peek_module, "PREFIX_RECORDS", 2)
     jsonl = tmp_path / "big.jsonl"
     jsonl.write_text("".join(json.dumps({"a": i}) + "\n" for i in range(50)) + '{"late": 1}\n')

@@ -126,3 +126,20 @@ def test_parquet_numeric_columns_are_read_as_text(run_config, tmp_path):
                   "text": [float(i) for i in range(24)]}).write_parquet(p)
     result, _ = run_config({"inputs": [{"path": str(p), **MESSAGES}], "stages": STAGES})
     assert result.stats["examples"]["train"] == 12
+
+
+def test_cell_limit_reads_columns_named_like_polars_patterns(tmp_path):
+    """A raw column may be called '*' or '^a$' (found by a property test on JSON keys): the limit check
+    addresses columns by position, never by a name polars would read as a pattern."""
+    import json as _json
+
+    from pipeline.ingest import read_table
+    from pipeline.ingest.sources import SourceFile
+    from schemas.inputs import CsvOptions
+
+    p = tmp_path / "odd.json"
+    p.write_text(_json.dumps([{"*": None, "^a$": "x" * 30}, {"*": "y", "^a$": "z"}]))
+    t = read_table(SourceFile(0, str(p), "json"), CsvOptions(), 10)
+    assert t.frame.columns[:2] == ["*", "^a$"] and t.frame["__row"].to_list() == [2]
+    assert [(r.row, r.reason) for r in t.rejects] == [(1, "cell_too_large")]
+    assert "column '^a$': 30 characters" in t.rejects[0].detail

@@ -8,7 +8,7 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest.readers import _read_csv_arrow, _read_csv_exact
+from pipeline.ingest.csv_reader import _read_csv_arrow, _read_csv_exact
 from pipeline.ingest.sources import SourceFile
 from schemas.inputs import CsvOptions
 

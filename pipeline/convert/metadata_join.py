@@ -26,7 +26,7 @@ from pipeline.engine.records import REJECT_SCHEMA, empty_rejects
 from pipeline.errors import UserError
 from pipeline.ingest import read_table
 from pipeline.ingest.readers import ROW
-from pipeline.ingest.sources import EXTENSION_FORMATS, SourceFile
+from pipeline.ingest.sources import SourceFile, format_from_name
 from schemas.where_syntax import columns_of, parse_where
 
 SAMPLE = 20
@@ -36,7 +36,7 @@ def _source(join, key: str, index: int) -> SourceFile:
     p = Path(join.path)
     if not p.is_file():
         raise UserError(f"{key}.path: metadata table not found: {join.path} (relative to {Path.cwd()})")
-    fmt = join.format if join.format != "auto" else EXTENSION_FORMATS.get(p.suffix.lower())
+    fmt = join.format if join.format != "auto" else format_from_name(join.path)
     if fmt is None:
         raise UserError(f"{key}.format: cannot tell the format of {join.path} from its extension; "
                         f"set it to one of csv, parquet, jsonl, json")

@@ -3,8 +3,9 @@ a Parquet file's schema, the keys of the first JSON Lines records or the first r
 `check_inputs` checks them against each input's column mapping with the run's own raw-table check
 (pipeline/ingest/raw_checks.py), so check-config reports what a run would.
 
-Text is decoded as the readers decode it (csv.encoding, csv.encoding_errors), from the start of the file,
-so a byte the run would stop on near the top stops the check with the run's words.
+Text is decoded as the readers decode it (csv.encoding, csv.encoding_errors; compressed files and zip
+members through the same streams), from the start of the data, so a byte the run would stop on near the
+top stops the check with the run's words.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
+from pipeline.ingest.csv_reader import header_cells, separator_for
+from pipeline.ingest.file_streams import compression_of, open_text
 from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
 from pipeline.ingest.readers import ROW
 from pipeline.ingest.sources import SourceFile, resolve_sources
 
-PREFIX_BYTES = 1 << 20  # text read from the top of a CSV / JSON / JSONL file
+PREFIX_CHARS = 1 << 20  # text read from the top of a CSV / JSON / JSONL file
 PREFIX_RECORDS = 1_000  # JSON records whose keys are read
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
 @dataclass
@@ -51,8 +53,8 @@ def check_inputs(config) -> InputReport:
         try:
             peek = peek_columns(src, inp.csv)
             if peek is None:
-                report.notes.append(f"{src.path}: columns not checked (a compressed file or a JSON object is "
-                                    f"read whole only by a run)")
+                report.notes.append(f"{src.path}: columns not checked (a JSON object, json.path or a compressed "
+                                    f"Parquet file is read whole only by a run)")
                 continue
             frame = pl.DataFrame(schema={**peek.columns, ROW: pl.Int64})
             joined = {name: pl.Utf8 for join in inp.metadata_join for name in join.targets().values()}
@@ -72,14 +74,16 @@ def check_inputs(config) -> InputReport:
 
 def peek_columns(source: SourceFile, options) -> Peek | None:
     """The file's columns as the run's reader would name them; None when they cannot be told without
-    reading it whole (a compressed file, a JSON file that is not an array)."""
-    if Path(source.path).suffix.lower() in COMPRESSED:
-        return None
+    reading it whole (a compressed or zipped Parquet file, a JSON file that is not an array, json.path)."""
     if source.format == "parquet":
+        if source.member is not None or compression_of(source.file):
+            return None
         try:
             return Peek(dict(pl.read_parquet_schema(source.path)), 0, True)
         except Exception as e:  # noqa: BLE001 — polars raises several error types for corrupt files
             raise UserError(f"{source.path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+    if source.format == "json" and source.json_path:
+        return None
     text, whole = _prefix_text(source, options)
     if source.format == "csv":
         return Peek(dict.fromkeys(_csv_header(text, source, options), pl.Utf8), 0, True)
@@ -93,37 +97,32 @@ def peek_columns(source: SourceFile, options) -> Peek | None:
 
 
 def _prefix_text(source: SourceFile, options) -> tuple[str, bool]:
-    """(the decoded top of the file cut after its last whole line, whether that is the whole file)."""
-    with open(source.path, "rb") as f:
-        data = f.read(PREFIX_BYTES + 1)
-    whole = len(data) <= PREFIX_BYTES
-    if not whole:
-        data = data[: data.rfind(b"\n", 0, PREFIX_BYTES) + 1] or data[:PREFIX_BYTES]
-    encoding = options.encoding
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        return data.decode(enc, errors=options.encoding_errors), whole
-    except LookupError:
-        raise UserError(f"{source.path}: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
-    except UnicodeDecodeError as e:
-        if not whole and e.start >= len(data) - 4:
-            return data[: e.start].decode(enc), whole  # a character cut at the end of the prefix
-        line = data.count(b"\n", 0, e.start) + 1
-        raise UserError(
-            f"{source.path}: line {line}: byte 0x{data[e.start]:02x} at offset {e.start} is not valid {encoding}. "
-            f"Set the input's csv.encoding (e.g. cp1252 or latin-1) if the file uses another encoding, "
-            f"or csv.encoding_errors: replace to keep going with U+FFFD in place of bad bytes."
-        ) from None
+    """(the decoded top of the data — decompressed, or the zip member's — cut after its last whole line,
+    whether that is all of it). Decoded as the readers decode it, so a bad byte stops with their words."""
+    with open_text(source, options.encoding, options.encoding_errors, newline="") as f:
+        text = f.read(PREFIX_CHARS + 1)
+    if len(text) <= PREFIX_CHARS:
+        return text, True
+    cut = text.rfind("\n", 0, PREFIX_CHARS)
+    return (text[: cut + 1] if cut >= 0 else text[:PREFIX_CHARS]), False
 
 
 def _csv_header(text: str, source: SourceFile, options) -> list[str]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.separator, quotechar=options.quote)
+    """The header as the CSV reader takes it: after csv.skip_rows lines, with the input's separator (a tab
+    by default for .tsv), a byte-order mark and spaces stripped; a conflict marker there stops as a run does."""
+    sep = separator_for(source, options)
+    lines = io.StringIO(text, newline="")
+    for _ in range(options.skip_rows):
+        lines.readline()
+    reader = csv.reader(lines, delimiter=sep, quotechar=options.quote)
     try:
         first = next(reader)
     except (StopIteration, csv.Error) as e:
         raise UserError(f"{source.path}: cannot read the header line: {e or 'the file has no lines'}") from None
+    if record_is_marker(first, sep):
+        raise marker_above_header(source, options, options.skip_rows + 1)
     if options.has_header:
-        return [h.strip() for h in first]
+        return header_cells(first)
     return [f"column_{i + 1}" for i in range(len(first))]
 
 
