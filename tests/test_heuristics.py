@@ -18,7 +18,8 @@ from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, EXAMPLE_SCHEMA, dumps_example
 from pipeline.engine.segments import stage_facts
 from pipeline.stages.heuristics import stage as heuristics
-from pipeline.stages.heuristics.stage import content_chars, duplicate_trigram_fraction, histogram
+from pipeline.stages.heuristics.repetition import classify_lines, duplicate_trigram_fraction, repeated_line
+from pipeline.stages.heuristics.stage import content_chars, histogram
 from schemas.stages.heuristics import HeuristicsParams
 from tests.conftest import ROOT, sample_config
 
@@ -129,6 +130,181 @@ def test_facts_distributions_add_up():
     json.dumps(facts)
 
 
+# --- structured answers are no loops; degenerate replies still are ---------------------------------------
+
+def _pros_cons() -> str:
+    tools = {"Notion": ("flexible pages and databases", "slow on large workspaces"),
+             "Trello": ("simple kanban boards anyone can learn", "little reporting"),
+             "Asana": ("timelines and workload views", "expensive per seat"),
+             "Jira": ("deep issue tracking for software teams", "steep learning curve"),
+             "ClickUp": ("many views in one tool", "busy interface")}
+    parts = ["Here is a comparison of five project management tools for a small team."]
+    for name, (pro, con) in tools.items():
+        parts.append(f"#### {name}\n##### Pros\n- {pro.capitalize()}\n- Free plan for small teams\n"
+                     f"##### Cons\n- {con.capitalize()}\n- Mobile app lags behind the web app")
+    return "\n\n".join(parts + ["For most small teams Trello or Notion is the easiest start."])
+
+
+SQL_TABLES = {"users": ["email (unique, not null)", "display_name (text)"],
+              "products": ["title (text, not null)", "price_cents (integer)"],
+              "orders": ["user_id (Foreign Key → users.id)", "status (pending / paid / shipped)"],
+              "order_items": ["order_id (Foreign Key → orders.id)", "quantity (integer, > 0)"],
+              "payments": ["order_id (Foreign Key → orders.id)", "provider (stripe / paypal)"],
+              "addresses": ["user_id (Foreign Key → users.id)", "postcode (text)"],
+              "reviews": ["product_id (Foreign Key → products.id)", "rating (1 to 5)"],
+              "coupons": ["code (unique text)", "percent_off (integer)"],
+              "shipments": ["order_id (Foreign Key → orders.id)", "tracking_number (text)"]}
+SQL_SCHEMA_LIST = "A schema for a small web shop:\n\n" + "\n\n".join(
+    f"**{table}**\n- id (Primary Key, integer, auto-increment)\n" + "\n".join(f"- {c}" for c in cols)
+    + "\n- created_at (timestamp, default now)" for table, cols in SQL_TABLES.items())
+SQL_SCHEMA_CODE = "```sql\n" + "\n\n".join(
+    f"CREATE TABLE {table} (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n    "
+    + ",\n    ".join(c.split(" (")[0] + " TEXT" for c in cols)
+    + ",\n    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP\n);" for table, cols in SQL_TABLES.items()) + "\n```"
+CATS = {"Lion": "Panthera leo", "Tiger": "Panthera tigris", "Leopard": "Panthera pardus",
+        "Jaguar": "Panthera onca", "Snow leopard": "Panthera uncia"}
+TAXONOMY = "The big cats share most of their classification:\n\n" + "\n\n".join(
+    f"### {name}\nKingdom: Animalia\nPhylum: Chordata\nClass: Mammalia\nOrder: Carnivora\nFamily: Felidae\n"
+    f"Genus: Panthera\nSpecies: {species}" for name, species in CATS.items())
+TAXONOMY_TABLE = ("| Animal | Kingdom | Phylum | Class | Species |\n|---|---|---|---|---|\n" + "\n".join(
+    f"| {name} | Animalia | Chordata | Mammalia | {species} |" for name, species in CATS.items())
+    + "\n\nAll five belong to the genus Panthera.")
+CONFIDENCE = "I cannot know any of these yet, so here are my honest guesses:\n\n" + "\n\n".join(
+    f"{k}. {q}\nAnswer: {a}\nConfidence: 0%" for k, (q, a) in enumerate([
+        ("Who wins the 2031 Tour de France?", "no data"), ("Which film wins Best Picture in 2030?", "unknown"),
+        ("What will bitcoin cost next May?", "impossible to say"), ("Who is the next UN secretary-general?",
+                                                                    "not announced"),
+        ("Will it rain in Lagos on 1 June 2029?", "no forecast exists")], 1))
+SONG = """Here is a song about the harbour town, with a chorus:
+
+[Verse 1]
+The morning boats come sliding in
+with salt and silver on their skin
+my father waves from the harbour wall
+and gulls are laughing over all
+
+[Chorus]
+Oh, we'll keep on dancing by the sea
+where the lanterns burn for you and me
+Oh, we'll keep on dancing by the sea
+till the tide comes home to carry me
+
+[Verse 2]
+The market sings in seven tongues
+of peppers, bread and fishing drums
+my mother counts the coins by hand
+and sweeps the night's wind off the sand
+
+[Chorus]
+Oh, we'll keep on dancing by the sea
+where the lanterns burn for you and me
+Oh, we'll keep on dancing by the sea
+till the tide comes home to carry me
+
+[Bridge]
+And if I leave, I'll leave my heart
+in the rope and tar and the harbour's dark
+
+[Chorus]
+Oh, we'll keep on dancing by the sea
+where the lanterns burn for you and me
+Oh, we'll keep on dancing by the sea
+till the tide comes home to carry me"""
+TESTS_CODE = "Tests for each endpoint:\n\n```python\n" + "\n\n".join(
+    f"def test_{name}(client):\n    response = client.get('/{name}')\n"
+    f"    self.assertEqual(response.status_code, 200)\n    assert response.json()['{key}']"
+    for name, key in [("users", "items"), ("orders", "total"), ("health", "ok"), ("products", "items"),
+                      ("cart", "lines"), ("search", "hits")]) + "\n```"
+STRUCTURED = {"pros_cons_headings": _pros_cons(), "sql_schema_list": SQL_SCHEMA_LIST,
+              "sql_schema_code": SQL_SCHEMA_CODE, "taxonomy_labels": TAXONOMY, "taxonomy_table": TAXONOMY_TABLE,
+              "confidence_labels": CONFIDENCE, "song_chorus": SONG, "code_block": TESTS_CODE}
+
+PARAGRAPH = ("I have checked your account and the payment went through.\n"
+             "The refund will reach your card within five working days.\n")
+DEGENERATE = {
+    "sentence_loop": REPEATED,
+    "paragraph_loop": "Thanks for waiting.\n\n" + (PARAGRAPH + "\n") * 5,
+    "token_loop": "The answer is " + "and then " * 30,
+    "numbered_line_loop": "\n".join(f"{k}. Restart your router and try again." for k in range(1, 8)),
+    "label_loop": "Result:\n" + "Status: pending review\n" * 6,
+    "code_line_loop": "```python\nimport os\n" + "from pathlib import Path\n" * 6 + "```",
+    "alternating_lines": "Please hold on.\nThank you, sir.\n" * 5,
+    "loop_under_headings": "## Steps\n" + "Open the app and tap Settings, then tap Reset network. " * 8,
+}
+
+
+@pytest.mark.parametrize("name", STRUCTURED)
+def test_structured_answers_are_not_repetitive(name):
+    text = STRUCTURED[name]
+    assert decisions(run([chat("Please answer in detail.", text)])) == [(None, None)]
+
+
+@pytest.mark.parametrize("name", DEGENERATE)
+def test_degenerate_replies_are_still_caught(name):
+    (reason, detail), = decisions(run([chat("My internet is down", DEGENERATE[name])]))
+    assert reason == "repetitive_reply", (name, detail)
+
+
+def test_repetition_details_say_what_repeats():
+    (_, in_a_row), = decisions(run([chat("Hi", DEGENERATE["label_loop"])]))
+    assert in_a_row == "message 2 (assistant): line 'Status: pending review' occurs 6 times in a row (max 4)"
+    (_, spread), = decisions(run([chat("Hi", "Hold on, please.\nStill checking.\n" * 5)]))  # < 30 words
+    assert spread == ("message 2 (assistant): line 'Hold on, please.' occurs 5 times and 8 of its 10 content "
+                      "lines repeat an earlier one")
+
+
+def test_lines_are_sorted_into_structure_and_content():
+    text = "Intro line\n```py\nx: 1\n```\n# Title\n| a | b |\nKingdom: Animalia\n- Note: this value is a longer " \
+           "sentence of prose with many words\n3. item"
+    assert [(key, content) for _, key, content in classify_lines(text)] == [
+        ("Intro line", True), ("```py", False), ("x: 1", False), ("```", False), ("# Title", False),
+        ("| a | b |", False), ("Kingdom: Animalia", False),
+        ("Note: this value is a longer sentence of prose with many words", True), ("item", True)]
+
+
+@given(st.lists(st.text(alphabet="abcdefgh ", min_size=12, max_size=30).filter(lambda t: t.strip()), min_size=2,
+                max_size=12, unique_by=lambda t: t.strip()),
+       st.sampled_from(["Kingdom: Animalia", "##### Pros", "| Animalia | Chordata |", "Confidence: 0%"]))
+def test_a_repeated_label_between_distinct_lines_is_no_loop(lines, label):
+    text = "\n".join(f"{label}\n{line}" for line in lines)
+    assert repeated_line(text, 2) is None
+
+
+@given(st.text(), st.text(alphabet="abcdefgh .", min_size=10, max_size=30).filter(
+    lambda t: len(t.strip()) >= 10 and any(c.isalpha() for c in t)), st.integers(5, 9))
+def test_a_line_repeated_in_a_row_is_always_a_loop(prefix, line, times):
+    assert repeated_line(prefix + "\n" + (line + "\n") * times, 5) is not None
+
+
+CLOSED = [("Is it open on Sunday?", "No."), ("Is it open on Saturday?", "Yes."), ("Any fee for that?", "Nope"),
+          ("Sind Sie sicher?", "Ja."), ("这个价格对吗？", "不。"), ("How many bags can I take?", "2"),
+          ("Does it ship to Jakarta? ", "Ya")]
+
+
+def test_short_complete_answers_to_closed_questions_pass():
+    assert decisions(run([chat(q, a) for q, a in CLOSED])) == [(None, None)] * len(CLOSED)
+    still_short = [chat("Thanks for the help", "No."), chat("Can I change my plan?", "ok"),
+                   chat("Is it open on Sunday?", "Hm.")]
+    assert [r for r, _ in decisions(run(still_short))] == ["short_reply"] * 3
+    assert [r for r, _ in decisions(run([chat(*CLOSED[0])], closed_answers=[]))] == ["short_reply"]
+
+
+def test_structure_closed_answers_and_loops_end_to_end(tmp_path, run_config):
+    examples = [chat("Please answer in detail.", t) for t in STRUCTURED.values()]
+    examples += [chat(q, a) for q, a in CLOSED]
+    examples += [chat("My internet is down", t) for t in DEGENERATE.values()]
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
+    result, out = run_config({"inputs": [{"path": str(path), "layout": "conversations"}],
+                              "stages": [{"name": "heuristics"}, {"name": "export"}]})
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["source"]["rows"][0] for r in rejects) == list(
+        range(len(STRUCTURED) + len(CLOSED) + 1, len(examples) + 1))
+    assert {r["reason"] for r in rejects} == {"repetitive_reply"}
+    rows = result.stats["rows"]
+    assert rows["input"] == len(examples) == rows["exported"] + rows["rejected"]
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1e6), max_size=50))
 def test_histogram_counts_every_value(values):
     h = histogram(values, [0, 1, 10, 100])
@@ -178,6 +354,30 @@ def test_real_conversations_rarely_trip_the_defaults(realdata):
     assert got["fastchat"] == Counter()  # identity answers ("a language model trained by ...") are not boilerplate
 
 
+@pytest.mark.slow
+def test_real_short_answers_and_instructions(realdata):
+    """Before the closed-answer rule xdailydialog lost 22 dialogues to short_reply; now the two 'Ja.' answering a
+    question ('Sie meinen, ...?', 'Heißt das, ...?') pass. The 20 left are acknowledgements ('OK.' x15, 'Ja!' x2,
+    '好。' x2, '耶！'), none answering a yes/no question with a yes/no word, and one 'Sì.' after a statement.
+    dpo_zh's three '不。' follow prompts ending in 'A：' or '解决方案：', no question mark: still short."""
+    dialogues = []
+    for lang in ("de", "en", "it", "zh"):
+        with open(realdata / f"xdailydialog/{lang}_test_human.txt", encoding="utf-8") as f:
+            for line in f:
+                turns = [t.strip() for t in line.split("\t")[0].split("__eou__") if t.strip()]
+                dialogues.append(chat(*turns))
+    alpaca = [chat((a["instruction"] + "\n" + a["input"]).strip(), a["output"])
+              for a in json.loads((realdata / "llamafactory-demo/alpaca_en_demo.json").read_text())]
+    dpo_zh = [{"messages": [{"role": "user", "content": t["value"]} for t in ex["conversations"]]
+               + [{"role": "assistant", "content": ex["chosen"]["value"]}]}
+              for ex in json.loads((realdata / "llamafactory-demo/dpo_zh_demo.json").read_text())]
+    got = {name: Counter(r for r in run(examples).frame[DROP_REASON].to_list() if r)
+           for name, examples in (("xdailydialog", dialogues), ("alpaca", alpaca), ("dpo_zh", dpo_zh))}
+    assert got["xdailydialog"] == Counter({"short_reply": 20})
+    assert got["alpaca"] == Counter({"refusal_boilerplate": 8})  # "as an AI language model, I do not have ..."
+    assert got["dpo_zh"] == Counter({"short_reply": 3})
+
+
 # --- the sample data's planted problems -----------------------------------------------------------------
 
 
@@ -212,11 +412,11 @@ def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str,
     """The checks written out plainly from their definitions (no pre-checks), as an oracle."""
     from pipeline.stages.heuristics.stage import (
         _NUMBER,
+        _QUESTION_END,
         _normalise,
         _phrase_key,
         _quote,
         message_text,
-        most_repeated_line,
     )
 
     hits = []
@@ -225,7 +425,9 @@ def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str,
     where = lambda i: f"message {i + 1} ({messages[i].get('role')})"
     for i in (trained if p.short_reply_scope == "every" else trained[-1:]) if p.min_assistant_chars else ():
         m = messages[i]
-        if not (m.get("tool_calls") or m.get("function_call") or _NUMBER.match(texts[i])) and \
+        closed = i and messages[i - 1].get("role") == "user" and _QUESTION_END.search(texts[i - 1]) and \
+            _normalise(texts[i]) in {_normalise(x) for x in p.closed_answers}
+        if not (m.get("tool_calls") or m.get("function_call") or _NUMBER.match(texts[i]) or closed) and \
                 content_chars(texts[i]) < p.min_assistant_chars:
             hits.append(("short_reply", (f"{where(i)}: {_quote(texts[i])} has {content_chars(texts[i])} letters/"
                                          f"digits (min {p.min_assistant_chars})")))
@@ -244,20 +446,21 @@ def reference_hits(messages: list[dict], p: HeuristicsParams) -> list[tuple[str,
             break
     for i in trained:
         frac, n = duplicate_trigram_fraction(texts[i])
-        line, times = most_repeated_line(texts[i])
         if p.max_duplicate_trigram_fraction is not None and n >= p.repetition_min_words and \
                 frac > p.max_duplicate_trigram_fraction:
             hits.append(("repetitive_reply", f"{where(i)}: {frac:.0%} of its word 3-grams repeat"))
             break
-        if p.max_line_repeats is not None and times >= p.max_line_repeats:
-            hits.append(("repetitive_reply", f"{where(i)}: line {_quote(line)} occurs {times} times"))
+        line_detail = repeated_line(texts[i], p.max_line_repeats) if p.max_line_repeats is not None else None
+        if line_detail:
+            hits.append(("repetitive_reply", f"{where(i)}: {line_detail}"))
             break
     return hits
 
 
 PIECES = ["as an AI language model", "AS AN AI", "Language  Model", "i’m just an ai", "ＡＩ", "Line one here\n",
           "word ", "again and again ", "ǰ", "ß", "é", "e\u0301", "\u0345", "ŉ", "好的", "東京", "_", "\x00", "\r\n",
-          "\u2028", "\x0b", " ", ".", "!", "?", "3", "0.5", "Hello", "hello!", "ﬁ", "K", "ſ", "go on go on go on"]
+          "\u2028", "\x0b", " ", ".", "!", "?", "3", "0.5", "Hello", "hello!", "ﬁ", "K", "ſ", "go on go on go on",
+          "```\n", "\n# ", "\n| ", "\nKey: v\n", "\n- ", "\n2. ", "：", "No.", "不。"]
 texts_st = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=14).map("".join)
 
 

@@ -22,6 +22,15 @@ DEFAULT_REFUSAL_PHRASES = (
     "i cannot browse the internet",
 )
 
+# Complete answers to a closed question ("Is it open on Sunday?" -> "No."), kept by short_reply when they follow
+# a user message ending in a question mark. Yes/no words of the languages the language stage is measured on;
+# acknowledgements ("ok", "好") are left out: after "Can I change my plan?" an "ok" is no answer.
+DEFAULT_CLOSED_ANSWERS = (
+    "yes", "no", "yep", "nope", "yeah", "nah", "ja", "nein", "oui", "non", "si", "sí", "sì", "sim", "não",
+    "да", "нет", "是", "不", "否", "对", "不是", "没有", "はい", "いいえ", "네", "예", "아니요", "ya", "tidak",
+    "có", "không", "ใช่", "ไม่", "نعم", "لا", "हाँ", "हां", "नहीं", "tak", "nie", "evet", "hayır",
+)
+
 
 class HeuristicsParams(StrictModel):
     name: Literal["heuristics"]
@@ -29,6 +38,9 @@ class HeuristicsParams(StrictModel):
         "drop", description="drop the example, or keep it with a 'heuristics:<reason>' flag")
     min_assistant_chars: int | None = Field(
         3, ge=1, description="short_reply: fewer letters/digits than this in an assistant reply (null = off)")
+    closed_answers: list[str] = Field(
+        list(DEFAULT_CLOSED_ANSWERS), description="short_reply: these replies (case, punctuation and space "
+        "ignored) pass when the user message before them ends in a question mark ([] = none)")
     short_reply_scope: Literal["last", "every"] = Field(
         "last", description="measure the last assistant message only (mid-chat 'Okay.' is natural) or every one")
     echo_reply: bool = Field(True, description="echo_reply: an assistant reply equal to the user message before it")

@@ -2,13 +2,16 @@
 
 Checks (each off when its parameter is null / false / []), in this order of precedence:
   short_reply          an assistant reply with fewer than `min_assistant_chars` letters/digits (the last
-                       reply, or every reply with short_reply_scope: every); tool-call-only replies and
-                       bare numbers ("3", "0.5": answers, not filler) pass; a CJK character counts two
+                       reply, or every reply with short_reply_scope: every); tool-call-only replies,
+                       bare numbers ("3", "0.5": answers, not filler) and one of `closed_answers` ("No.",
+                       "Ja", "不。") right after a user message ending in a question mark pass; a CJK
+                       character counts two
   echo_reply           an assistant reply equal, after normalising case/punctuation/space, to the user
                        message right before it (only when at least `echo_min_chars` long)
   refusal_boilerplate  an assistant reply containing one of `refusal_phrases` (case-insensitive)
-  repetitive_reply     an assistant reply whose word 3-grams repeat (share > max_duplicate_trigram_fraction)
-                       or with one non-trivial line repeated >= max_line_repeats times
+  repetitive_reply     an assistant reply whose content's word 3-grams repeat (share >
+                       max_duplicate_trigram_fraction) or with a line repeated max_line_repeats times in a row
+                       or all over its content (structured repetition is no loop: repetition.py says how)
   length_ratio         all assistant text / all user text outside [min_length_ratio, max_length_ratio]
   too_many_turns       more than `max_turns` user + assistant messages
 Assistant messages with `weight: 0` are not trained on and are not checked.
@@ -16,7 +19,7 @@ The first failing check gives the reason; with action: flag every failing check 
 'heuristics:<reason>' flag instead.
 
 Speed: the checks are defined by content_chars, _normalise, _phrase_key, duplicate_trigram_fraction and
-most_repeated_line; exact necessary conditions made of a few C-level string/bytes operations rule most replies
+repeated_line; exact necessary conditions made of a few C-level string/bytes operations rule most replies
 out before those run (tests/test_heuristics.py checks against the plain definitions that none changes a decision).
 
 Facts (typed: chunks merge exactly):
@@ -43,12 +46,12 @@ import unicodedata
 from bisect import bisect_left
 from collections import Counter
 
-import numpy as np
 import polars as pl
 
 from pipeline.chat.texts import message_text
 from pipeline.engine.facts import FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
+from pipeline.stages.heuristics.repetition import WORD, content_text, repeated_line, trigram_share
 
 RUNS = "per_part"
 REASONS = ("short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply", "length_ratio", "too_many_turns")
@@ -56,9 +59,9 @@ TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 RATIO_EDGES = [0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
 OFF = 1 << 62
-_WORD = re.compile(r"\w+")
 _PUNCT_SPACE = re.compile(r"[\W_]+")
 _NUMBER = re.compile(r"^[\s$€£¥+-]*\d[\d.,:/%\s]*$")  # "3", "0.5", "$4.99": an answer, not filler
+_QUESTION_END = re.compile(r"[?？؟][\s\"'”’»)\]]*$")  # a question, maybe quoted: 'Is it open on Sunday?'
 
 # bytes tables (ASCII text: casefold == lower, NFKC is the identity, \w == [A-Za-z0-9_])
 _ALNUM = (string.ascii_letters + string.digits).encode()
@@ -113,39 +116,11 @@ def content_chars(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text if c.isalnum())
 
 
-def duplicate_trigram_fraction(text: str) -> tuple[float, int]:
-    """(share of word 3-grams that already occurred earlier in the text, number of words)."""
-    return _trigram_share(_WORD.findall(text.casefold()))
-
-
 def _at_most_words(text: str) -> int:
-    """An upper bound on len(_WORD.findall(text.casefold())): one more than the characters of the casefold
+    """An upper bound on the number of WORD matches in text.casefold(): one more than the characters of the casefold
     that are no letter/digit/"_". Latin-1 characters keep their kind under casefold and are counted exactly
     (bytes the table turns into spaces); any other character counts 3, the most casefold makes of one."""
     return text.encode("latin-1", _THREE_SPACES).translate(_WORDS_LATIN1).count(b" ") + 1
-
-
-def _trigram_share(words: list, vocabulary: set | None = None) -> tuple[float, int]:
-    """duplicate_trigram_fraction of these words; long texts count their distinct 3-grams as integer keys
-    (word numbers in the vocabulary) with numpy, which gives the same count faster."""
-    n = len(words)
-    if n < 3:
-        return 0.0, n
-    vocabulary = vocabulary if vocabulary is not None else set(words)
-    if n < 4096 or len(vocabulary) >= 2**21:  # keys (a * d + b) * d + c < d**3 must fit in int64
-        return 1 - len(set(zip(words, words[1:], words[2:]))) / (n - 2), n
-    number = {w: k for k, w in enumerate(vocabulary)}
-    ids = np.fromiter(map(number.__getitem__, words), dtype=np.int64, count=n)
-    d = len(number)
-    distinct = len(np.unique((ids[:-2] * d + ids[1:-1]) * d + ids[2:]))
-    return 1 - distinct / (n - 2), n
-
-
-def most_repeated_line(text: str) -> tuple[str, int]:
-    """The most frequent line with at least 10 characters and a letter, and how often it occurs."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    counts = Counter(ln for ln in lines if len(ln) >= 10 and any(c.isalpha() for c in ln))
-    return counts.most_common(1)[0] if counts else ("", 0)
 
 
 def ascii_key(text: str) -> bytes:
@@ -212,6 +187,7 @@ class _Checker:
         self.ratio_bounds = params.min_length_ratio is not None or params.max_length_ratio is not None
         self.max_turns = params.max_turns
         self.max_line_repeats = params.max_line_repeats
+        self.closed_answers = {_normalise(x) for x in params.closed_answers}
 
     def check(self, messages: list[dict]) -> tuple[list[tuple[str, str]], int, list[int], float | None]:
         """All failing checks as (reason, detail), plus turns, trained reply lengths and the length ratio."""
@@ -234,6 +210,9 @@ class _Checker:
                 m = messages[i]
                 if m.get("tool_calls") or m.get("function_call") or _NUMBER.match(text):
                     continue
+                if (i and roles[i - 1] == "user" and _QUESTION_END.search(texts[i - 1])
+                        and _normalise(text) in self.closed_answers):
+                    continue  # 'Is it open on Sunday?' -> 'No.': a complete answer
                 hits.append(("short_reply", (f"{where(i)}: {_quote(text)} has {content_chars(text)} letters/digits "
                                             f"(min {least})")))
                 break
@@ -301,23 +280,20 @@ class _Checker:
         """The repetitive_reply detail of one reply, or None."""
         p = self.p
         if by_words:
-            words = (text.encode().translate(_WORDS_LATIN1).split() if text.isascii()
-                     else _WORD.findall(text.casefold()))
+            prose = content_text(text)  # the words of content_words, as bytes for ASCII text (same 3-grams)
+            words = (prose.encode().translate(_WORDS_LATIN1).split() if prose.isascii()
+                     else WORD.findall(prose.casefold()))
             if words:
                 n = len(words)
                 # d distinct words start at least d - 2 distinct 3-grams: when even that few leave the
                 # repeated share at or below the maximum, the exact count is not needed
                 vocabulary = set(words) if n >= self.min_words else None
                 if vocabulary is not None and 1 - (len(vocabulary) - 2) / (n - 2) > p.max_duplicate_trigram_fraction:
-                    frac, n_words = _trigram_share(words, vocabulary)
+                    frac, n_words = trigram_share(words, vocabulary)
                     if frac > p.max_duplicate_trigram_fraction:
                         return (f"{frac:.0%} of its word 3-grams repeat (max "
                                 f"{p.max_duplicate_trigram_fraction:.0%}, {n_words} words): {_quote(text)}")
-        if by_lines:
-            line, n = most_repeated_line(text)
-            if n >= p.max_line_repeats:
-                return f"line {_quote(line)} occurs {n} times (max {p.max_line_repeats - 1})"
-        return None
+        return repeated_line(text, p.max_line_repeats) if by_lines else None
 
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
