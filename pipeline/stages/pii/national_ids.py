@@ -24,8 +24,8 @@ _NINO = re.compile(r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-
 _DNI = re.compile(r"\b([XYZ]?)(\d{7,8})-?([A-Z])\b")
 _CN_RIC = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
 _CPF = re.compile(r"(?<![\d.])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\d-])")
-_AADHAAR = re.compile(r"(?<![\d ])[2-9]\d{3} \d{4} \d{4}(?! ?\d)")
-_RRN = re.compile(r"(?<![\d-])\d{6}-[1-4]\d{6}(?![\d-])")
+_AADHAAR = re.compile(r"(?<!\d )(?<!\d)[2-9]\d{3} \d{4} \d{4}(?! ?\d)")
+_RRN = re.compile(r"(?<![\d-])\d{6}-\d{7}(?![\d-])")
 
 _CHECKED = ((_CN_RIC, ric.is_valid), (_CPF, cpf.is_valid), (_AADHAAR, aadhaar.is_valid), (_RRN, rrn.is_valid))
 

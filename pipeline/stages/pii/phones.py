@@ -56,7 +56,7 @@ _PHONE_WORD = re.compile(
 _ID_BEFORE = re.compile(
     r"(?i)(?:#|\b(?:order|invoice|ticket|ref|reference|tracking|case|transaction|txn|serial|sku|isbn|issn|"
     r"po|id|no|nr|account|acct|booking|confirmation|receipt|bestell\w*|rechnung\w*|pedido|commande|"
-    r"factura|fatura|sipari[şs])\b\.?|订单号?|单号|注文番号|주문번호)[\s:#.]*(?:number|no\.?|#)?[\s:#.]*$")
+    r"factura|fatura|sipari[şs])\b\.?|订单号?|单号|注文番号|주문번호)[\s:#.]*(?:number|no\.?|#)?\s*(?:is|was|=)?[\s:#.]*$")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion\s*|\bver\.?\s*|\brelease\s*|\bbuild\s*)$")
 _RANGE_BEFORE = re.compile(r"(?i)\b(?:from|between|von|zwischen|de|entre|od|dari|từ|约|從|从)\s*$")
 _DATE = re.compile(r"\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2\d{1,4}")
