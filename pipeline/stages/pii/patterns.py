@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pipeline.stages.pii.accounts import cards, ibans
 from pipeline.stages.pii.national_ids import national_ids
-from pipeline.stages.pii.phones import DEFAULT_REGIONS, phones
+from pipeline.stages.pii.phones import DEFAULT_REGIONS, WORDISH, phones
 
 # Priority order for overlaps (earlier wins) and the canonical list of types.
 PII_TYPES = ("secret", "url_credentials", "email", "iban", "credit_card", "national_id", "ip_address", "phone")
@@ -45,10 +45,11 @@ class PiiMiss:
     reason: str
 
 
-# --- email -------------------------------------------------------------------------------------------
+# --- email: a CJK character may touch it ("我的是le.van@x.com。"), a Latin letter may not -------------------------------------------------------------------------------------------
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z]{2,24}(?![\w-])"
+    rf"(?<!{WORDISH})(?<![\d.%+-])[A-Za-z0-9][A-Za-z0-9._%+'-]{{0,63}}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    rf"[A-Za-z]{{2,24}}(?!{WORDISH}|[\d-])"
 )
 _FILE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp", "pdf"}  # "icon@2x.png" is a file, not a mailbox
 
