@@ -130,7 +130,8 @@ def test_recall_on_planted_values_in_real_sentences(realdata):
         assert recall >= 0.98, (kind, recall, missed[:10])
     assert len(cases["phone"]) >= 15 * 2 * 4 * 3 and len(cases["iban"]) == 89 * 6
     neutral_recall, _ = _recall(national_neutral)
-    assert neutral_recall >= 0.55  # README: national numbers without a phone word, measured
+    assert neutral_recall >= 0.85  # README: national numbers without a phone word (90 % measured: CN and PL
+    # mobiles written without a trunk 0 need a phone word)
 
 
 def _all_real_messages(realdata: Path):

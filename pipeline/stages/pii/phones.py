@@ -69,6 +69,7 @@ _NOT_BETWEEN = re.compile(r"[\d\[\]]")
 _NEAR_BEFORE, _NEAR_AFTER = 40, 25  # characters searched for a phone word around a bare digit run
 
 
+@lru_cache(maxsize=65536)
 def _valid_intl(number: str) -> bool:
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
@@ -121,11 +122,10 @@ def _phone_word_near(text: str, start: int, end: int) -> bool:
 NOT_A_PHONE = "not_a_phone"  # a bare digit run no region accepts: not reported as a near-miss
 
 
-def judge(text: str, start: int, end: int, regions: tuple[str, ...]) -> str | None:
-    """None when text[start:end] is a phone number, else the reason it is not one."""
+def judge(text: str, start: int, end: int, regions: tuple[str, ...], n_digits: int) -> str | None:
+    """None when text[start:end] (n_digits digits) is a phone number, else the reason it is not one."""
     value = text[start:end]
-    digits = "".join(c for c in value if c.isdigit())
-    international = value.startswith("+") or (value.startswith("00") and len(digits) > 10)
+    international = value.startswith("+") or (value.startswith("00") and n_digits > 10)
     groups = [g for g in _SEPARATORS.split(value) if g]
     reason = _set_aside(text, start, end, value, groups)
     if reason:
@@ -151,10 +151,10 @@ def phones(text: str, misses: list | None = None, regions: tuple[str, ...] = DEF
         if text[end - 1] == ")" and text.count("(", start, end) < text.count(")", start, end):
             end -= 1
         value = text[start:end]
-        n = sum(c.isdigit() for c in value)
+        n = sum(map(str.isdigit, value))
         if not 7 <= n <= (17 if value.startswith("00") else 15):
             continue
-        reason = judge(text, start, end, regions)
+        reason = judge(text, start, end, regions, n)
         if reason is None:
             yield start, end
         elif misses is not None and reason != NOT_A_PHONE:

@@ -114,12 +114,13 @@ def _scanned_messages(obj, roles: frozenset):
 
 class _Scan:
     """One example's detections: (message index, role, type, redacted snippet) and the rewritten text; its
-    near-misses: (message index, role, type, reason, snippet)."""
+    near-misses: (message index, role, miss, redacted text, start, end); their snippets are cut only for the
+    samples kept."""
 
     def __init__(self, phone_regions: tuple[str, ...]):
         self.phone_regions = phone_regions
         self.found: list[tuple[int, str, str, str]] = []
-        self.missed: list[tuple[int, str, str, str, str]] = []
+        self.missed: list[tuple[int, str, PiiMiss, str, int, int]] = []  # + the redacted text, the span in it
 
     def text(self, text: str, index: int, role: str, types, redact_types: set[str]) -> str:
         misses: list[PiiMiss] = []
@@ -128,9 +129,7 @@ class _Scan:
             return text
         shown = redact(text, matches)
         for x in misses:
-            start, end = _shifted(x.start, matches), _shifted(x.end, matches)
-            marked = f"{shown[:start]}«{shown[start:end]}»{shown[end:]}"
-            self.missed.append((index, role, x.type, x.reason, _snippet(marked, start, end + 2)))
+            self.missed.append((index, role, x, shown, _shifted(x.start, matches), _shifted(x.end, matches)))
         if not matches:
             return text
         shift = 0
@@ -162,12 +161,13 @@ class _Tally:
         types_here = {t for _, _, t, _ in scan.found}
         self.detections.update(t for _, _, t, _ in scan.found)
         self.redacted.update(t for _, _, t, _ in scan.found if self.action_of[t] == "redact")
-        for i, role, t, reason, snip in scan.missed:
-            self.near_misses[f"{t}: {reason}"] += 1
-            bucket = self.near_miss_samples.setdefault(t, [])
+        for i, role, miss, shown, start, end in scan.missed:
+            self.near_misses[f"{miss.type}: {miss.reason}"] += 1
+            bucket = self.near_miss_samples.setdefault(miss.type, [])
             if len(bucket) < self.cap:
-                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "reason": reason,
-                               "snippet": snip})
+                marked = f"{shown[:start]}«{shown[start:end]}»{shown[end:]}"
+                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "reason": miss.reason,
+                               "snippet": _snippet(marked, start, end + 2)})
         self.with_type.update(types_here)
         self.by_role.update(r for _, r, _, _ in scan.found)
         for i, role, t, snip in scan.found:
