@@ -18,6 +18,7 @@ OUTPUT_LIBRARIES = (
     "ftfy",                                   # normalize
     "tiktoken",                               # tokens, windows, validate
     "py3langid", "langdetect",                # language
+    "phonenumbers", "python-stdnum",          # pii
     "datasketch",                             # dedup
     "openai",                                 # moderation
     "jinja2", "markupsafe",                   # report.html

@@ -13,6 +13,11 @@ cut from the text with all its detections replaced by placeholders.
 Facts:
   scanned_messages     messages whose text was scanned
   detections           {type: values found}
+  redacted             {type: values replaced by a placeholder} (types whose action is redact)
+  near_misses          {"<type>: <reason>": candidates a validator turned down}, e.g. "phone: range"
+                       (reasons: patterns.PiiMiss; those overlapping a detection are not counted)
+  near_miss_samples    {type: [{example_id, where, reason, snippet}]}: the value between « », every
+                       detection around it replaced; samples_per_type each
   examples_with_pii    {type: examples containing that type}
   by_role              {role: values found in messages of that role}
   outcome              {redacted, dropped, flagged}: examples per outcome (redacted = text changed)
@@ -38,11 +43,25 @@ from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
-from pipeline.stages.pii.patterns import GATES, PII_TYPES, PLACEHOLDERS, RAW_JSON_ESCAPES, find_pii, redact
+from pipeline.stages.pii.patterns import (
+    GATES,
+    PII_TYPES,
+    PLACEHOLDERS,
+    RAW_JSON_ESCAPES,
+    PiiMatch,
+    PiiMiss,
+    find_pii,
+    redact,
+)
 
 RUNS = "per_part"
 CONTEXT = 40  # characters either side of a detection in a snippet
 BLOCK = 4096  # examples parsed at a time: bounds the parsed objects held while their texts are gated
+
+
+def _shifted(pos: int, matches: list[PiiMatch]) -> int:
+    """Where position `pos` (outside every match) of a text lands once all `matches` are redacted."""
+    return pos + sum(len(PLACEHOLDERS[m.type]) - (m.end - m.start) for m in matches if m.end <= pos)
 
 
 def _snippet(redacted: str, start: int, end: int) -> str:
@@ -94,16 +113,25 @@ def _scanned_messages(obj, roles: frozenset):
 
 
 class _Scan:
-    """One example's detections: (message index, role, type, redacted snippet) and the rewritten text."""
+    """One example's detections: (message index, role, type, redacted snippet) and the rewritten text; its
+    near-misses: (message index, role, miss, redacted text, start, end); their snippets are cut only for the
+    samples kept."""
 
-    def __init__(self):
+    def __init__(self, phone_regions: tuple[str, ...]):
+        self.phone_regions = phone_regions
         self.found: list[tuple[int, str, str, str]] = []
+        self.missed: list[tuple[int, str, PiiMiss, str, int, int]] = []  # + the redacted text, the span in it
 
     def text(self, text: str, index: int, role: str, types, redact_types: set[str]) -> str:
-        matches = find_pii(text, types)
-        if not matches:
+        misses: list[PiiMiss] = []
+        matches = find_pii(text, types, self.phone_regions, misses)
+        if not matches and not misses:
             return text
         shown = redact(text, matches)
+        for x in misses:
+            self.missed.append((index, role, x, shown, _shifted(x.start, matches), _shifted(x.end, matches)))
+        if not matches:
+            return text
         shift = 0
         for m in matches:  # positions of each placeholder inside the fully redacted text
             start = m.start + shift
@@ -120,6 +148,9 @@ class _Tally:
         self.action_of, self.cap = action_of, samples_per_type
         self.scanned_messages = 0
         self.detections: Counter = Counter()
+        self.redacted: Counter = Counter()
+        self.near_misses: Counter = Counter()
+        self.near_miss_samples: dict[str, list[dict]] = {}
         self.with_type: Counter = Counter()
         self.by_role: Counter = Counter()
         self.outcome: Counter = Counter()
@@ -129,6 +160,14 @@ class _Tally:
         """Count one example's detections; its (drop reason, drop detail, flags to add)."""
         types_here = {t for _, _, t, _ in scan.found}
         self.detections.update(t for _, _, t, _ in scan.found)
+        self.redacted.update(t for _, _, t, _ in scan.found if self.action_of[t] == "redact")
+        for i, role, miss, shown, start, end in scan.missed:
+            self.near_misses[f"{miss.type}: {miss.reason}"] += 1
+            bucket = self.near_miss_samples.setdefault(miss.type, [])
+            if len(bucket) < self.cap:
+                marked = f"{shown[:start]}«{shown[start:end]}»{shown[end:]}"
+                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "reason": miss.reason,
+                               "snippet": _snippet(marked, start, end + 2)})
         self.with_type.update(types_here)
         self.by_role.update(r for _, r, _, _ in scan.found)
         for i, role, t, snip in scan.found:
@@ -152,6 +191,9 @@ class _Tally:
         return {
             "scanned_messages": Sum(self.scanned_messages),
             "detections": Tally(self.detections, PII_TYPES),
+            "redacted": Tally(self.redacted, PII_TYPES),
+            "near_misses": Tally(self.near_misses, "key"),
+            "near_miss_samples": FirstNPerKey(self.cap, self.near_miss_samples),
             "examples_with_pii": Tally(self.with_type, PII_TYPES),
             "by_role": Tally(self.by_role, "key"),
             "outcome": {k: Sum(self.outcome[k]) for k in ("redacted", "dropped", "flagged")},
@@ -177,6 +219,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     action_of = {t: params.actions.get(t, params.action) for t in types}
     redact_types = {t for t, a in action_of.items() if a == "redact"}
     roles = frozenset(params.roles)
+    phone_regions = tuple(params.phone_regions)
     tally = _Tally(action_of, params.samples_per_type)
     examples, ids = frame["example"], frame["example_id"]
     candidates = gated_types(examples, types, raw_json=True)
@@ -199,7 +242,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         texts = _text_series([slot.get() for *_, slots in pending for *_, slot in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, slots in pending:
-            scan, changed = _Scan(), False
+            scan, changed = _Scan(phone_regions), False
             for (i, role, slot), types_here in zip(slots, gated):
                 if types_here:
                     old = slot.get()
@@ -207,7 +250,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                     if new != old:
                         slot.set(new)
                         changed = True
-            if scan.found:
+            if scan.found or scan.missed:
                 reasons[row], details[row], flags = tally.example(ids[row], scan)
                 if flags:
                     flags_added[row] = flags
