@@ -66,20 +66,25 @@ class BatchedLangid:
 
     def classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(language, confidence) per text, in order."""
+        return [ranked[0] for ranked in self.rank(texts, 1)]
+
+    def rank(self, texts: Sequence[str], k: int) -> list[tuple[tuple[str, float], ...]]:
+        """The k most probable (language, probability) per text, best first, in order of the texts."""
         encoded = [encode(t) for t in texts]
         n = len(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         order = np.argsort(-lengths, kind="stable")
-        best = np.zeros(n, dtype=np.intp)
-        confidence = np.zeros(n, dtype=np.float64)
+        k = min(k, len(self.classes))
+        best = np.zeros((n, k), dtype=np.intp)
+        probability = np.zeros((n, k), dtype=np.float64)
         for start in range(0, n, BATCH_TEXTS):
             idx = order[start:start + BATCH_TEXTS]
             probs = self._probabilities([encoded[i] for i in idx.tolist()])
-            top = probs.argmax(axis=1)
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # ties: the first class, as argmax
             best[idx] = top
-            confidence[idx] = probs[np.arange(len(idx)), top]
+            probability[idx] = np.take_along_axis(probs, top, axis=1)
         classes = self.classes
-        return [(classes[b], c) for b, c in zip(best.tolist(), confidence.tolist())]
+        return [tuple((classes[b], p) for b, p in zip(bs, ps)) for bs, ps in zip(best.tolist(), probability.tolist())]
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
         """Softmax scores (texts x classes) for texts sorted by byte length, longest first."""
