@@ -68,10 +68,11 @@ class LanguageParams(StrictModel):
         0.5, ge=0.0, le=1.0, description="below this the detection is language_uncertain and no check applies")
     uncertain_action: Literal["keep", "flag", "drop"] = Field("flag", description="for language_uncertain")
     languages: list[str] | Literal["all"] | None = Field(
-        None, description="py3langid only: the candidate languages (codes it knows); null = its languages "
-        "with an ISO 639-1 code plus the folded varieties (not pcm, vec, ...: schemas/stages/language_codes.py), "
-        "'all' = every class. Fewer candidates detect ~1.4x faster, but a text in a language left out is "
-        "reported as the nearest listed one (and may pass `allowed`): see bench/bench_language.py")
+        None, description="py3langid only: the candidate languages (codes it knows); null = every class is "
+        "scored but the answer is the best of its languages with an ISO 639-1 code and the folded varieties "
+        "(never pcm, vec, ...: schemas/stages/language_codes.py); 'all' = any class. A list: the model chooses "
+        "among those only (~1.4x faster), and a text in a language left out is reported as the nearest "
+        "listed one (and may pass `allowed`): see bench/bench_language.py")
     sample_chars: int = Field(200, ge=20, description="characters of each side's text that are detected "
                               "(accuracy on real dialogues is flat from ~150: bench/bench_language.py)")
     min_letters: int = Field(20, ge=1, description="sides with fewer letters are too short to detect (skipped)")

@@ -48,10 +48,11 @@ DEFAULT_FOLD: dict[str, list[str]] = {
     "ms": ["zsm", "zlm"],
 }
 
-# The default candidates of py3langid: its languages that have an ISO 639-1 code, plus the varieties folded
-# into one (wuu, yue, ary, arz) and zxx. Left out: regional languages and pidgins with no ISO 639-1 code
-# that short texts of a major neighbour are mistaken for (pcm for English, vec and lij for Italian, ext for
-# Spanish, ...; measured in bench/bench_language.py). `languages: all` brings them back.
+# The languages py3langid answers by default (`languages: null`): those with an ISO 639-1 code, the
+# varieties folded into one (wuu, yue, ary, arz) and zxx. Never answered by default: regional languages and
+# pidgins with no ISO 639-1 code that short texts of a major neighbour are mistaken for (pcm for English,
+# vec and lij for Italian, ext for Spanish, ...; measured in bench/bench_language.py). `languages: all`
+# answers them too.
 DEFAULT_PY3LANGID_CANDIDATES = tuple(sorted(
     PY3LANGID_CODES | {c for c in PY3LANGID_OTHER_CODES if any(c in m for m in DEFAULT_FOLD.values())} | {"zxx"}))
 

@@ -75,33 +75,31 @@ def _langdetect() -> Callable[[str], Detection]:
 
 
 @cache
-def _py3langid(languages: tuple[str, ...] | None) -> Callable[[Sequence[str]], list[Detection]]:
+def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable[[Sequence[str]], list[Detection]]:
+    """`languages`: the model's candidates (softmax over them, as py3langid's set_languages). `default_set`:
+    every class is scored but only those of DEFAULT_PY3LANGID_CANDIDATES are answered, with the full
+    model's probabilities (so a text whose best class is in the set gets exactly the answer of all)."""
     from pipeline.stages.language.batched import BatchedLangid
 
     model = BatchedLangid(languages)
     codes = {c: _base_code(c) for c in model.classes}
+    skipped = set(model.classes) - set(DEFAULT_PY3LANGID_CANDIDATES) if default_set else set()
+    k = RANKED + len(skipped)
 
     def answer(ranked: tuple[tuple[str, float], ...]) -> Detection:
-        named = tuple((codes[lang], p) for lang, p in ranked)
+        named = tuple((codes[lang], p) for lang, p in ranked if lang not in skipped)[:RANKED]
         return Detection(named[0][0], named[0][1], named)
 
     def detect(texts: Sequence[str]) -> list[Detection]:
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
         if len(worded) == len(texts):
-            return [answer(r) for r in model.rank(texts, RANKED)]
+            return [answer(r) for r in model.rank(texts, k)]
         out = [Detection(UNDETERMINED, 0.0)] * len(texts)
-        for i, ranked in zip(worded, model.rank([texts[i] for i in worded], RANKED)):
+        for i, ranked in zip(worded, model.rank([texts[i] for i in worded], k)):
             out[i] = answer(ranked)
         return out
 
     return detect
-
-
-def _candidates(languages: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """py3langid's candidates: None = its default set, "all" = every class (None to the model)."""
-    if languages == "all":
-        return None
-    return tuple(sorted(set(languages or DEFAULT_PY3LANGID_CANDIDATES)))
 
 
 def batch_detector(backend: str, languages: Sequence[str] | str | None = None
@@ -109,7 +107,9 @@ def batch_detector(backend: str, languages: Sequence[str] | str | None = None
     """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates: None = the
     default set (schemas/stages/language_codes.py), "all" = every language the model knows."""
     if backend == "py3langid":
-        return _py3langid(_candidates(languages))
+        if languages in (None, "all"):
+            return _py3langid(None, languages is None)
+        return _py3langid(tuple(sorted(set(languages))), False)
     if languages:
         raise ValueError(f"the {backend} backend cannot restrict its languages; use py3langid")
     if backend == "langdetect":
