@@ -68,8 +68,10 @@ class BatchedLangid:
         """(language, confidence) per text, in order."""
         return [ranked[0] for ranked in self.rank(texts, 1)]
 
-    def rank(self, texts: Sequence[str], k: int) -> list[tuple[tuple[str, float], ...]]:
-        """The k most probable (language, probability) per text, best first, in order of the texts."""
+    def rank(self, texts: Sequence[str], k: int, never: Sequence[str] = ()) -> list[tuple[tuple[str, float], ...]]:
+        """The k most probable (language, probability) per text, best first, in order of the texts; classes
+        in `never` are scored (the probabilities of the others do not change) but never answered."""
+        never_columns = [i for i, c in enumerate(self.classes) if c in set(never)]
         encoded = [encode(t) for t in texts]
         n = len(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
@@ -80,6 +82,7 @@ class BatchedLangid:
         for start in range(0, n, BATCH_TEXTS):
             idx = order[start:start + BATCH_TEXTS]
             probs = self._probabilities([encoded[i] for i in idx.tolist()])
+            probs[:, never_columns] = -1.0
             top = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # ties: the first class, as argmax
             best[idx] = top
             probability[idx] = np.take_along_axis(probs, top, axis=1)

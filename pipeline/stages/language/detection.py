@@ -83,19 +83,18 @@ def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable
 
     model = BatchedLangid(languages)
     codes = {c: _base_code(c) for c in model.classes}
-    skipped = set(model.classes) - set(DEFAULT_PY3LANGID_CANDIDATES) if default_set else set()
-    k = RANKED + len(skipped)
+    never = sorted(set(model.classes) - set(DEFAULT_PY3LANGID_CANDIDATES)) if default_set else []
 
     def answer(ranked: tuple[tuple[str, float], ...]) -> Detection:
-        named = tuple((codes[lang], p) for lang, p in ranked if lang not in skipped)[:RANKED]
+        named = tuple((codes[lang], p) for lang, p in ranked)
         return Detection(named[0][0], named[0][1], named)
 
     def detect(texts: Sequence[str]) -> list[Detection]:
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
         if len(worded) == len(texts):
-            return [answer(r) for r in model.rank(texts, k)]
+            return [answer(r) for r in model.rank(texts, RANKED, never)]
         out = [Detection(UNDETERMINED, 0.0)] * len(texts)
-        for i, ranked in zip(worded, model.rank([texts[i] for i in worded], k)):
+        for i, ranked in zip(worded, model.rank([texts[i] for i in worded], RANKED, never)):
             out[i] = answer(ranked)
         return out
 
