@@ -25,6 +25,7 @@ from scipy import sparse
 
 TEXT_BITS = 13
 TEXT_MASK = (1 << TEXT_BITS) - 1
+MIN_PROBABILITY = 1e-3  # rank(): runners-up less likely than this are left out (they never decide anything)
 BATCH_TEXTS = 1 << TEXT_BITS  # texts per numpy pass: bounded memory, and (feature, text) keys fit int32
 
 
@@ -83,11 +84,18 @@ class BatchedLangid:
             idx = order[start:start + BATCH_TEXTS]
             probs = self._probabilities([encoded[i] for i in idx.tolist()])
             probs[:, never_columns] = -1.0
-            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # ties: the first class, as argmax
-            best[idx] = top
-            probability[idx] = np.take_along_axis(probs, top, axis=1)
+            top = np.argpartition(-probs, k - 1, axis=1)[:, :k] if k < probs.shape[1] else np.argsort(-probs, axis=1)
+            p = np.take_along_axis(probs, top, axis=1)
+            # best first; ties: the lower class index first, as argmax
+            rank = np.lexsort((top, -p), axis=1)
+            best[idx] = np.take_along_axis(top, rank, axis=1)
+            probability[idx] = np.take_along_axis(p, rank, axis=1)
         classes = self.classes
-        return [tuple((classes[b], p) for b, p in zip(bs, ps)) for bs, ps in zip(best.tolist(), probability.tolist())]
+        out = []
+        for bs, ps in zip(best.tolist(), probability.tolist()):
+            kept = 1 + sum(p >= MIN_PROBABILITY for p in ps[1:])  # sorted: the first ones
+            out.append(tuple((classes[b], p) for b, p in zip(bs[:kept], ps[:kept])))
+        return out
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
         """Softmax scores (texts x classes) for texts sorted by byte length, longest first."""

@@ -85,9 +85,12 @@ def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable
     codes = {c: _base_code(c) for c in model.classes}
     never = sorted(set(model.classes) - set(DEFAULT_PY3LANGID_CANDIDATES)) if default_set else []
 
+    renamed = {c: code for c, code in codes.items() if c != code}
+
     def answer(ranked: tuple[tuple[str, float], ...]) -> Detection:
-        named = tuple((codes[lang], p) for lang, p in ranked)
-        return Detection(named[0][0], named[0][1], named)
+        if renamed:
+            ranked = tuple((codes[lang], p) for lang, p in ranked)
+        return Detection(ranked[0][0], ranked[0][1], ranked)
 
     def detect(texts: Sequence[str]) -> list[Detection]:
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]

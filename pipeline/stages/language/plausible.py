@@ -32,9 +32,9 @@ def folder(fold: dict[str, list[str]]) -> Callable[[Detection], tuple[tuple[str,
     group = {member: g for g, members in fold.items() for member in members}
 
     def folded(d: Detection) -> tuple[tuple[str, float], ...]:
-        ranked = d.ranked or ((d.lang, d.confidence),)
+        ranked = d.ranked
         if not group or not any(lang in group for lang, _ in ranked):
-            return ranked
+            return ranked  # the same object: nothing folded
         summed: dict[str, float] = {}
         for lang, p in ranked:
             key = group.get(lang, lang)

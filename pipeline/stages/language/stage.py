@@ -91,7 +91,6 @@ class _Judged(NamedTuple):
     lang: str | None  # the (folded) language when confident (>= min_confidence)
     label: str  # for by_side: the language, or "short"
     conf_bin: int  # confidence histogram bin, -1 when not detected
-    plausible: frozenset[str]  # the languages within `margin` of lang (lang included) when confident
 
 
 def _judge(texts: list[str], params, cache: DetectionCache) -> dict[str, _Judged]:
@@ -102,15 +101,14 @@ def _judge(texts: list[str], params, cache: DetectionCache) -> dict[str, _Judged
         if d.lang == UNDETERMINED:
             continue
         ranked = fold(d)
-        lang, confidence = ranked[0]
-        sure = confidence >= params.min_confidence
-        judged[text] = _Judged(Detection(lang, confidence, ranked), lang if sure else None, lang,
-                               max(0, bisect_right(CONF_EDGES, confidence) - 1),
-                               plausible(ranked, params.margin) if sure else frozenset())
+        if ranked is not d.ranked:
+            d = Detection(*ranked[0], ranked)
+        judged[text] = _Judged(d, d.lang if d.confidence >= params.min_confidence else None, d.lang,
+                               max(0, bisect_right(CONF_EDGES, d.confidence) - 1))
     return judged
 
 
-_UNJUDGED = _Judged(None, None, SHORT, -1, frozenset())
+_UNJUDGED = _Judged(None, None, SHORT, -1)
 
 
 @contextmanager
@@ -201,7 +199,7 @@ class _Findings:
         sides = dict(zip(SIDES, texts))
         lang = {s: j.lang for s, j in zip(SIDES, judged) if j.lang}
         conf = {s: j.detection for s, j in zip(SIDES, judged) if j.detection}
-        near = {s: j.plausible for s, j in zip(SIDES, judged) if j.lang}  # within margin of the top
+        near = {s: plausible(j.detection.ranked, params.margin) for s, j in zip(SIDES, judged) if j.lang}
         mixes = {s: mixed.get(sides[s], frozenset()) for s in near}  # a code-mixed side's sentence languages
         may = {s: near[s] | mixes[s] for s in near}  # the languages a side may be in, for the reply check
         # for `allowed`, the mixed-in languages (English) are tolerated beside an allowed one, not enough alone
