@@ -99,7 +99,7 @@ def test_mixed_side_passes_the_reply_check_but_english_alone_never_passes_allowe
     fake = {user: frozenset({"tl", "en"})}
     monkeypatch.setattr(language_stage, "mixed_languages", lambda texts, *a: {t: fake[t] for t in texts if t in fake})
     ex = [chat([user], ["I am sorry for the delay, could you share your order number please?"])]
-    judged = language_stage._Judged(Detection("tl", 0.9, (("tl", 0.9),)), "tl", "tl", 3, frozenset({"tl"}))
+    judged = language_stage._Judged(Detection("tl", 0.9, (("tl", 0.9),)), "tl", "tl", 3)
     real_judge = language_stage._judge
     monkeypatch.setattr(language_stage, "_judge", lambda texts, params, cache: {
         **real_judge(texts, params, cache), user: judged})
