@@ -166,3 +166,16 @@ def test_recipe_chinese_instructions_keep_every_row(tmp_path, run_config):
     assert "user text is 'fr'" in rejects[0]["detail"]
     stats = result.stats
     assert stats["rows"]["input"] == stats["rows"]["exported"] + stats["rows"]["rejected"] == 4
+
+
+def test_report_shows_what_margin_and_mixed_kept(tmp_path, run_config):
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]})
+                            + "\n" for u, a in HINGLISH), encoding="utf-8")
+    result, out = run_config({"inputs": [{"path": str(path), "layout": "conversations"}],
+                              "stages": [{"name": "language", "allowed": ["en"], "reply_language": "same"},
+                                         {"name": "export"}]})
+    rows = result.stats["rows"]
+    assert rows["input"] == rows["exported"] + rows["rejected"] == len(HINGLISH)
+    assert result.stats["facts"]["language"]["kept"] == {"margin": 0, "mixed": 0}
+    assert "Kept by <code>margin</code>" in (out / "report.html").read_text(encoding="utf-8")
