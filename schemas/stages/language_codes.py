@@ -2,8 +2,9 @@
 macro-language (`fold`), and py3langid's candidate languages.
 
 A code is written as its ISO 639-1 code when it has one ("deu" and "de" are both "de") and as its ISO 639-3
-code otherwise ("wuu"). A config may name a language only if some detector can answer it (an ISO 639-1
-code, a py3langid class or a folded variety): a code no backend can report would silently match nothing.
+code otherwise ("wuu"). A three-letter code is accepted only if some detector can answer it (it has an
+ISO 639-1 code, is a py3langid class or a folded variety): one no backend can report would silently match
+nothing. Two-letter codes are taken as written, as before.
 """
 
 from __future__ import annotations
@@ -60,14 +61,13 @@ DEFAULT_PY3LANGID_CANDIDATES = tuple(sorted(
 def canonical(code: str) -> str | None:
     """The stage's spelling of an ISO 639-1 or 639-3 code (lower-cased, 639-1 when it has one), else None."""
     code = code.strip().lower()
-    if code in ISO_639_1_TO_3:
-        return code
-    if len(code) == 3 and code.isascii() and code.isalpha():
-        return ISO_639_3_TO_1.get(code, code)
-    return None
+    if not (code.isascii() and code.isalpha() and len(code) in (2, 3)):
+        return None
+    return ISO_639_3_TO_1.get(code, code)
 
 
 def detectable(code: str, fold: dict[str, list[str]]) -> bool:
-    """Whether some backend can report `code` (canonical), directly or through `fold`."""
-    return (code in ISO_639_1_TO_3 or code in PY3LANGID_OTHER_CODES
+    """Whether `code` (canonical) may be named: any two-letter code (taken as written, as chatprep always
+    did), or a three-letter one some backend can report, directly or through `fold`."""
+    return (len(code) == 2 or code in PY3LANGID_OTHER_CODES
             or code in fold or any(code in members for members in fold.values()))
