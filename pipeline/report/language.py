@@ -1,5 +1,6 @@
 """Language: examples per language (overall and per side), languages not allowed, user/assistant
-mismatches with samples, and the detection-confidence histogram."""
+mismatches with samples, examples kept by the margin or as code-mixed, and the detection-confidence
+histogram."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def language(data: RunData) -> dict:
     return {"ran": True, "by_language": by_language, "by_side": by_side, "mismatches": mismatches, "samples": per_language,
             "mismatch_count": mm.get("count"), "pairs": _counts(mm.get("pairs")),
             "not_allowed": _counts(facts.get("not_allowed")), "uncertain": facts.get("uncertain"),
+            "kept": _counts(facts.get("kept")),
             "backend": backend if isinstance(backend, str) else " ".join(str(v) for v in (backend or {}).values())
             if isinstance(backend, dict) else "",
             "allowed": data.params("language").get("allowed"),

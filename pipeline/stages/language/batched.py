@@ -25,6 +25,7 @@ from scipy import sparse
 
 TEXT_BITS = 13
 TEXT_MASK = (1 << TEXT_BITS) - 1
+MIN_PROBABILITY = 1e-3  # rank(): runners-up less likely than this are left out (they never decide anything)
 BATCH_TEXTS = 1 << TEXT_BITS  # texts per numpy pass: bounded memory, and (feature, text) keys fit int32
 
 
@@ -66,20 +67,35 @@ class BatchedLangid:
 
     def classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(language, confidence) per text, in order."""
+        return [ranked[0] for ranked in self.rank(texts, 1)]
+
+    def rank(self, texts: Sequence[str], k: int, never: Sequence[str] = ()) -> list[tuple[tuple[str, float], ...]]:
+        """The k most probable (language, probability) per text, best first, in order of the texts; classes
+        in `never` are scored (the probabilities of the others do not change) but never answered."""
+        never_columns = [i for i, c in enumerate(self.classes) if c in set(never)]
         encoded = [encode(t) for t in texts]
         n = len(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         order = np.argsort(-lengths, kind="stable")
-        best = np.zeros(n, dtype=np.intp)
-        confidence = np.zeros(n, dtype=np.float64)
+        k = min(k, len(self.classes))
+        best = np.zeros((n, k), dtype=np.intp)
+        probability = np.zeros((n, k), dtype=np.float64)
         for start in range(0, n, BATCH_TEXTS):
             idx = order[start:start + BATCH_TEXTS]
             probs = self._probabilities([encoded[i] for i in idx.tolist()])
-            top = probs.argmax(axis=1)
-            best[idx] = top
-            confidence[idx] = probs[np.arange(len(idx)), top]
+            probs[:, never_columns] = -1.0
+            top = np.argpartition(-probs, k - 1, axis=1)[:, :k] if k < probs.shape[1] else np.argsort(-probs, axis=1)
+            p = np.take_along_axis(probs, top, axis=1)
+            # best first; ties: the lower class index first, as argmax
+            rank = np.lexsort((top, -p), axis=1)
+            best[idx] = np.take_along_axis(top, rank, axis=1)
+            probability[idx] = np.take_along_axis(p, rank, axis=1)
         classes = self.classes
-        return [(classes[b], c) for b, c in zip(best.tolist(), confidence.tolist())]
+        out = []
+        for bs, ps in zip(best.tolist(), probability.tolist()):
+            kept = 1 + sum(p >= MIN_PROBABILITY for p in ps[1:])  # sorted: the first ones
+            out.append(tuple((classes[b], p) for b, p in zip(bs[:kept], ps[:kept])))
+        return out
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
         """Softmax scores (texts x classes) for texts sorted by byte length, longest first."""

@@ -7,8 +7,9 @@ Backends (both deterministic, both answer ISO 639-1 codes such as "en", "de", "z
   langdetect  Google's language-detection port; its random sampling is seeded (seed 0), so the same text
               always gets the same answer. 55 languages. One text at a time (slow: bench/bench_language.py).
 
-`DetectionCache.detect_all(texts)` returns one `Detection(lang, confidence)` per text, "und" when the
-text has no letter. Answers are remembered in-process (a bounded dict per backend) and, when the cache
+`DetectionCache.detect_all(texts)` returns one `Detection(lang, confidence, ranked)` per text, "und" when
+the text has no letter; `ranked` holds the RANKED most probable (language, probability), best first, so the
+stage can fold varieties and weigh close runners-up (language/plausible.py). Answers are remembered in-process (a bounded dict per backend) and, when the cache
 has a directory, in an SQLite file there, so a rerun on grown data only detects the new texts. The
 SQLite rows (one table per backend id) are keyed by two 64-bit hashes of the text, computed for all
 texts at once by polars, and read and written in large batches.
@@ -28,7 +29,10 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from schemas.stages.language_codes import DEFAULT_PY3LANGID_CANDIDATES
+
 BACKENDS = ("py3langid", "langdetect")
+RANKED = 5  # runners-up kept per text: past the 5th, py3langid's probabilities are < 1e-3 on real text
 UNDETERMINED = "und"
 LANGDETECT_SEED = 0
 MEMORY_LIMIT = 200_000  # texts remembered per backend in-process; the dict is emptied when it would grow past
@@ -39,6 +43,7 @@ CACHE_FILE = "language_detections.sqlite"
 class Detection(NamedTuple):
     lang: str
     confidence: float
+    ranked: tuple[tuple[str, float], ...] = ()  # (language, probability), best first; lang's included
 
 
 def _base_code(code: str) -> str:
@@ -59,37 +64,54 @@ def _langdetect() -> Callable[[str], Detection]:
         detector = factory.create()
         detector.append(text)
         try:
-            best = detector.get_probabilities()[0]
+            found = detector.get_probabilities()[:RANKED]
+            best = found[0]
         except (LangDetectException, IndexError):
             return Detection(UNDETERMINED, 0.0)
-        return Detection(_base_code(best.lang), float(best.prob))
+        return Detection(_base_code(best.lang), float(best.prob),
+                         tuple((_base_code(f.lang), float(f.prob)) for f in found))
 
     return detect
 
 
 @cache
-def _py3langid(languages: tuple[str, ...] | None) -> Callable[[Sequence[str]], list[Detection]]:
+def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable[[Sequence[str]], list[Detection]]:
+    """`languages`: the model's candidates (softmax over them, as py3langid's set_languages). `default_set`:
+    every class is scored but only those of DEFAULT_PY3LANGID_CANDIDATES are answered, with the full
+    model's probabilities (so a text whose best class is in the set gets exactly the answer of all)."""
     from pipeline.stages.language.batched import BatchedLangid
 
     model = BatchedLangid(languages)
     codes = {c: _base_code(c) for c in model.classes}
+    never = sorted(set(model.classes) - set(DEFAULT_PY3LANGID_CANDIDATES)) if default_set else []
+
+    renamed = {c: code for c, code in codes.items() if c != code}
+
+    def answer(ranked: tuple[tuple[str, float], ...]) -> Detection:
+        if renamed:
+            ranked = tuple((codes[lang], p) for lang, p in ranked)
+        return Detection(ranked[0][0], ranked[0][1], ranked)
 
     def detect(texts: Sequence[str]) -> list[Detection]:
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
         if len(worded) == len(texts):
-            return [Detection(codes[lang], conf) for lang, conf in model.classify(texts)]
+            return [answer(r) for r in model.rank(texts, RANKED, never)]
         out = [Detection(UNDETERMINED, 0.0)] * len(texts)
-        for i, (lang, conf) in zip(worded, model.classify([texts[i] for i in worded])):
-            out[i] = Detection(codes[lang], conf)
+        for i, ranked in zip(worded, model.rank([texts[i] for i in worded], RANKED, never)):
+            out[i] = answer(ranked)
         return out
 
     return detect
 
 
-def batch_detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[Sequence[str]], list[Detection]]:
-    """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates."""
+def batch_detector(backend: str, languages: Sequence[str] | str | None = None
+                   ) -> Callable[[Sequence[str]], list[Detection]]:
+    """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates: None = the
+    default set (schemas/stages/language_codes.py), "all" = every language the model knows."""
     if backend == "py3langid":
-        return _py3langid(tuple(sorted(set(languages))) if languages else None)
+        if languages in (None, "all"):
+            return _py3langid(None, languages is None)
+        return _py3langid(tuple(sorted(set(languages))), False)
     if languages:
         raise ValueError(f"the {backend} backend cannot restrict its languages; use py3langid")
     if backend == "langdetect":
@@ -98,18 +120,19 @@ def batch_detector(backend: str, languages: Sequence[str] | None = None) -> Call
     raise ValueError(f"unknown language backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def detector(backend: str, languages: Sequence[str] | None = None) -> Callable[[str], Detection]:
+def detector(backend: str, languages: Sequence[str] | str | None = None) -> Callable[[str], Detection]:
     """text -> Detection, one at a time (same answers as batch_detector)."""
     many = batch_detector(backend, languages)
     return lambda text: many([text])[0]
 
 
-def backend_id(backend: str, languages: Sequence[str] | None = None) -> str:
-    """Backend, installed version, implementation and candidate set: other answers must not be reused."""
+def backend_id(backend: str, languages: Sequence[str] | str | None = None) -> str:
+    """Backend, installed version, implementation, answer shape and candidate set: other answers must not
+    be reused."""
     if backend == "py3langid":
-        scope = ",".join(sorted(set(languages))) if languages else "all"
-        return f"py3langid-{version('py3langid')}-batched/{scope}"
-    return f"{backend}-{version(backend)}"
+        scope = languages if languages == "all" else ",".join(sorted(set(languages))) if languages else "default"
+        return f"py3langid-{version('py3langid')}-batched-top{RANKED}/{scope}"
+    return f"{backend}-{version(backend)}-top{RANKED}"
 
 
 _MEMORY: dict[str, dict[str, Detection]] = {}
@@ -119,9 +142,9 @@ class DetectionCache:
     """In-process dict per backend id (text -> answer), backed by an optional SQLite file shared across runs."""
 
     def __init__(self, backend: str, directory: Path | None = None, warn: Callable[[str], None] | None = None,
-                 languages: Sequence[str] | None = None):
+                 languages: Sequence[str] | str | None = None):
         self.backend = backend
-        self.languages = tuple(sorted(set(languages))) if languages else None
+        self.languages = languages if languages in (None, "all") else tuple(sorted(set(languages)))
         self.id = backend_id(backend, self.languages)
         self.memory = _MEMORY.setdefault(self.id, {})
         self.path = Path(directory) / CACHE_FILE if directory is not None else None
@@ -166,7 +189,7 @@ class DetectionCache:
             con.execute("PRAGMA journal_mode=WAL")  # readers and the pool's writers do not block each other
             con.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit on power loss is fine
             con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (key INTEGER PRIMARY KEY, check_key INTEGER,"
-                        " lang TEXT, confidence REAL)")
+                        " lang TEXT, confidence REAL, ranked TEXT)")
             return con
         except (OSError, sqlite3.Error) as exc:
             self._give_up(f"unusable ({exc})")
@@ -194,12 +217,12 @@ class DetectionCache:
             position = dict(zip(ids, range(len(ids))))
             for i in range(0, len(ids), SQL_BATCH):
                 chunk = ids[i:i + SQL_BATCH]
-                rows = con.execute(f"SELECT key, check_key, lang, confidence FROM {self.table} WHERE key IN "
+                rows = con.execute(f"SELECT key, check_key, lang, confidence, ranked FROM {self.table} WHERE key IN "
                                    f"({','.join('?' * len(chunk))})", chunk)
-                for key, check, lang, conf in rows:
+                for key, check, lang, conf, ranked in rows:
                     at = position[key]
                     if checks[at] == check:  # else another text shares the row id: detect this one afresh
-                        found[texts[at]] = Detection(lang, conf)
+                        found[texts[at]] = Detection(lang, conf, _parse_ranked(ranked))
         except sqlite3.Error as exc:
             self._give_up(f"failed ({exc})")
             return {}
@@ -212,13 +235,22 @@ class DetectionCache:
         if con is None:
             return
         try:
-            rows = sorted(zip(ids, checks, (d.lang for d in detections), (d.confidence for d in detections)))
+            rows = sorted(zip(ids, checks, (d.lang for d in detections), (d.confidence for d in detections),
+                              (_format_ranked(d.ranked) for d in detections)))
             with con:  # in key order: neighbouring rows land on the same B-tree pages (2x faster on a big file)
-                con.executemany(f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?)", rows)
+                con.executemany(f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             self._give_up(f"failed ({exc})")
         finally:
             con.close()
+
+
+def _format_ranked(ranked: tuple[tuple[str, float], ...]) -> str:
+    return " ".join(f"{lang}={p!r}" for lang, p in ranked)
+
+
+def _parse_ranked(text: str | None) -> tuple[tuple[str, float], ...]:
+    return tuple((lang, float(p)) for lang, p in (item.split("=") for item in (text or "").split()))
 
 
 def _keys(texts: list[str]) -> tuple[list[int], list[int]]:

@@ -7,13 +7,17 @@ and detected with the configured backend (detection.py beside this module; py3la
 all texts of a batch at once, or seeded langdetect), through a cache keyed by the text. A side with fewer
 than `min_letters` letters (a CJK character counts two) is too short to judge and skipped. System and tool
 messages are not looked at: a system prompt in English that says "always answer in German" is normal.
+A detection's varieties are folded into their group (`fold`: wuu, yue -> zh), and a side may be any
+language within `margin` of its best one, or, when code-mixed (`mixed`), any language its sentences are
+confidently in (plausible.py beside this module).
 Reasons, in order of precedence:
-  language_not_allowed     a side is confidently in a language outside `allowed`
-  reply_language_mismatch  reply_language 'same': the assistant's language differs from the user's;
-                           reply_language '<code>': the assistant's language is not that one
+  language_not_allowed     a side is confidently in a language outside `allowed` (none it may be is allowed)
+  reply_language_mismatch  reply_language 'same': no language the assistant side may be in is one the user
+                           side may be in; reply_language '<code>': the assistant side cannot be that one
   language_uncertain       a side's confidence is below `min_confidence` (no other check uses that side)
 Each reason has an action (drop / flag, and keep for uncertain); flag adds 'language:<reason>'.
-Adds a column `language`: the user side's language, else the assistant's, else "und".
+Adds a column `language`: the user side's language, else the assistant's, else "und" (a side kept because
+an allowed language was within `margin` or among its mixed sentences' languages: that allowed language).
 
 Facts (counts are ordered by count, then name; typed, so the facts of consecutive chunks merge into
 exactly the facts of one run on all of them, except `cache`):
@@ -21,6 +25,8 @@ exactly the facts of one run on all of them, except `cache`):
   by_language           {lang: examples} by the `language` column
   by_side               {user|assistant: {lang: examples}}; "short" = too short to detect
   uncertain             examples with a side below min_confidence
+  kept                  {margin: examples, mixed: examples}: examples the top language alone would have
+                        failed, kept because an accepted language was within `margin` / a side was code-mixed
   not_allowed           {lang: sides}
   mismatches            {count, pairs: {"de->en": n}, samples: [{example_id, user, assistant, user_text,
                         assistant_text}]} (the first 20)
@@ -45,6 +51,7 @@ import polars as pl
 from pipeline.engine.facts import FirstN, FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache
+from pipeline.stages.language.plausible import folder, mixed_languages, plausible
 from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
 
 RUNS = "per_part"
@@ -80,8 +87,8 @@ def _samples(examples: list[str], limit: int) -> tuple[list[str], list[str]]:
 class _Judged(NamedTuple):
     """What the stage makes of one distinct side text."""
 
-    detection: Detection | None  # None: too short, or no language found
-    lang: str | None  # the language when confident (>= min_confidence)
+    detection: Detection | None  # None: too short, or no language found; else folded (lang, confidence)
+    lang: str | None  # the (folded) language when confident (>= min_confidence)
     label: str  # for by_side: the language, or "short"
     conf_bin: int  # confidence histogram bin, -1 when not detected
 
@@ -89,9 +96,13 @@ class _Judged(NamedTuple):
 def _judge(texts: list[str], params, cache: DetectionCache) -> dict[str, _Judged]:
     to_detect = [t for t in texts if has_letters(t, params.min_letters)]
     judged = {}
+    fold = folder(params.fold)
     for text, d in zip(to_detect, cache.detect_all(to_detect)):
         if d.lang == UNDETERMINED:
             continue
+        ranked = fold(d)
+        if ranked is not d.ranked:
+            d = Detection(*ranked[0], ranked)
         judged[text] = _Judged(d, d.lang if d.confidence >= params.min_confidence else None, d.lang,
                                max(0, bisect_right(CONF_EDGES, d.confidence) - 1))
     return judged
@@ -127,7 +138,7 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     judged = _judge(list(dict.fromkeys(users + assistants)), params, cache)
     findings = _Findings(params)
     allowed, reply, same = findings.allowed, params.reply_language, params.reply_language == "same"
-    user_sides, assistant_sides, languages = [], [], []
+    user_sides, assistant_sides, languages, suspects = [], [], [], []
     for i, (user_text, assistant_text) in enumerate(zip(users, assistants)):
         u = judged.get(user_text, _UNJUDGED)
         a = judged.get(assistant_text, _UNJUDGED)
@@ -137,7 +148,13 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if ((u.detection and not u.lang) or (a.detection and not a.lang)
                 or (allowed is not None and ((u.lang and u.lang not in allowed) or (a.lang and a.lang not in allowed)))
                 or (reply and a.lang and (u.lang if same else reply) not in (None, a.lang))):
-            findings.check(i, ids[i], (user_text, assistant_text), (u, a))
+            suspects.append(i)  # the top languages alone fail a check: weigh runners-up and mixing
+    mixed = _mixed_sides(suspects, users, assistants, params, cache)
+    for i in suspects:
+        findings.check(i, ids[i], (users[i], assistants[i]), (user_sides[i], assistant_sides[i]), mixed)
+    for (i, side), lang in findings.relabel.items():
+        if side == "user" or not user_sides[i].lang:  # the side the `language` column comes from
+            languages[i] = lang
     hist = Counter(j.conf_bin for j in user_sides) + Counter(j.conf_bin for j in assistant_sides)
     facts = {
         "backend": Same(cache.id),
@@ -145,6 +162,7 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         "by_side": {"user": _ranked(Counter(j.label for j in user_sides)),
                     "assistant": _ranked(Counter(j.label for j in assistant_sides))},
         "uncertain": Sum(findings.uncertain),
+        "kept": {"margin": Sum(findings.kept_margin), "mixed": Sum(findings.kept_mixed)},
         "not_allowed": _ranked(findings.not_allowed),
         "mismatches": {"count": Sum(findings.mismatches), "pairs": _ranked(findings.pairs),
                        "samples": FirstN(MAX_MISMATCH_SAMPLES, findings.mismatch_samples)},
@@ -165,22 +183,37 @@ class _Findings:
     def __init__(self, params):
         self.params = params
         self.allowed = set(params.allowed) if params.allowed else None
+        self.mixing = frozenset(params.mixed.languages) if params.mixed else frozenset()
         self.actions = {"language_not_allowed": params.action, "reply_language_mismatch": params.reply_action,
                         "language_uncertain": params.uncertain_action}
         self.dropped: dict[int, tuple[str, str]] = {}
         self.flagged: dict[str, list[int]] = {code: [] for code in self.actions}  # rows each flag goes on
         self.not_allowed, self.pairs = Counter(), Counter()
         self.mismatch_samples: list[dict] = []
-        self.uncertain = self.mismatches = 0
+        self.uncertain = self.mismatches = self.kept_margin = self.kept_mixed = 0
+        self.relabel: dict[tuple[int, str], str] = {}  # (row, side) kept as an allowed runner-up: that one
 
-    def check(self, i: int, example_id: str, texts: tuple[str, str], judged: tuple[_Judged, _Judged]) -> None:
+    def check(self, i: int, example_id: str, texts: tuple[str, str], judged: tuple[_Judged, _Judged],
+              mixed: dict[str, frozenset[str]]) -> None:
         params, allowed = self.params, self.allowed
         sides = dict(zip(SIDES, texts))
         lang = {s: j.lang for s, j in zip(SIDES, judged) if j.lang}
         conf = {s: j.detection for s, j in zip(SIDES, judged) if j.detection}
+        near = {s: plausible(j.detection.ranked, params.margin) for s, j in zip(SIDES, judged) if j.lang}
+        mixes = {s: mixed.get(sides[s], frozenset()) for s in near}  # a code-mixed side's sentence languages
+        may = {s: near[s] | mixes[s] for s in near}  # the languages a side may be in, for the reply check
+        # for `allowed`, the mixed-in languages (English) are tolerated beside an allowed one, not enough alone
+        may_allowed = {s: near[s] | (mixes[s] - self.mixing) for s in near}
         hits: list[tuple[str, str]] = []
+        kept: list[frozenset[str]] = []  # per failing check: the sides' margin-only languages that saved it
         if allowed is not None:
-            bad = [s for s in SIDES if s in lang and lang[s] not in allowed]
+            top_fails = [s for s in SIDES if s in lang and lang[s] not in allowed]
+            bad = [s for s in top_fails if not may_allowed[s] & allowed]
+            kept += [near[s] for s in top_fails if s not in bad]
+            for s in top_fails:
+                if s not in bad:  # the side counts as the best-ranked allowed language it may be in
+                    ranked = [lg for lg, _ in conf[s].ranked if lg in may_allowed[s] & allowed]
+                    self.relabel[(i, s)] = ranked[0] if ranked else min(may_allowed[s] & allowed)
             for s in bad:
                 self.not_allowed[lang[s]] += 1
             if bad:
@@ -188,17 +221,27 @@ class _Findings:
                     f"{s} text is {lang[s]!r} ({conf[s].confidence:.2f}): {_snippet(sides[s], 60)!r}" for s in bad)
                     + f" (allowed: {', '.join(sorted(allowed))})"))
         ul, al = lang.get("user"), lang.get("assistant")
-        expected = ul if params.reply_language == "same" else params.reply_language
+        same = params.reply_language == "same"
+        expected = ul if same else params.reply_language
         if params.reply_language and expected and al and al != expected:
-            self.mismatches += 1
-            self.pairs[f"{ul or '?'}->{al}"] += 1
-            why = "the user writes" if params.reply_language == "same" else "reply_language is"
-            hits.append(("reply_language_mismatch", (f"assistant answers in {al!r} but {why} "
-                                                    f"{expected!r}: {_snippet(sides['assistant'], 60)!r}")))
-            if len(self.mismatch_samples) < MAX_MISMATCH_SAMPLES:
-                self.mismatch_samples.append({"example_id": example_id, "user": ul, "assistant": al,
-                                              "user_text": _snippet(sides["user"]),
-                                              "assistant_text": _snippet(sides["assistant"])})
+            accepted = may["user"] if same else frozenset({expected})
+            if may["assistant"] & accepted:
+                kept.append(near["assistant"] & (near["user"] if same else accepted))
+            else:
+                self.mismatches += 1
+                self.pairs[f"{ul or '?'}->{al}"] += 1
+                why = "the user writes" if same else "reply_language is"
+                hits.append(("reply_language_mismatch", (f"assistant answers in {al!r} but {why} "
+                                                        f"{expected!r}: {_snippet(sides['assistant'], 60)!r}")))
+                if len(self.mismatch_samples) < MAX_MISMATCH_SAMPLES:
+                    self.mismatch_samples.append({"example_id": example_id, "user": ul, "assistant": al,
+                                                  "user_text": _snippet(sides["user"]),
+                                                  "assistant_text": _snippet(sides["assistant"])})
+        if kept and not hits:
+            if all(kept):
+                self.kept_margin += 1
+            else:
+                self.kept_mixed += 1
         unsure = [s for s in conf if s not in lang]
         if unsure:
             self.uncertain += 1
@@ -222,6 +265,15 @@ class _Findings:
         for i, (_, text) in self.dropped.items():
             out[i] = text
         return out
+
+
+def _mixed_sides(rows: list[int], users: list[str], assistants: list[str], params,
+                 cache: DetectionCache) -> dict[str, frozenset[str]]:
+    """side text -> the languages of its sentences, for the code-mixed sides of the failing rows."""
+    if params.mixed is None or not rows:
+        return {}
+    texts = [t for i in rows for t in (users[i], assistants[i])]
+    return mixed_languages(texts, params.mixed, params.min_confidence, cache.detect_all, folder(params.fold))
 
 
 def _language_samples(ids, users, assistants, user_sides, languages, cap: int) -> dict[str, list[dict]]:
