@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
+from pipeline.drop_review import drop_review
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.engine.executor import LocalExecutor
@@ -139,7 +140,10 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
                         how="vertical_relaxed")
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
     rows = account_rows(universe_parts.read_all(), slim, rejects)
+    shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
+    problems.extend(share_warnings)
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
+    stats["drop_shares"] = shares
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)
     max_gb = config.cache.max_gb
     store.prune(used_keys, None if max_gb is None else max_gb * 2**30)
