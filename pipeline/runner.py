@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
-from pipeline.drop_review import drop_review
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
 from pipeline.engine.executor import LocalExecutor
@@ -28,6 +27,7 @@ from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.outputs import write_outputs
+from pipeline.report.drop_review import drop_review
 from pipeline.stages import stage_module
 
 

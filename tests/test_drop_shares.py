@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import summary
-from pipeline.drop_review import escaped, estimate_languages, preview_line
 from pipeline.engine.drop_shares import DROPPED_AT, drop_shares
 from pipeline.errors import UserError
+from pipeline.report.drop_review import escaped, estimate_languages, preview_line
 from tests.conftest import read_jsonl
 
 STEPS = ["normalize", "heuristics", "language", "export"]

@@ -195,7 +195,7 @@ def synthetic_run(n: int = 200, hostile: bool = False, screened: bool = True, st
 
 
 def _drop_shares(stages: list[str], examples: pl.DataFrame, rejects: pl.DataFrame, hostile: bool) -> dict:
-    """stats.json `drop_shares` of the synthetic run (pipeline/drop_review.py): per source and language, with
+    """stats.json `drop_shares` of the synthetic run (pipeline/report/drop_review.py): per source and language, with
     a warning and its samples on the first source a stage drops from (user text in the samples)."""
     from pipeline.engine.drop_shares import DROPPED_AT, drop_shares
 

@@ -2,7 +2,8 @@
 
 Each section's data is prepared by its own module (verdict, funnel, drop_shares, distributions, training,
 duplicates, moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
-(autoescaped), the stylesheet and the script; vendor/ holds Chart.js. Charts and the sample viewer get their
+(autoescaped), the stylesheet and the script; vendor/ holds Chart.js. drop_review computes stats.json
+`drop_shares` and the high_drop_share warnings for the runner. Charts and the sample viewer get their
 data through one JSON block (see assets.json_for_script) and render user text with textContent only.
 """
 

@@ -1,5 +1,5 @@
 """Drop shares: per stage, what it dropped as a share of its input, per source and per language (from
-stats.json `drop_shares`, see pipeline/drop_review.py); sources over the warning share are marked and show
+stats.json `drop_shares`, see pipeline/report/drop_review.py); sources over the warning share are marked and show
 their five sample rejects. Tables are bounded and sorted by share, highest first."""
 
 from __future__ import annotations
