@@ -27,6 +27,7 @@ from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.outputs import write_outputs
+from pipeline.report.drop_review import drop_review
 from pipeline.stages import stage_module
 
 
@@ -139,7 +140,10 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, qu
                         how="vertical_relaxed")
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
     rows = account_rows(universe_parts.read_all(), slim, rejects)
+    shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
+    problems.extend(share_warnings)
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
+    stats["drop_shares"] = shares
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)
     max_gb = config.cache.max_gb
     store.prune(used_keys, None if max_gb is None else max_gb * 2**30)

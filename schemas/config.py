@@ -38,6 +38,16 @@ class ExecutionConfig(StrictModel):
     parallel_min_examples: int = Field(40_000, ge=0, description="below this, chunks run in-process")
 
 
+class ReportConfig(StrictModel):
+    # 2 %: the line between a filter doing its job and one likely dropping good data of one source
+    drop_warning_share: float | None = Field(
+        0.02, gt=0, lt=1, description="warn (high_drop_share, with five samples) when a stage drops more than "
+        "this share of one source's examples; null = never")
+    drop_warning_exempt: list[str] = Field(
+        [], description="stages whose drop shares are shown but never warned about (e.g. dedup on data with "
+        "known duplicates)")
+
+
 class Config(StrictModel):
     inputs: list[InputConfig] = Field(min_length=1)
     convert: ConvertConfig = ConvertConfig()
@@ -45,6 +55,7 @@ class Config(StrictModel):
     output: OutputConfig = OutputConfig()
     cache: CacheConfig = CacheConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    report: ReportConfig = ReportConfig()
 
     @model_validator(mode="after")
     def _stage_order(self) -> Config:
@@ -69,6 +80,16 @@ class Config(StrictModel):
         if len(marked) == len(self.inputs):
             raise ValueError("every input has split: validation, so train.jsonl would be empty; set split: auto "
                              "(or train) on the inputs to train on")
+        return self
+
+    @model_validator(mode="after")
+    def _drop_warning_exempt(self) -> Config:
+        names = [s.name for s in self.stages]
+        unknown = [n for n in self.report.drop_warning_exempt if n not in names]
+        if unknown:
+            raise ValueError(f"report.drop_warning_exempt names {', '.join(map(repr, unknown))}, which "
+                             f"{'is' if len(unknown) == 1 else 'are'} not in stages ({', '.join(names)}); "
+                             "list only configured stages")
         return self
 
     def stage(self, name: str):

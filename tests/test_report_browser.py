@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from pipeline.report import render_report
+from tests.test_drop_shares import two_sources
 from tests.test_report_data import HOSTILE, browser_dom, chromium_or_skip, screenshot, synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("verdict", "funnel", "drops", "distributions", "estimate", "duplicates", "moderation", "pii",
+SECTIONS = ("verdict", "funnel", "drops", "drop-shares", "distributions", "estimate", "duplicates", "moderation", "pii",
             "language", "stages", "viewer", "run")
 
 
@@ -72,6 +73,10 @@ def test_sample_data_report_renders_in_chromium(browser, run_config, tmp_path, m
     assert len(re.findall(r'<article class="example"', dom)) == 10  # first page of the sample viewer
     assert re.search(r'class="tokens">\d+ tokens<', dom), "per-message token counts"
     assert "NOT SCREENED" in dom and "Not ready to upload" in dom  # no OPENAI_API_KEY in tests
+    shares = dom.split('id="drop-shares"')[1].split("</section>")[0]
+    for stage in result.stats["stages"]:  # one row per stage, ingest and convert included
+        assert f'data-stage="{stage["name"]}"' in shares, stage["name"]
+    assert "<details open" in shares and "⚠ over 2.0 %" in shares  # the sample's dedup hits one source
     for stage in result.stats["facts"]:
         place = STAGE_PLACE.get(stage, f'id="stage-{stage}"')
         assert place in dom, stage
@@ -149,3 +154,22 @@ def test_sample_viewer_search_split_filter_and_paging(browser, tmp_path):
     n_val = examples.filter(pl.col("split") == "validation").height
     assert status == f"page 2 of {-(-n_val // 10)} · {n_val} matching" and len(ids) == 10
     assert set(ids) <= set(examples.filter(pl.col("split") == "validation")["example_id"])
+
+
+@pytest.mark.slow
+def test_high_drop_share_warning_and_table_in_chromium(browser, run_config, tmp_path):
+    """One filter drops 20 % of one source: the verdict lists the warning, the drop-shares table marks the
+    source and shows its five samples, open."""
+    result, out = run_config(two_sources(tmp_path))
+    dom, console = browser_dom(browser, out / "report.html")
+    _assert_page_ran(dom, console)
+    verdict = dom.split('id="verdict"')[1].split("</section>")[0]
+    assert "<code>high_drop_share</code> stage heuristics dropped 20.0%" in verdict
+    shares = dom.split('id="drop-shares"')[1].split("</section>")[0]
+    warned = shares.split('data-stage="heuristics"')[1].split('class="share-row')[0]
+    assert "<details open" in warned and "⚠ over 2.0 %" in warned
+    samples = warned.split('class="share-samples"')[1].split("</ul>")[0]
+    assert samples.count("<li>") == 5 and samples.count("short_reply") == 5
+    assert all(f"<code>{i}</code>" in samples for i in
+               [s["example_id"] for s in result.stats["drop_shares"]["stages"]["heuristics"]["by_source"][
+                   str(tmp_path / "hard.csv")]["samples"]])

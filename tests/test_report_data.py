@@ -181,6 +181,7 @@ def synthetic_run(n: int = 200, hostile: bool = False, screened: bool = True, st
         "examples": {"built": built, "train": n_train, "validation": n - n_train, "rejected": built - n},
         "rejects_by_reason": by_reason, "stages": stage_stats, "problems": problems,
         "facts": {s: all_facts[s] for s in stages if s in all_facts},
+        "drop_shares": _drop_shares(stages, examples, rejects, hostile),
     }
     config = {"inputs": [{"name": _text(0, hostile, "input name"), "path": "chats.csv"}],
               "stages": [{"name": s, **({"max_tokens": 600} if s == "tokens" else {})} for s in stages],
@@ -191,6 +192,28 @@ def synthetic_run(n: int = 200, hostile: bool = False, screened: bool = True, st
                 "versions": {"chatprep": "0.1.0", "python": "3.11"},
                 "timings": {s["name"]: s["seconds"] for s in stage_stats}}
     return stats, manifest, examples, rejects
+
+
+def _drop_shares(stages: list[str], examples: pl.DataFrame, rejects: pl.DataFrame, hostile: bool) -> dict:
+    """stats.json `drop_shares` of the synthetic run (pipeline/report/drop_review.py): per source and language, with
+    a warning and its samples on the first source a stage drops from (user text in the samples)."""
+    from pipeline.engine.drop_shares import DROPPED_AT, drop_shares
+
+    dropped = rejects.filter(pl.col("stage").is_in(stages)).select(
+        pl.col("stage").alias(DROPPED_AT), pl.col("source_file").alias("source"),
+        pl.lit(_text(0, hostile, "language")).alias("language"))
+    kept = examples.select(pl.lit(None, pl.Utf8).alias(DROPPED_AT), pl.col("source_file").alias("source"),
+                           pl.lit("en").alias("language"))
+    shares = {s: {"unit": "examples", **v}
+              for s, v in drop_shares(stages, pl.concat([dropped, kept]), ["source", "language"]).items()}
+    for entry in shares.values():
+        source = next((f for f, e in entry["by_source"].items() if e["dropped"]), None)
+        if source is not None:
+            entry["by_source"][source].update(warning=True, samples=[
+                {"example_id": eid(j), "source_rows": [j + 1], "reason": "short_reply",
+                 "detail": _text(j, hostile, "detail"), "preview": _text(j, hostile, "preview")} for j in range(5)])
+            break
+    return {"warn_above": 0.02, "exempt": [], "languages": _text(1, hostile, "languages"), "stages": shares}
 
 
 # ---- headless Chromium ------------------------------------------------------------------------------

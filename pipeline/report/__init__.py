@@ -1,8 +1,9 @@
 """The HTML report: one self-contained page (no network) that says whether the data can be uploaded and why.
 
-Each section's data is prepared by its own module (verdict, funnel, distributions, training, duplicates,
-moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
-(autoescaped), the stylesheet and the script; vendor/ holds Chart.js. Charts and the sample viewer get their
+Each section's data is prepared by its own module (verdict, funnel, drop_shares, distributions, training,
+duplicates, moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
+(autoescaped), the stylesheet and the script; vendor/ holds Chart.js. drop_review computes stats.json
+`drop_shares` and the high_drop_share warnings for the runner. Charts and the sample viewer get their
 data through one JSON block (see assets.json_for_script) and render user text with textContent only.
 """
 
@@ -17,6 +18,7 @@ from markupsafe import Markup
 from pipeline.report import assets
 from pipeline.report.chat_preview import role_class
 from pipeline.report.distributions import distributions
+from pipeline.report.drop_shares import drop_shares
 from pipeline.report.duplicates import duplicates
 from pipeline.report.funnel import drop_reasons, funnel
 from pipeline.report.language import language
@@ -61,6 +63,7 @@ _ENV.filters["role_class"] = role_class
 
 
 SECTION_TITLES = {"verdict": "Verdict", "funnel": "Funnel", "drops": "Why examples were dropped",
+                  "drop_shares": "Drop shares per source and language",
                   "distributions": "Distributions", "estimate": "Cost and training estimate",
                   "duplicates": "Duplicates", "moderation": "Moderation", "pii_language": "PII and language",
                   "stages": "Stage details", "viewer": "Sample viewer", "run": "Run facts"}
@@ -73,6 +76,7 @@ def _sections(data: RunData) -> dict:
         "verdict": lambda: {"verdict": verdict(data)},
         "funnel": lambda: {"funnel": funnel(data)},
         "drops": lambda: {"drops": drop_reasons(data)},
+        "drop_shares": lambda: {"shares": drop_shares(data)},
         "distributions": lambda: {"dist": distributions(data)},
         "estimate": lambda: {"estimate": estimate(data)},
         "duplicates": lambda: {"dup": duplicates(data)},
