@@ -133,7 +133,13 @@ def test_peek_names_the_columns_the_reader_reads(tmp_path_factory, header, rows)
         path = folder / f"t.{fmt}"
         write(path)
         src = SourceFile(0, str(path), fmt)
-        read = [c for c in read_table(src, CsvOptions(), 10**6).frame.columns if c != "__row"]
+        try:  # a file the reader refuses (e.g. a header cell that is a git conflict marker) the peek refuses too
+            read = [c for c in read_table(src, CsvOptions(), 10**6).frame.columns if c != "__row"]
+        except UserError as refused:
+            with pytest.raises(UserError) as peeked:
+                peek_columns(src, CsvOptions())
+            assert str(peeked.value) == str(refused)
+            continue
         assert list(peek_columns(src, CsvOptions()).columns) == read
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from pathlib import Path
 
 import polars as pl
 
@@ -25,15 +26,18 @@ from pipeline.engine.drop_shares import DROPPED_AT, UNITS, drop_shares
 from pipeline.engine.parts import Parts
 from pipeline.engine.stage import Problem
 from pipeline.errors import InternalInvariantError
+from pipeline.stages.language.detection import DetectionCache
+from schemas.stages.language_codes import DEFAULT_FOLD
 
 LANGUAGE = "language"
 UNDETERMINED = "und"
 ROW_STEPS = ("ingest", "convert")  # the read + convert step's rejects (pipeline/convert/step.py)
 SAMPLES = 5  # per warning, as the issue asks
 # The estimate reads what the language stage reads by default (schemas/stages/language.py: sample_chars 200,
-# min_letters 20, min_confidence 0.5) with py3langid's own classifier (no batching: only the few examples
-# dropped before the language stage are estimated, at ~20,000-40,000 texts/s).
+# min_letters 20, min_confidence 0.5) with the stage's default detector and its detection cache (batched
+# py3langid, default candidates; pipeline/stages/language/detection.py), varieties folded as its default.
 ESTIMATOR = "py3langid"
+FOLDED = {variety: group for group, varieties in DEFAULT_FOLD.items() for variety in varieties}
 SAMPLE_CHARS, MIN_LETTERS, MIN_CONFIDENCE = 200, 20, 0.5
 MAX_ESTIMATED = 50_000  # at most ~2-3 s; further examples dropped before the language stage count as "und"
 PREVIEW_CHARS = 60  # per side of a sample's preview
@@ -45,7 +49,8 @@ def drop_review(config, dropped_parts: list[tuple[str, Parts]], exported: pl.Dat
     dropped rows in run order; `exported`: the exported examples (without their text); `rejects`: every
     reject, the stages' in the order of `dropped_parts`."""
     steps = [name for name, _ in dropped_parts]
-    outcomes, estimated = _example_outcomes(dropped_parts, exported, rejects)
+    cache_dir = Path(config.cache.dir) if config.cache.checkpoints else None
+    outcomes, estimated = _example_outcomes(dropped_parts, exported, rejects, cache_dir)
     keys = ["source", LANGUAGE] if LANGUAGE in outcomes.columns else ["source"]
     shares = drop_shares(steps, outcomes, keys)
     if estimated is not None:
@@ -72,7 +77,7 @@ def _language_note(known: bool) -> str:
 # ----------------------------------------------------------------------------- outcomes
 
 
-def _example_outcomes(dropped_parts, exported: pl.DataFrame, rejects: pl.DataFrame):
+def _example_outcomes(dropped_parts, exported: pl.DataFrame, rejects: pl.DataFrame, cache_dir: Path | None):
     """(one row per example that entered the first stage: dropped_at, source[, language]; the mask of rows
     whose language is an estimate, or None)."""
     known = LANGUAGE in exported.columns or any(_has_column(p, LANGUAGE) for _, p in dropped_parts)
@@ -89,7 +94,7 @@ def _example_outcomes(dropped_parts, exported: pl.DataFrame, rejects: pl.DataFra
                 languages, guessed = parts.read_all([LANGUAGE])[LANGUAGE].fill_null(UNDETERMINED), False
             else:
                 texts = stage_rejects["example"].to_list()
-                guesses = estimate_languages(texts[:budget])
+                guesses = estimate_languages(texts[:budget], cache_dir)
                 languages = pl.Series(guesses + [UNDETERMINED] * (len(texts) - len(guesses)), dtype=pl.Utf8)
                 budget, guessed = budget - len(guesses), True
             frame = frame.with_columns(languages.alias(LANGUAGE))
@@ -126,22 +131,19 @@ def _row_outcomes(rejects: pl.DataFrame, rows_by_source: dict) -> pl.DataFrame:
 # ----------------------------------------------------------------------------- language estimate
 
 
-def estimate_languages(examples: list[str | None]) -> list[str]:
+def estimate_languages(examples: list[str | None], cache_dir: Path | None = None) -> list[str]:
     """The language of each example JSON text (user text, else trained assistant text), as the language
-    stage's defaults would judge it; 'und' when too short, unsure or unreadable."""
+    stage's defaults would judge it (its candidate set, folded varieties: wuu -> zh); 'und' when too short,
+    unsure or unreadable. Answers go through the stage's detection cache (`cache_dir`), so a rerun loads no
+    model."""
     if not examples:
         return []
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    out = []
-    for example in examples:
-        text = _sample(example)
-        if sum(map(str.isalpha, text)) < MIN_LETTERS:
-            out.append(UNDETERMINED)
-            continue
-        lang, confidence = identifier.classify(text)
-        out.append(lang if confidence >= MIN_CONFIDENCE else UNDETERMINED)
+    samples = [_sample(example) for example in examples]
+    judged = [i for i, text in enumerate(samples) if sum(map(str.isalpha, text)) >= MIN_LETTERS]
+    out = [UNDETERMINED] * len(samples)
+    detections = DetectionCache(ESTIMATOR, cache_dir).detect_all([samples[i] for i in judged])
+    for i, d in zip(judged, detections):
+        out[i] = FOLDED.get(d.lang, d.lang) if d.confidence >= MIN_CONFIDENCE else UNDETERMINED
     return out
 
 
