@@ -77,3 +77,18 @@ def test_restricted_languages_choose_among_them(realdata, library):
 
 def test_schema_codes_are_the_models_two_letter_codes(model):
     assert PY3LANGID_CODES == {c for c in model.classes if len(c) == 2}
+
+
+def test_sure_texts_skip_the_full_ranking_with_the_same_answers(model, realdata, monkeypatch):
+    """rank() answers a text whose best class is above 1 - MIN_PROBABILITY alone, without sorting its
+    runners-up: they are all below MIN_PROBABILITY, so the full ranking would have cut them anyway."""
+    import pipeline.stages.language.batched as batched
+
+    texts = real_texts(realdata, 200) + ["ok", "check invoice from September", "Terima kasih banyak ya",
+                                         "好的谢谢", "Hola", "mobile number is 9876543210", "1 2 3"]
+    fast = model.rank(texts, 5, ["pcm"])
+    monkeypatch.setattr(batched, "MIN_PROBABILITY", -1.0)  # no text is "sure": every runner-up is kept
+    full = model.rank(texts, 5, ["pcm"])
+    cut = [tuple(x for j, x in enumerate(r) if j == 0 or x[1] >= batched.MIN_PROBABILITY_DEFAULT) for r in full]
+    assert fast == cut
+    assert any(len(r) == 1 for r in fast) and any(len(r) > 1 for r in fast)  # both paths are exercised

@@ -26,6 +26,7 @@ from scipy import sparse
 TEXT_BITS = 13
 TEXT_MASK = (1 << TEXT_BITS) - 1
 MIN_PROBABILITY = 1e-3  # rank(): runners-up less likely than this are left out (they never decide anything)
+MIN_PROBABILITY_DEFAULT = MIN_PROBABILITY
 BATCH_TEXTS = 1 << TEXT_BITS  # texts per numpy pass: bounded memory, and (feature, text) keys fit int32
 
 
@@ -84,17 +85,26 @@ class BatchedLangid:
             idx = order[start:start + BATCH_TEXTS]
             probs = self._probabilities([encoded[i] for i in idx.tolist()])
             probs[:, never_columns] = -1.0
+            # most texts are sure: a best class above 1 - MIN_PROBABILITY leaves every runner-up below
+            # MIN_PROBABILITY, so it is answered alone (argmax: ties go to the lower class index)
+            top1 = probs.argmax(axis=1)
+            p1 = probs[np.arange(len(idx)), top1]
+            sure = p1 > 1.0 - MIN_PROBABILITY
+            best[idx[sure], 0], probability[idx[sure], 0] = top1[sure], p1[sure]
+            if sure.all():
+                continue
+            idx, probs = idx[~sure], probs[~sure]
             top = np.argpartition(-probs, k - 1, axis=1)[:, :k] if k < probs.shape[1] else np.argsort(-probs, axis=1)
             p = np.take_along_axis(probs, top, axis=1)
             # best first; ties: the lower class index first, as argmax
             rank = np.lexsort((top, -p), axis=1)
             best[idx] = np.take_along_axis(top, rank, axis=1)
             probability[idx] = np.take_along_axis(p, rank, axis=1)
-        classes = self.classes
+        names = np.array(self.classes, dtype=object)[best]  # (n, k) class names
+        kept = 1 + (probability[:, 1:] >= MIN_PROBABILITY).sum(axis=1)  # sorted: the first ones
         out = []
-        for bs, ps in zip(best.tolist(), probability.tolist()):
-            kept = 1 + sum(p >= MIN_PROBABILITY for p in ps[1:])  # sorted: the first ones
-            out.append(tuple((classes[b], p) for b, p in zip(bs[:kept], ps[:kept])))
+        for ns, ps, m in zip(names.tolist(), probability.tolist(), kept.tolist()):
+            out.append(tuple(zip(ns[:m], ps[:m])))
         return out
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
