@@ -82,7 +82,7 @@ def test_schema_codes_are_the_models_two_letter_codes(model):
 def test_sure_texts_skip_the_full_ranking_with_the_same_answers(model, realdata, monkeypatch):
     """rank() answers a text whose best class is above 1 - MIN_PROBABILITY alone, without sorting its
     runners-up: they are all below MIN_PROBABILITY, so the full ranking would have cut them anyway."""
-    import pipeline.stages.language.batched as batched
+    from pipeline.stages.language import batched
 
     texts = real_texts(realdata, 200) + ["ok", "check invoice from September", "Terima kasih banyak ya",
                                          "好的谢谢", "Hola", "mobile number is 9876543210", "1 2 3"]
