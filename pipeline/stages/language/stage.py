@@ -35,6 +35,8 @@ exactly the facts of one run on all of them, except `cache`):
   confidence_histogram  {edges, counts}: detection confidence of every detected side
   cache                 {hits, misses}: distinct texts answered by the cache / detected now; summed over
                         chunks, so a text met in several chunks counts once per chunk
+  second_opinion        with `second_opinion` only: {backend, rejudged: distinct side texts below
+                        min_confidence detected again, confident: those the second opinion is sure of}
 """
 
 from __future__ import annotations
@@ -108,6 +110,13 @@ def _judge(texts: list[str], params, cache: DetectionCache) -> dict[str, _Judged
     return judged
 
 
+def _second_opinion(judged: dict[str, _Judged], params, second: DetectionCache) -> int:
+    """Judges the uncertain texts again with `second` (its answer counts); how many of them it is sure of."""
+    again = _judge([t for t, j in judged.items() if j.lang is None], params, second)
+    judged.update(again)
+    return sum(j.lang is not None for j in again.values())
+
+
 _UNJUDGED = _Judged(None, None, SHORT, -1)
 
 
@@ -135,7 +144,10 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     users, assistants = _samples(frame["example"].to_list(), params.sample_chars)
     cache = DetectionCache(params.backend, ctx.cache_dir if params.disk_cache else None, ctx.warn,
                            params.languages)
+    second = DetectionCache(params.second_opinion, ctx.cache_dir if params.disk_cache else None, ctx.warn,
+                            params.second_opinion_languages) if params.second_opinion else None
     judged = _judge(list(dict.fromkeys(users + assistants)), params, cache)
+    rescued = _second_opinion(judged, params, second) if second is not None else 0
     findings = _Findings(params)
     allowed, reply, same = findings.allowed, params.reply_language, params.reply_language == "same"
     user_sides, assistant_sides, languages, suspects = [], [], [], []
@@ -172,6 +184,9 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         "confidence_histogram": Histogram(CONF_EDGES, [hist[b] for b in range(len(CONF_EDGES))]),
         "cache": {"hits": Sum(cache.hits), "misses": Sum(cache.misses)},
     }
+    if second is not None:
+        facts["second_opinion"] = {"backend": Same(second.id), "rejudged": Sum(second.hits + second.misses),
+                                   "confident": Sum(rescued)}
     out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(
         _flags(frame.height, findings.flagged))
     return StageOutput(with_drops(out, findings.reasons(frame.height), findings.details(frame.height)), facts)
