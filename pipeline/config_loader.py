@@ -23,10 +23,12 @@ _INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, override and validate a config; every problem becomes one UserError naming file and key."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found (pass an existing YAML file, e.g. configs/default.yaml)")
+    _check_config_path(path)
     try:
         raw, tree = parse_config_yaml(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise UserError(f"{path}: the config file is not readable (permission denied); "
+                        f"check its permissions, e.g. chmod u+r {path}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
@@ -38,19 +40,50 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise UserError(f"{path}: the file is empty; it needs at least `inputs:` and `stages:`")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the top level must be a mapping of keys (inputs, convert, stages, output)")
-    from_file = raw
+    from_file, set_at = raw, {}
     for item in overrides:
-        raw = apply_override(raw, item)
+        raw, where = apply_override(raw, item)
+        set_at[where] = item
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:
-        raise UserError("\n".join(f"{path}: {line}{_position_note(tree, from_file, raw, where)}"
-                                  for line, where in describe_validation_error(e, raw))) from None
+        raise UserError("\n".join(
+            f"{_blamed(path, set_at, where)}: {line}{_position_note(tree, from_file, raw, where)}"
+            for line, where in describe_validation_error(e, raw))) from None
     problems = semantic_problems(config)
     if problems:
-        raise UserError("\n".join(f"{path}: {_render_loc(loc)}{_line_note(tree, from_file, raw, loc)}: {message}"
-                                  for loc, message in problems))
+        raise UserError("\n".join(
+            f"{_blamed(path, set_at, loc)}: {_render_loc(loc)}{_line_note(tree, from_file, raw, loc)}: {message}"
+            for loc, message in problems))
     return config
+
+
+def _blamed(path: Path, set_at: dict[tuple, str], loc: tuple) -> str:
+    """Who wrote the value at `loc`: the last `--set` whose key is `loc` or contains it, else the file."""
+    loc = tuple(loc)
+    for where, item in reversed(set_at.items()):
+        shorter = min(len(loc), len(where))
+        if loc and loc[:shorter] == where[:shorter]:
+            return f"--set {item!r}"
+    return str(path)
+
+
+def _check_config_path(path: Path) -> None:
+    """Stop with what was found when `path` is not an existing regular file."""
+    if str(path) in ("", "."):
+        raise UserError("the config path is empty (pass a YAML file, e.g. --config configs/default.yaml)")
+    try:
+        path.stat()
+    except OSError as e:
+        if path.is_symlink():
+            raise UserError(f"{path}: a symbolic link that leads nowhere ({e.strerror}); "
+                            "point it at the YAML file or pass the file itself") from None
+        raise UserError(f"{path}: config file not found (pass an existing YAML file, e.g. configs/default.yaml)") \
+            from None
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a config file (pass the YAML file, e.g. {path / 'config.yaml'})")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file (a pipe, socket or device); pass a YAML file")
 
 
 def config_hash(config: Config) -> str:
@@ -114,8 +147,9 @@ def _value_at(raw: typing.Any, loc: tuple) -> typing.Any:
 # --------------------------------------------------------------------------- overrides
 
 
-def apply_override(raw: dict, item: str) -> dict:
-    """Apply one `key.path=value` override. Value is parsed as YAML (so 0.2, true, [a, b] work).
+def apply_override(raw: dict, item: str) -> tuple[dict, tuple]:
+    """Apply one `key.path=value` override: (the new config, the key path set, list positions resolved).
+    Value is parsed as YAML (so 0.2, true, [a, b] work).
 
     Path parts are mapping keys, list indexes (`inputs[0]` or `inputs.0`), or inside `stages` a stage
     name (`stages.split.seed=3`).
@@ -137,6 +171,7 @@ def apply_override(raw: dict, item: str) -> dict:
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", token))
     raw = copy.deepcopy(raw)
     node: typing.Any = raw
+    resolved: list[str | int] = []
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         shown = ".".join(str(p) for p in parts[: depth + 1])
@@ -150,13 +185,14 @@ def apply_override(raw: dict, item: str) -> dict:
                 raise UserError(f"--set {item!r}: {shown}: index out of range (the list has {len(node)} items)")
         elif not isinstance(node, dict):
             raise UserError(f"--set {item!r}: {shown}: cannot set a key inside a {type(node).__name__}")
+        resolved.append(part)
         if last:
             node[part] = value
         else:
             if isinstance(node, dict) and part not in node:
                 node[part] = {}
             node = node[part]
-    return raw
+    return raw, tuple(resolved)
 
 
 # --------------------------------------------------------------------------- error messages

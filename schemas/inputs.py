@@ -71,6 +71,13 @@ class InputBase(StrictModel):
                                       description="where the records are in a JSON document")
     zip_members: str | None = Field(None, description="glob of the members of a .zip to read, e.g. '*.jsonl' "
                                                       "(default: the archive's only file)")
+    @field_validator("path")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the value is empty; give the file, folder glob or .zip to read, e.g. data/chats.csv")
+        return v
+
     roles: dict[str, LabelRole] = Field(
         default_factory=lambda: dict(DEFAULT_ROLES),
         description="raw speaker label -> system/user/assistant/tool/function, or drop (the label's lines are "

@@ -91,8 +91,8 @@ def test_overrides_by_path_index_and_stage_name(tmp_path):
 
 def test_override_does_not_mutate_original():
     raw = {"a": {"b": 1}}
-    out = apply_override(raw, "a.b=2")
-    assert raw == {"a": {"b": 1}} and out == {"a": {"b": 2}}
+    out, where = apply_override(raw, "a.b=2")
+    assert raw == {"a": {"b": 1}} and out == {"a": {"b": 2}} and where == ("a", "b")
 
 
 def test_config_hash_is_stable_and_sensitive(tmp_path):
@@ -112,8 +112,9 @@ def test_a_model_the_table_cannot_resolve_names_key_and_line(tmp_path):
     p = write(tmp_path, "inputs:\n  - {path: x.jsonl, layout: conversations}\nstages:\n  - name: split\n"
                         "  - name: tokens\n    max_tokens: 4000\n    model: llama-3-8b\n  - name: export\n")
     assert error_of(p).startswith(f"{p}: stages[1].model (line 7): unknown model 'llama-3-8b': known families are ")
-    # set by --set: the file does not hold that value, so no line
-    assert error_of(p, ["stages.tokens.model=claude-3"]).startswith(f"{p}: stages[1].model: unknown model 'claude-3'")
+    # set by --set: the message names that argument, not the file, and gives no line
+    assert error_of(p, ["stages.tokens.model=claude-3"]).startswith(
+        "--set 'stages.tokens.model=claude-3': stages[1].model: unknown model 'claude-3'")
     assert load_config(p, ["stages.tokens.encoding=cl100k_base"]).stage("tokens").model == "llama-3-8b"
 
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipeline.report import render_report
+from pipeline.report.assets import script_hash
 from tests.test_drop_shares import two_sources
 from tests.test_report_data import HOSTILE, browser_dom, chromium_or_skip, screenshot, synthetic_run
 
@@ -30,6 +31,14 @@ def _write(tmp_path: Path, html: str, name: str = "report.html") -> Path:
     page = tmp_path / name
     page.write_text(html, encoding="utf-8")
     return page
+
+
+def _with_script(html: str, js: str, allowed: bool) -> str:
+    """The page with one more inline script before </body>; allowed=True also adds its hash to the page's CSP
+    (what a test driving the page needs), allowed=False is what an escaping slip would produce."""
+    if allowed:
+        html = html.replace("script-src ", f"script-src {script_hash(js)} ", 1)
+    return html.replace("</body>", f"<script>{js}</script></body>")
 
 
 def _dark_copy(page: Path) -> Path:
@@ -143,7 +152,7 @@ def test_sample_viewer_search_split_filter_and_paging(browser, tmp_path):
     }
     found = {}
     for name, js in steps.items():
-        page = _write(tmp_path, html.replace("</body>", f"<script>{js}</script></body>"), f"{name}.html")
+        page = _write(tmp_path, _with_script(html, js, allowed=True), f"{name}.html")
         dom, console = browser_dom(browser, page, "--virtual-time-budget=3000")
         _assert_page_ran(dom, console)
         found[name] = (re.findall(r'<article class="example" data-example-id="([0-9a-f]+)"', dom),
@@ -154,6 +163,25 @@ def test_sample_viewer_search_split_filter_and_paging(browser, tmp_path):
     n_val = examples.filter(pl.col("split") == "validation").height
     assert status == f"page 2 of {-(-n_val // 10)} · {n_val} matching" and len(ids) == 10
     assert set(ids) <= set(examples.filter(pl.col("split") == "validation")["example_id"])
+
+
+@pytest.mark.slow
+def test_csp_allows_only_the_page_own_scripts(browser, tmp_path):
+    """An inline script the page was not rendered with (an escaping slip) does not run; the page's own do."""
+    html = render_report(*synthetic_run(60), strict=True)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert len(re.findall(r"'sha256-[A-Za-z0-9+/]+=*'", csp)) == 2  # Chart.js and report.js
+    injected = "document.body.setAttribute('data-pwned', 'yes'); document.title = 'pwned';"
+    page = _write(tmp_path, _with_script(html, injected, allowed=False))
+    dom, console = browser_dom(browser, page)
+    assert re.search(r'<body[^>]*data-ready="yes"', dom), "the page's own scripts stopped running"
+    assert int(re.search(r'data-charts="(\d+)"', dom).group(1)) >= 1
+    _assert_nothing_ran(dom)
+    assert any("Content Security Policy" in line for line in console), console
+    page = _write(tmp_path, _with_script(html, injected, allowed=True), "allowed.html")
+    dom, _ = browser_dom(browser, page)
+    assert re.search(r"<body[^>]*data-pwned", dom), "the same script with its hash allowed should run"
 
 
 @pytest.mark.slow

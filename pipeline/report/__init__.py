@@ -118,9 +118,11 @@ def render_report(stats: dict, manifest: dict, examples: pl.DataFrame, rejects: 
             samples = variables["samples_meta"]
     run = _header(data)
     page_data = {"charts": charts_out, "samples": samples}
+    chart_js, report_js = assets.chart_library(), assets.report_script()
     return _ENV.get_template("report.html.j2").render(
         sections=html, stats=stats, run=run, page_data=assets.json_for_script(page_data),
-        style=assets.report_style(), chart_js=assets.chart_library(), report_js=assets.report_script())
+        style=assets.report_style(), chart_js=chart_js, report_js=report_js,
+        script_sources=Markup(" ".join(assets.script_hash(js) for js in (chart_js, report_js))))
 
 
 def _header(data: RunData) -> dict:
