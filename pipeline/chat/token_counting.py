@@ -27,6 +27,17 @@ Assistant ("trained") tokens: for assistant messages whose weight is not 0, the 
 content, tool-call names and arguments, function_call name and arguments (no framing, as in the
 cookbook's num_assistant_tokens_from_messages).
 
+Long examples: an example whose JSON text is longer than FULL_COUNT_CHARS_PER_TOKEN (16) characters per token
+of the limit (1 MiB at 65,536 tokens) is counted with a cap (`capped(text, limit)`); shorter ones are counted
+in full and exactly whatever their count (encoding a MiB takes a fraction of a second). With a cap
+(`example(..., cap=limit)`) counting stops once the example is over it: after the tools block and the
+leading system messages, messages are counted from the last one back (the part truncation keeps) until the
+count passes the cap; the messages not reached then count TOKENS_PER_MESSAGE each, and a content text too
+long to fit is not encoded at all but counted as ceil(characters / MAX_TOKEN_BYTES) (no token of either
+encoding is longer than 128 bytes, and a character is at least one byte). Such a count is a lower bound
+above the cap (`exact` False): "over N tokens". Examples within the cap are counted exactly, and so are the
+leading system messages and every message after the first one not fully counted (what truncation may keep).
+
 Speed: tiktoken's `encode_ordinary` in a plain loop (faster than its batch API on chat-sized texts) with
 a per-process memo of repeated texts and tool blocks (system prompts, tool definitions repeat a lot).
 """
@@ -41,6 +52,8 @@ FUNC_INIT = {"o200k_base": 7, "cl100k_base": 10}
 PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
 TOOL_CALL_OVERHEAD = 10
 IMAGE_TOKENS, IMAGE_TOKENS_LOW = 1445, 85
+MAX_TOKEN_BYTES = 128  # the longest token of o200k_base and cl100k_base, in bytes
+FULL_COUNT_CHARS_PER_TOKEN = 16  # examples up to this many characters per token of the limit are counted in full
 _MEMO_CHARS = 16_000_000  # memo budget per counter (characters of keys); cleared when exceeded
 
 # OpenAI's default-epochs rule (fine-tuning data-prep cookbook; n_epochs="auto")
@@ -52,12 +65,19 @@ def _compact(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def capped(text: str, limit: int) -> int | None:
+    """The cap to count the example `text` with: None (count in full) unless it is long for `limit`."""
+    return limit if len(text) > FULL_COUNT_CHARS_PER_TOKEN * limit else None
+
+
 @dataclass(frozen=True)
 class ExampleCount:
     total: int           # billed tokens of the example (messages + tools + reply priming)
     assistant: int       # trained tokens (assistant messages with weight != 0)
     messages: list[int]  # per message, framing included
     fixed: int           # tools/functions block + reply priming
+    exact: bool = True   # False: counting stopped over the cap, total and assistant are lower bounds
+    first_exact: int = 0  # messages[i] is counted exactly for i >= first_exact (and the leading system ones)
 
 
 class ChatTokenCounter:
@@ -195,8 +215,12 @@ class ChatTokenCounter:
         return n + (self.text(_compact(extra)) if extra else 0)
 
     # ------------------------------------------------------------------ examples
-    def example(self, example: dict) -> ExampleCount:
+    def example(self, example: dict, cap: int | None = None) -> ExampleCount:
+        """The example's count; with `cap`, counting stops once it is certainly over cap (see the module doc)."""
         messages = example.get("messages")
+        if cap is not None:
+            return self._capped(messages if isinstance(messages, list) else [], self.tools(example) + REPLY_PRIMING,
+                                cap)
         per_message, assistant = [], 0
         memo = self._memo
         for m in messages if isinstance(messages, list) else []:
@@ -220,6 +244,34 @@ class ChatTokenCounter:
         return ExampleCount(sum(per_message) + fixed, assistant, per_message, fixed)
 
 
+    def _capped(self, messages: list, fixed: int, cap: int) -> ExampleCount:
+        head = 0
+        while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") == "system":
+            head += 1
+        per_message, written = [TOKENS_PER_MESSAGE] * len(messages), [0] * len(messages)
+        counted, first_exact = fixed, 0
+        for i in [*range(head), *range(len(messages) - 1, head - 1, -1)]:
+            if counted > cap:
+                first_exact = i + 1 if i >= head else len(messages)
+                break
+            per_message[i], written[i], whole = self._message_within(messages[i], cap - counted)
+            counted += per_message[i]
+            if not whole:
+                first_exact = i + 1 if i >= head else len(messages)
+                break
+        return ExampleCount(sum(per_message) + fixed, sum(written), per_message, fixed, first_exact == 0, first_exact)
+
+    def _message_within(self, message, budget: int) -> tuple[int, int, bool]:
+        """message()'s (tokens, written) and True; or, when its content text alone cannot fit in `budget`,
+        a lower bound from the text's length without encoding it, and False."""
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and TOKENS_PER_MESSAGE + len(content) // MAX_TOKEN_BYTES > budget:
+            at_least = -(-len(content) // MAX_TOKEN_BYTES)
+            trained = message.get("role") == "assistant" and message.get("weight", 1) != 0
+            return TOKENS_PER_MESSAGE + at_least, at_least if trained else 0, False
+        return *self.message(message), True
+
+
 # ---------------------------------------------------------------------- batches (also run in worker processes)
 _COUNTERS: dict[tuple[str, str], ChatTokenCounter] = {}
 
@@ -235,9 +287,11 @@ def counter_for(encoding_name: str, project_cache: str) -> ChatTokenCounter:
     return _COUNTERS[key]
 
 
-def count_batch(encoding_name: str, project_cache: str, texts: list[str]) -> list[tuple[int, int, int] | None]:
-    """(total, assistant, n_messages) per example JSON text; None when it is not a JSON object with a
-    `messages` list. Pure and picklable: the unit of work of the process pool."""
+def count_batch(encoding_name: str, project_cache: str, texts: list[str],
+                limit: int | None = None) -> list[tuple[int, int, int, bool] | None]:
+    """(total, assistant, n_messages, exact) per example JSON text, a long one's counting stopped once over
+    `limit` (see `capped`); None when it is not a JSON object with a `messages` list. Pure and picklable: the
+    unit of work of the process pool."""
     counter = counter_for(encoding_name, project_cache)
     out: list[tuple[int, int, int] | None] = []
     for text in texts:
@@ -249,8 +303,8 @@ def count_batch(encoding_name: str, project_cache: str, texts: list[str]) -> lis
         if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
             out.append(None)
             continue
-        c = counter.example(obj)
-        out.append((c.total, c.assistant, len(c.messages)))
+        c = counter.example(obj, None if limit is None else capped(text, limit))
+        out.append((c.total, c.assistant, len(c.messages), c.exact))
     return out
 
 

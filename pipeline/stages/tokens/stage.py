@@ -26,7 +26,11 @@ the merged sums and bins, and the run warning comes from the final facts with pr
                       bin i = [edges[i], edges[i+1])), messages_per_example: {edges, counts}}; tokens also
                       carries `limit`
   over_limit          examples over the limit before handling; truncated, dropped_over_limit, kept_over_limit
-  samples             {over_limit: [...], truncated: [...]} the first 20 each: example_id, n_tokens (+ after, removed)
+  samples             {over_limit: [...], truncated: [...]} the first 20 each: example_id, n_tokens (+ after, removed);
+                      `n_tokens_exact: false` when counting stopped over the limit (then n_tokens is a lower bound)
+
+Counting stops once a long example is over the limit (token_counting.capped): its n_tokens, n_assistant_tokens
+and the reject detail ("over N tokens > limit ...") are lower bounds; examples within the limit stay exact.
   training_estimate   over ALL kept examples (this stage runs before split): n_examples, n_epochs,
                       epochs_rule, billed_tokens_per_epoch, billed_tokens, price_per_million, cost_usd,
                       price_source, scope. The report should recompute it on the train split with
@@ -44,7 +48,7 @@ import polars as pl
 
 from pipeline.chat.encodings import ensure_encoding
 from pipeline.chat.model_limits import TargetModel, UnknownModelError, resolve_model
-from pipeline.chat.token_counting import count_batch, counter_for, estimate_from_sums
+from pipeline.chat.token_counting import capped, count_batch, counter_for, estimate_from_sums
 from pipeline.engine.facts import FirstN, Max, Min, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
@@ -69,9 +73,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     target = target_model(params)
     cache = Path(ctx.cache_dir) / "tiktoken"
     ensure_encoding(target.encoding, cache)
-    counts = _count_all(frame["example"].to_list(), target.encoding, cache, ctx)
-    counter = counter_for(target.encoding, str(cache))
     limit = target.max_example_tokens
+    counts = _count_all(frame["example"].to_list(), target.encoding, cache, limit, ctx)
+    counter = counter_for(target.encoding, str(cache))
     ids = frame["example_id"].to_list()
 
     n = frame.height
@@ -86,13 +90,13 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if c is None:
             reasons[i], details[i] = "unreadable_example", "example is not a JSON object with a `messages` list"
             continue
-        totals[i], assistants[i], n_messages[i] = c
+        totals[i], assistants[i], n_messages[i], exact = c
         if c[0] <= limit:
             continue
         over += 1
         if len(samples["over_limit"]) < SAMPLES:
-            samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0]})
-        where = f"{c[0]:,} tokens > limit {limit:,} of {target.name} ({target.limit_source})"
+            samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact)})
+        where = f"{'' if exact else 'over '}{c[0]:,} tokens > limit {limit:,} of {target.name} ({target.limit_source})"
         if params.on_overflow == "keep":
             new_flags[i] = FLAG_OVER_LIMIT
         elif params.on_overflow == "drop":
@@ -104,8 +108,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                 continue
             new_examples[i], new_flags[i] = text, FLAG_TRUNCATED
             if len(samples["truncated"]) < SAMPLES:
-                samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], "n_tokens_after": after.total,
-                                             "messages_removed": removed})
+                samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact),
+                                             "n_tokens_after": after.total, "messages_removed": removed})
             totals[i], assistants[i], n_messages[i] = after.total, after.assistant, len(after.messages)
 
     out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
@@ -166,10 +170,15 @@ def finish_facts(facts: dict, params) -> dict:
     return _derived(facts)
 
 
+def _inexact(exact: bool) -> dict:
+    """What a sample adds when counting stopped over the limit: its n_tokens is a lower bound ("over N")."""
+    return {} if exact else {"n_tokens_exact": False}
+
+
 def truncate(text: str, counter, limit: int):
     """(new example text, its count, messages removed), or (None, None, why) when it cannot fit."""
     obj = json.loads(text)
-    cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj), limit)
+    cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj, capped(text, limit)), limit)
     if cut is None:
         return None, None, why
     obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
@@ -202,17 +211,19 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
     fitting = [k for k in starts if base + suffix[k] <= limit]
     if fitting:
         return (head, fitting[0]), ""  # the earliest start that fits: the fewest oldest turns removed
+    over = "" if count.exact or starts[-1] >= count.first_exact else "over "
     return None, (f"the shortest part that can be kept (system prompt and tools, then messages {starts[-1] + 1}.."
-                  f"{len(messages)}) needs {base + suffix[starts[-1]]:,} tokens")
+                  f"{len(messages)}) needs {over}{base + suffix[starts[-1]]:,} tokens")
 
 
-def _count_all(texts: list[str], encoding: str, cache: Path, ctx) -> list:
-    """Counts per example, in input order, CHUNK examples at a time (the engine runs parts in parallel)."""
+def _count_all(texts: list[str], encoding: str, cache: Path, limit: int, ctx) -> list:
+    """Counts per example, in input order, CHUNK examples at a time (the engine runs parts in parallel);
+    counting an example stops once it is over the limit (exact below it)."""
     bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
     results: list = []
     try:
         for i in range(0, len(texts), CHUNK):
-            part = count_batch(encoding, str(cache), texts[i:i + CHUNK])
+            part = count_batch(encoding, str(cache), texts[i:i + CHUNK], limit)
             results.extend(part)
             bar.update(len(part))
         return results
