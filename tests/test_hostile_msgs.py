@@ -125,3 +125,14 @@ def test_good_config_with_sets_runs_and_accounts_every_row(tmp_path):
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["rows"]["input"] == 2 == stats["rows"]["exported"] + stats["rows"]["rejected"]
     assert sum(1 for _ in (tmp_path / "out" / "train.jsonl").open()) == 1
+
+
+def test_check_config_gives_the_same_messages(tmp_path):
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline", "check-config", *args], capture_output=True,
+                              text=True, cwd=tmp_path, check=False, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert "is a folder, not a config file" in stopped(check(str(tmp_path)))
+    msg = stopped(check(str(config_file(tmp_path)), "--set=inputs[0].path="))
+    assert "--set 'inputs[0].path=': inputs[0].path: the value is empty" in msg
