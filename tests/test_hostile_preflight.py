@@ -197,6 +197,35 @@ def test_internal_error_exit_code_and_log(tmp_path, monkeypatch, capsys):
     assert "Traceback" in log.read_text() and "ZeroDivisionError: a bug" in log.read_text()
 
 
+BROKEN_STAGE = '''
+import sys
+import pipeline.runner as runner
+
+
+def broken(*a, **kw):
+    raise KeyError("a bug in a stage")
+
+
+runner.run_segment = broken
+from pipeline.cli import main
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_internal_error_in_a_run_subprocess(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text(BROKEN_STAGE)
+    proc = cli("prepare", "-c", str(write_config(tmp_path, str(write_chats(tmp_path / "in/chats.jsonl")))),
+               script=str(script))
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "internal error (KeyError: 'a bug in a stage'); this is a bug in chatprep" in proc.stderr
+    (log,) = (tmp_path / ".cache/logs").iterdir()
+    assert str(log) in proc.stderr and "KeyError" in log.read_text()
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".cache/scratch").exists()
+
+
 # --- two runs sharing a cache folder -------------------------------------------------------------
 
 
