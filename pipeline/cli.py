@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import textwrap
+import time
+import traceback
 from pathlib import Path
 
 from pipeline.config_loader import load_config
 from pipeline.errors import UserError
 
-EXIT_OK, EXIT_NOT_READY, EXIT_USER_ERROR = 0, 1, 2
+EXIT_OK, EXIT_NOT_READY, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
 
 MAIN_HELP = """\
 Turn raw conversation logs (CSV, Parquet, JSONL, JSON) into OpenAI chat fine-tuning files.
@@ -31,7 +35,8 @@ examples:
   chatprep check-config configs/default.yaml
 
 exit codes: 0 the run finished (the summary and report.html give the verdict), 1 the run finished but an
-error-level problem blocks the upload (e.g. fewer than 10 training examples), 2 bad input or config
+error-level problem blocks the upload (e.g. fewer than 10 training examples), 2 bad input or config,
+3 an internal error (a bug in chatprep: the message names the log file holding the traceback)
 """
 
 
@@ -58,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    config = None
     try:
         config = load_config(args.config, args.overrides)
         if args.command == "check-config":
@@ -71,8 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: outputs from earlier runs were left untouched", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 — a bug: a short message here, the traceback in a log file
+        log = write_error_log(Path(config.cache.dir) if config else Path(".cache"))
+        print(f"internal error ({type(e).__name__}: {e}); this is a bug in chatprep, not in your data. "
+              f"The traceback is in {log}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
     print(summary(result.stats, result.out_dir))
     return EXIT_NOT_READY if any(p.level == "error" for p in result.problems) else EXIT_OK
+
+
+def write_error_log(cache_dir: Path) -> Path:
+    """The current exception's traceback in <cache>/logs/<UTC time>-<pid>.log (or the temp folder when
+    the cache folder cannot be written)."""
+    name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+    for folder in (cache_dir / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(traceback.format_exc())
+            return folder / name
+        except OSError:
+            continue
+    return Path("(no log written: neither the cache folder nor the temp folder is writable)")
 
 
 def check_config(config_path: str, config) -> int:

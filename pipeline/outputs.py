@@ -1,7 +1,13 @@
-"""Write a run's files into the output folder, each atomically, in a byte-stable form."""
+"""Write a run's files into the output folder, in a byte-stable form, committed as a whole: all of them
+are written into a staging folder inside it, a marker listing them is written last, then they are
+moved into place. A run killed before the marker leaves the old outputs untouched (the next run
+removes the staging folder); one killed while moving is completed by the next run."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +21,31 @@ from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
 from pipeline.secret_masking import masked
+
+OUTPUT_FILES = ("train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl", "stats.json",
+                "manifest.json", "report.html")
+STAGING = ".chatprep-staging"  # inside the output folder
+COMMITTED = "COMMITTED"  # in the staging folder: the files in it are complete and are being moved in
+
+
+def finish_interrupted_outputs(out_dir: Path) -> None:
+    """Complete or undo an interrupted commit of outputs, and remove temp files of killed writes."""
+    staging = out_dir / STAGING
+    marker = staging / COMMITTED
+    if marker.is_file():
+        for name in json.loads(marker.read_text()):
+            if (staging / name).exists():
+                os.replace(staging / name, out_dir / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    if out_dir.is_dir():
+        for name in OUTPUT_FILES:
+            for tmp in out_dir.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _commit(staging: Path, out_dir: Path) -> None:
+    write_json(staging / COMMITTED, list(OUTPUT_FILES))
+    finish_interrupted_outputs(out_dir)
 
 
 def versions() -> dict:
@@ -68,7 +99,15 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim
     """`examples`: the exported examples on disk; `slim`: the same rows without their text (every other
     column), in the same order. The example lines stream part by part (with `export.shuffle`, whose
     order is global, they are read at once)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_files(staging, config, config_path, examples, slim, rejects, stats, fingerprints)
+    _commit(staging, out_dir)
+
+
+def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
+                 rejects: pl.DataFrame, stats: dict, fingerprints: list[dict]) -> None:
     text_columns = ["split", "line", "example"]
     if "export_order" in slim.columns:
         slim = slim.sort("export_order")
@@ -85,8 +124,7 @@ def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim
         "inputs": fingerprints,
         "versions": versions(),
         "timings": {s["name"]: s["seconds"] for s in stats["stages"]},
-        "outputs": ["train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl", "stats.json",
-                    "manifest.json", "report.html"],
+        "outputs": list(OUTPUT_FILES),
     }
     # one verdict for the console, stats.json and the report
     stats["verdict"] = verdict(RunData(stats, manifest, slim, rejects))

@@ -19,14 +19,15 @@ from tqdm import tqdm
 from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
 from pipeline.engine.accounting import account_rows
-from pipeline.engine.checkpoints import CheckpointStore, chain_key, code_hash
+from pipeline.engine.checkpoints import CheckpointStore, cache_lock, chain_key, code_hash
 from pipeline.engine.executor import LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, empty_rejects
+from pipeline.engine.run_checks import check_run_paths
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
-from pipeline.outputs import write_outputs
+from pipeline.outputs import finish_interrupted_outputs, write_outputs
 from pipeline.report.drop_review import drop_review
 from pipeline.stages import stage_module
 
@@ -49,25 +50,28 @@ def _warn(message: str) -> None:
 
 
 def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: bool = False) -> RunResult:
-    store = CheckpointStore(Path(config.cache.dir), config.cache.checkpoints)
-    executor = LocalExecutor.from_config(config.execution)  # started once, reused by every step
-    ctx = StageContext(config, Path(out_dir or config.output.dir), Path(config.cache.dir), _progress, _warn,
-                       executor=executor)
-    try:
-        return _run(config, config_path, ctx, store, quiet)
-    finally:
-        executor.close()
-        store.cleanup()
+    out_dir, cache_dir = Path(out_dir or config.output.dir), Path(config.cache.dir)
+    sources = resolve_sources(config.inputs)
+    check_run_paths(sources, out_dir, cache_dir)
+    with cache_lock(cache_dir, _warn):  # one run at a time per cache folder; leftovers of killed runs go
+        finish_interrupted_outputs(out_dir)
+        store = CheckpointStore(cache_dir, config.cache.checkpoints)
+        executor = LocalExecutor.from_config(config.execution)  # started once, reused by every step
+        ctx = StageContext(config, out_dir, cache_dir, _progress, _warn, executor=executor)
+        try:
+            return _run(config, config_path, ctx, store, sources, quiet)
+        finally:
+            executor.close()
+            store.cleanup()
 
 
-def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, quiet: bool) -> RunResult:
+def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, sources, quiet: bool) -> RunResult:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     out_dir = ctx.out_dir
     size = config.execution.chunk_size
 
     # --- preflight: every file resolved, read and checked before any work -------------------------
     t0 = time.perf_counter()
-    sources = resolve_sources(config.inputs)
     fingerprints = [s.fingerprint(store.root.parent if config.cache.checkpoints else None) for s in sources]
     fingerprints += [{**f, "role": "metadata table"} for f in join_fingerprints(config)]
     key = chain_key("inputs", fingerprints,

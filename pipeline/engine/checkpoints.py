@@ -4,12 +4,15 @@ versions of the libraries that shape outputs, and Python's). A rerun with the sa
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import __version__
@@ -46,6 +49,34 @@ def code_hash(*modules) -> str:
 def chain_key(previous: str, *parts) -> str:
     blob = json.dumps([previous, *parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def cache_lock(cache_dir: Path, warn: Callable[[str], None]) -> Iterator[None]:
+    """Hold the cache folder's lock (an flock on <cache>/run.lock, released by the kernel even when the
+    process is killed) for a whole run: two runs sharing a cache folder take turns, the second waiting
+    with a message, instead of removing checkpoints the other is reading. Holding it, the scratch
+    folders of earlier (killed) runs are removed: no other run can be using them."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / "run.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            warn(f"another run (process {holder}) is using the cache folder {cache_dir}; waiting for it to "
+                 f"finish (give this run its own cache.dir to run both at once)")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        shutil.rmtree(cache_dir / "scratch", ignore_errors=True)
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class CheckpointStore:
