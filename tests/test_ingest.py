@@ -143,3 +143,20 @@ def test_cell_limit_reads_columns_named_like_polars_patterns(tmp_path):
     assert t.frame.columns[:2] == ["*", "^a$"] and t.frame["__row"].to_list() == [2]
     assert [(r.row, r.reason) for r in t.rejects] == [(1, "cell_too_large")]
     assert "column '^a$': 30 characters" in t.rejects[0].detail
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_columns_named_like_polars_patterns_read_in_every_format(tmp_path, fmt):
+    """'*' and '^a$' are column names, not patterns, in every reader (found by the peek property test)."""
+    import polars as pl
+
+    from pipeline.ingest import read_table
+    from pipeline.ingest.sources import SourceFile
+    from schemas.inputs import CsvOptions
+
+    frame = pl.DataFrame({"*": ["a", "b"], "^a$": ["c", "d"]})
+    path = tmp_path / f"t.{fmt}"
+    {"csv": frame.write_csv, "jsonl": frame.write_ndjson, "json": frame.write_json,
+     "parquet": frame.write_parquet}[fmt](path)
+    t = read_table(SourceFile(0, str(path), fmt), CsvOptions(), 10**6)
+    assert t.frame.columns == ["*", "^a$", "__row"] and t.frame["*"].to_list() == ["a", "b"]

@@ -73,7 +73,7 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
 
     # a record that may be a conflict marker or the header again (checked on the first column only,
     # cheap next to parsing): the exact path decides
-    first = pl.col(header[0])
+    first = pl.nth(0)  # by position: a column may be named like a polars pattern ("*", "^a$")
     header_again = dict.fromkeys([header[0], raw_header[0], BOM + raw_header[0]])
     maybe_not_a_record = first.str.contains(MARKER_START) | pl.any_horizontal(first == h for h in header_again)
     # streamed block by block, each block turned into polars at once, so Arrow's copy of the file and
@@ -104,7 +104,7 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
         return None
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    return RawTable(source, frame.select([*header, ROW]), [], frame.height)
+    return RawTable(source, frame.select(pl.nth([*range(1, frame.width), 0])), [], frame.height)  # row number last
 
 
 @contextmanager

@@ -21,7 +21,7 @@ def coerce_scalars(frame: pl.DataFrame, inp) -> pl.DataFrame:
     if inp.layout == "conversations":
         text_targets.discard(inp.columns.messages)
         text_targets.discard(inp.columns.tools)
-    casts = [pl.col(n).cast(pl.Utf8) for n, t in frame.schema.items()
+    casts = [pl.nth(i).cast(pl.Utf8) for i, (n, t) in enumerate(frame.schema.items())  # by position: see readers
              if n in text_targets and (t.is_numeric() or t == pl.Boolean or isinstance(t, _TEXT_LIKE))]
     return frame.with_columns(casts) if casts else frame
 

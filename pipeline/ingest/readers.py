@@ -41,7 +41,8 @@ def _read_parquet(source: SourceFile, options) -> RawTable:
     if frame.height == 0:
         raise UserError(f"{source.path}: the Parquet file has no rows")
     frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    return RawTable(source, frame.select([*frame.columns[1:], ROW]), [], frame.height)
+    # by position (row number last): a column may be named like a polars pattern ("*", "^a$")
+    return RawTable(source, frame.select(pl.nth([*range(1, frame.width), 0])), [], frame.height)
 
 
 # ----------------------------------------------------------------------------- limits
