@@ -6,7 +6,8 @@ keeps any window of the server's counting at or under the budget (give or take o
 stage aims at PACE_FRACTION of the configured budgets to absorb clock and network jitter.
 
 AIMD: a 429 halves the pace (once per congestion event: 429s for requests sent before the last cut do
-not cut again) and pauses every sender for the server's retry-after; once the pause is over the pace
+not cut again) and pauses every sender for the server's retry-after (the bookings made before the 429 are
+void and their reservations returned, so a 429 costs what the server asks, not a queue of phantom slots); once the pause is over the pace
 grows back linearly, RECOVERY_PER_SECOND of the full pace per second (by time, not per success, so a
 deep cut does not leave the stage crawling for long at a low rate).
 
@@ -105,8 +106,10 @@ class RateBudget:
                 self._recovering_since = self._paused_until
                 self._last_cut = now
                 self.slowdowns += 1
-            self._next_request = max(self._next_request, self._paused_until)
-            self._next_token = max(self._next_token, self._paused_until)
+            # every booking is void (the epoch moves on): its reservation is returned, so the senders book
+            # again from the end of the pause instead of queueing behind phantom slots
+            self._next_request = self._paused_until
+            self._next_token = self._paused_until
             self._epoch += 1
 
     def observe_limits(self, requests: float | None, tokens: float | None) -> None:
