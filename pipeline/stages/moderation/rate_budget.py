@@ -96,12 +96,13 @@ class RateBudget:
     def _factor_at(self, t: float) -> float:
         return min(1.0, self._cut_factor + RECOVERY_PER_SECOND * max(0.0, t - self._recovering_since))
 
-    def on_rate_limited(self, slot: Slot, wait: float) -> None:
-        """A request booked at `slot` got a 429 asking to wait `wait` seconds."""
+    def on_rate_limited(self, slot: Slot, wait: float, cut: bool = True) -> None:
+        """A request booked at `slot` got a 429 asking to wait `wait` seconds. cut=False: only pause (a
+        request sent alone cannot have been over the pace; the server is busy for other reasons)."""
         with self._lock:
             now = self._clock()
             self._paused_until = max(self._paused_until, now + wait)
-            if slot.send_at >= self._last_cut:
+            if cut and slot.send_at >= self._last_cut:
                 self._cut_factor = max(MIN_FACTOR, self._factor_at(now) * DECREASE)
                 self._recovering_since = self._paused_until
                 self._last_cut = now

@@ -125,7 +125,7 @@ class Screener:
         failure: Exception | None = None
         pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="moderation")
         try:
-            futures = [pool.submit(self._send, probe)] if probe else []
+            futures = [pool.submit(self._send, probe, True)] if probe else []
             if futures and futures[0].exception() is not None:  # the probe failed: it is reported below
                 batches = []
             futures += [pool.submit(self._send, batch) for batch in batches]
@@ -153,8 +153,9 @@ class Screener:
             raise ScreeningFailed(str(failure)) from failure
         return results
 
-    def _send(self, batch: Batch) -> Batch:
-        """Worker: classify one batch, retrying as the failure kind allows. Returns (sha256, result) pairs."""
+    def _send(self, batch: Batch, alone: bool = False) -> Batch:
+        """Worker: classify one batch, retrying as the failure kind allows. Returns (sha256, result) pairs.
+        alone: the only request in flight (the probe), so a 429 on it pauses but does not cut the pace."""
         errors = rate_limited = 0
         texts = [t for _, t in batch]
         tokens = sum(estimate_tokens(t) for t in texts)
@@ -178,7 +179,7 @@ class Screener:
                     rate_limited += 1
                     if rate_limited > self.settings.max_rate_limited_retries:
                         raise ScreeningFailed(self._gave_up(batch, rate_limited, e)) from e
-                    self._slow_down(slot, e, rate_limited)
+                    self._slow_down(slot, e, rate_limited, cut=not alone)
                     continue
                 errors += 1
                 if errors > self.settings.max_retries:
@@ -193,7 +194,7 @@ class Screener:
                 self._answered_requests += 1
             return [(h, r) for (h, _), r in zip(batch, answer.results)]
 
-    def _slow_down(self, slot: Slot, e: RetryableError, attempt: int) -> None:
+    def _slow_down(self, slot: Slot, e: RetryableError, attempt: int, cut: bool) -> None:
         """Pause every sender for the server's wait, or give up when 429s alone have lasted too long."""
         wait = e.retry_after if e.retry_after is not None else self._backoff.delay(attempt - 1)
         limit = self.settings.rate_limited_give_up_seconds
@@ -204,7 +205,7 @@ class Screener:
             raise ScreeningFailed(f"gave up after {now - since:.1f} s of HTTP 429 answers with no request answered "
                                   f"in between (stages.moderation.rate_limited_give_up_seconds: {limit:g}; "
                                   f"the server last asked to wait {wait:g} s; last: {e})") from e
-        self.budget.on_rate_limited(slot, wait)
+        self.budget.on_rate_limited(slot, wait, cut)
 
     def _bisect(self, batch: Batch, e: InputRejected) -> Batch:
         """The server refused the request (HTTP 400): split the batch until the refused inputs are alone;
