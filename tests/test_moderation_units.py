@@ -262,3 +262,12 @@ def test_a_429_returns_the_void_bookings_so_the_retry_waits_only_what_the_server
     assert not any(budget.still_valid(s) for s in phantoms)
     retry = budget.reserve(1)
     assert retry.send_at == pytest.approx(clock.t + 0.2)  # not behind the seven void reservations
+
+
+def test_a_429_on_a_request_sent_alone_pauses_without_cutting_the_pace():
+    clock = Clock()
+    budget = RateBudget(600, None, clock=clock)
+    probe = budget.reserve(1)
+    budget.on_rate_limited(probe, wait=0.2, cut=False)
+    assert budget.factor == 1.0 and budget.slowdowns == 0
+    assert budget.reserve(1).send_at == pytest.approx(clock.t + 0.2)
