@@ -14,6 +14,10 @@ Faults: `script(...)` queues faults for the next requests; `fault_rate` picks th
   503                     slow (answers after slow_seconds)              close (drops the connection)
   garbage (200, not JSON) short (200, one result missing)                noscores (200, no category_scores)
   ok (a clean answer: script("ok", "ok") with fault_rate=1 lets two requests through, then fails)
+  hang (answers only after hang_seconds, past any sane client timeout)
+Always-429: fault_rate=1 with fault_mix=("429ms",). `refuse_text`: any request holding an input that contains it
+is answered 400 (like OpenAI's invalid_request_error for an input it cannot take); the message quotes the
+caller's bearer key, as a careless proxy might, so tests can check that it is redacted.
 
 By hand:  python -m tests.fake_moderation_server --port 8765 --faults
           OPENAI_API_KEY=sk-fake OPENAI_BASE_URL=http://127.0.0.1:8765/v1 python -m pipeline prepare ...
@@ -49,7 +53,8 @@ MODELS = {"omni-moderation-latest": "omni-moderation-2024-09-26",
           "omni-moderation-2024-09-26": "omni-moderation-2024-09-26",
           "text-moderation-latest": "text-moderation-007", "text-moderation-stable": "text-moderation-007",
           "text-moderation-007": "text-moderation-007"}
-FAULTS = ("ok", "429", "429ms", "429bare", "500", "502", "503", "slow", "close", "garbage", "short", "noscores")
+FAULTS = ("ok", "429", "429ms", "429bare", "500", "502", "503", "slow", "hang", "close", "garbage", "short",
+          "noscores")
 DEFAULT_MIX = ("429", "429ms", "500", "502", "503", "slow", "close", "garbage", "short", "noscores")
 
 
@@ -76,6 +81,8 @@ class FakeModerationServer:
     fault_rate: float = 0.0
     fault_mix: tuple[str, ...] = DEFAULT_MIX
     slow_seconds: float = 2.0
+    hang_seconds: float = 60.0
+    refuse_text: str | None = None  # a 400 for any request with an input containing this
     retry_after_ms: int = 150  # the hint of the 429ms fault...
     retry_after_seconds: int = 1  # ...and its coarser retry-after (also the 429 fault's only hint)
     seed: int = 0
@@ -187,6 +194,13 @@ class FakeModerationServer:
             return _json(h, 404, _error(f"The model `{model}` does not exist or you do not have access to it.",
                                         "invalid_request_error", "model_not_found"))
         record = RequestRecord(time.monotonic(), texts, sum(_tokens(t) for t in texts))
+        refused = next((i for i, t in enumerate(texts) if self.refuse_text and self.refuse_text in t), None)
+        if refused is not None:
+            record.fault, record.status = "refused", 400
+            with self._lock:
+                self.log.append(record)
+            return _json(h, 400, _error(f"Invalid input[{refused}]: the text could not be processed "
+                                        f"(request by key {key})", "invalid_request_error", "invalid_input"))
         with self._lock:
             self.log.append(record)
             limited = self._rate_limit(record)
@@ -272,8 +286,8 @@ class FakeModerationServer:
             page = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
                     b"Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
             return _send(h, 502, page, "text/html")
-        if fault == "slow":
-            time.sleep(self.slow_seconds)
+        if fault in ("slow", "hang"):
+            time.sleep(self.slow_seconds if fault == "slow" else self.hang_seconds)
         results = [self._result(model, t) for t in texts]
         if fault == "short":
             results = results[:-1]

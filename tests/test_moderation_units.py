@@ -250,3 +250,24 @@ def test_new_server_limits_rebook_slots_taken_at_the_old_pace():
     assert not budget.still_valid(waiting)
     again = budget.reserve(4000)
     assert again.send_at - clock.t < 1
+
+
+def test_a_429_returns_the_void_bookings_so_the_retry_waits_only_what_the_server_asks():
+    clock = Clock()
+    budget = RateBudget(500, 10_000, clock=clock)  # tier 1: the token clock alone spaces 1000-token batches 6 s
+    probe = budget.reserve(1)
+    phantoms = [budget.reserve(1000) for _ in range(7)]  # seven workers booked while the probe was in flight
+    assert phantoms[-1].send_at > clock.t + 30
+    budget.on_rate_limited(probe, wait=0.2)
+    assert not any(budget.still_valid(s) for s in phantoms)
+    retry = budget.reserve(1)
+    assert retry.send_at == pytest.approx(clock.t + 0.2)  # not behind the seven void reservations
+
+
+def test_a_429_on_a_request_sent_alone_pauses_without_cutting_the_pace():
+    clock = Clock()
+    budget = RateBudget(600, None, clock=clock)
+    probe = budget.reserve(1)
+    budget.on_rate_limited(probe, wait=0.2, cut=False)
+    assert budget.factor == 1.0 and budget.slowdowns == 0
+    assert budget.reserve(1).send_at == pytest.approx(clock.t + 0.2)

@@ -43,6 +43,9 @@ class ModerationParams(StrictModel):
     max_retries: int = Field(6, ge=0, description="per batch: retries after 5xx, timeouts, connection errors, "
                                                   "unusable answers (exponential backoff)")
     max_rate_limited_retries: int = Field(30, ge=0, description="per batch: retries after 429 (honouring retry-after)")
+    rate_limited_give_up_seconds: float = Field(
+        600.0, gt=0, description="give up when the server has answered only 429s for this long (seconds, "
+                                 "counted from the first 429 after the last answer, including the wait it asks)")
     backoff_seconds: float = Field(1.0, gt=0, description="first backoff delay; doubles per retry, capped at 30 s")
     cache_dir: str | None = Field(None, description="answer cache folder (default: <cache.dir>/moderation)")
 

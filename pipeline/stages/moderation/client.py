@@ -61,7 +61,11 @@ class Classified:
 
 
 class FatalError(Exception):
-    """A failure retrying cannot fix (bad key, unknown model, rejected request, quota exhausted)."""
+    """A failure retrying cannot fix (bad key, unknown model, quota exhausted)."""
+
+
+class InputRejected(Exception):
+    """The server refused the request as invalid (HTTP 400): an input it cannot take, found by splitting."""
 
 
 class ModerationClient:
@@ -125,6 +129,8 @@ class ModerationClient:
         if status == 404:
             return FatalError(f"{where} answered 404 for model {self.model!r}: {detail} "
                               f"(check stages.moderation.model and OPENAI_BASE_URL)")
+        if status == 400:
+            return InputRejected(f"HTTP 400: {detail}")
         return FatalError(f"{where} rejected the request (HTTP {status}): {detail}")
 
     def _safe(self, text: str) -> str:

@@ -6,7 +6,8 @@ keeps any window of the server's counting at or under the budget (give or take o
 stage aims at PACE_FRACTION of the configured budgets to absorb clock and network jitter.
 
 AIMD: a 429 halves the pace (once per congestion event: 429s for requests sent before the last cut do
-not cut again) and pauses every sender for the server's retry-after; once the pause is over the pace
+not cut again) and pauses every sender for the server's retry-after (the bookings made before the 429 are
+void and their reservations returned, so a 429 costs what the server asks, not a queue of phantom slots); once the pause is over the pace
 grows back linearly, RECOVERY_PER_SECOND of the full pace per second (by time, not per success, so a
 deep cut does not leave the stage crawling for long at a low rate).
 
@@ -95,18 +96,21 @@ class RateBudget:
     def _factor_at(self, t: float) -> float:
         return min(1.0, self._cut_factor + RECOVERY_PER_SECOND * max(0.0, t - self._recovering_since))
 
-    def on_rate_limited(self, slot: Slot, wait: float) -> None:
-        """A request booked at `slot` got a 429 asking to wait `wait` seconds."""
+    def on_rate_limited(self, slot: Slot, wait: float, cut: bool = True) -> None:
+        """A request booked at `slot` got a 429 asking to wait `wait` seconds. cut=False: only pause (a
+        request sent alone cannot have been over the pace; the server is busy for other reasons)."""
         with self._lock:
             now = self._clock()
             self._paused_until = max(self._paused_until, now + wait)
-            if slot.send_at >= self._last_cut:
+            if cut and slot.send_at >= self._last_cut:
                 self._cut_factor = max(MIN_FACTOR, self._factor_at(now) * DECREASE)
                 self._recovering_since = self._paused_until
                 self._last_cut = now
                 self.slowdowns += 1
-            self._next_request = max(self._next_request, self._paused_until)
-            self._next_token = max(self._next_token, self._paused_until)
+            # every booking is void (the epoch moves on): its reservation is returned, so the senders book
+            # again from the end of the pause instead of queueing behind phantom slots
+            self._next_request = self._paused_until
+            self._next_token = self._paused_until
             self._epoch += 1
 
     def observe_limits(self, requests: float | None, tokens: float | None) -> None:

@@ -5,7 +5,9 @@ official SDK, batched, concurrently, paced under the configured RPM/TPM budgets 
 (the helpers beside this module). An example is flagged when any of its texts is: OpenAI's `flagged` verdict, or a
 category score at or above its configured threshold. action=drop rejects it with reason
 `moderation_flagged` and a detail naming the message, categories and scores; action=flag keeps it and
-appends `moderation:<category>` to its `flags`.
+appends `moderation:<category>` to its `flags`. An example with a text the server refuses (HTTP 400; the
+screener splits the batch to find it) is rejected, whatever the action, with reason
+`moderation_rejected_input` and a detail naming the message and quoting the server (the key redacted).
 
 Without OPENAI_API_KEY nothing is screened: every example is kept, the console warns, and a Problem
 `moderation_not_run` is reported (level warning, or error when `required: true` — the run then finishes,
@@ -18,8 +20,9 @@ one rate budget paces every request and texts are deduplicated and batched acros
 facts keys (names chosen to match pipeline/report/moderation.py):
   skipped (only when nothing was screened: why), model, screen, action, required, examples_screened,
   flagged (examples flagged), texts_screened (chunks, repeats included), messages_chunked,
-  images_not_screened, unique_texts, from_cache, sent, requests, retries {kind: n}, seconds,
-  inputs_per_second, rate_limit_slowdowns, rate_budget {requests_per_minute, tokens_per_minute} (in force
+  images_not_screened, unique_texts, from_cache, sent, requests, retries {kind: n}, rejected_inputs
+  (texts refused with HTTP 400), rejected_input_examples, seconds, inputs_per_second, rate_limit_slowdowns,
+  rate_limited_give_up_seconds, rate_budget {requests_per_minute, tokens_per_minute} (in force
   at the end: configured, or announced by the server), flagged_by_category {category: flagged examples},
   decided_by {openai_flag: n, threshold: n} (examples), score_histograms {category: {counts: 10 bin
   counts of the unique texts' scores, edges: [0, 0.1, ..., 1]}}, flagged_examples [≤ 20 {example_id,
@@ -52,6 +55,7 @@ from pipeline.stages.moderation.screener import Screener, ScreeningFailed, Scree
 
 RUNS = "whole"  # in the main process, on the whole frame: one rate budget paces every request
 REASON = "moderation_flagged"
+REFUSED = "moderation_rejected_input"  # the server answered HTTP 400 for one of the example's texts
 MAX_SAMPLES = 20
 BINS = 10
 MAX_PLACES = 3  # flagged messages shown per sample
@@ -80,7 +84,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     budget = RateBudget(params.requests_per_minute, params.tokens_per_minute,
                         follow_server=params.follow_server_limits)
     settings = ScreeningSettings(params.batch_size, params.batch_max_tokens, params.concurrency, params.max_retries,
-                                 params.max_rate_limited_retries, params.backoff_seconds)
+                                 params.max_rate_limited_retries, params.rate_limited_give_up_seconds,
+                                 params.backoff_seconds)
     screener = Screener(client, cache, budget, settings, ctx.progress)
     try:
         results = screener.screen(unique)
@@ -93,21 +98,38 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         cache.close()
 
     thresholds = dict(params.thresholds)
-    decisions = [decide(ex.texts, [results[text_hash(t.text)] for t in ex.texts], thresholds, params.use_flagged)
-                 for ex in per_example]
-    out = _apply(frame, decisions, params.action)
+    refused = [refused_detail(ex, screener.rejected) for ex in per_example]
+    decisions = [decide([], [], thresholds, params.use_flagged) if why else
+                 decide(ex.texts, [results[text_hash(t.text)] for t in ex.texts], thresholds, params.use_flagged)
+                 for ex, why in zip(per_example, refused)]
+    out = _apply(frame, decisions, params.action, refused)
     facts = _facts(frame, params, per_example, decisions, results, screener, budget)
+    facts["rejected_input_examples"] = sum(why is not None for why in refused)
     return StageOutput(out, facts)
 
 
-def _apply(frame: pl.DataFrame, decisions: list[ExampleDecision], action: str) -> pl.DataFrame:
+def refused_detail(ex: ExampleTexts, rejected: dict[str, str]) -> str | None:
+    """Why the server could not screen this example (a text it refused with HTTP 400), else None."""
+    for t in ex.texts:
+        message = rejected.get(text_hash(t.text))
+        if message is not None:
+            return f"{t.where()}: the moderation server refused this text ({message}), so it could not be screened"
+    return None
+
+
+def _apply(frame: pl.DataFrame, decisions: list[ExampleDecision], action: str,
+           refused: list[str | None]) -> pl.DataFrame:
+    """Refused examples are rejected whatever the action (unscreened); flagged ones dropped or flagged."""
     if action == "drop":
-        reasons = [REASON if d.flagged else None for d in decisions]
-        details = [d.detail() if d.flagged else None for d in decisions]
+        reasons = [REFUSED if why else REASON if d.flagged else None for d, why in zip(decisions, refused)]
+        details = [why or (d.detail() if d.flagged else None) for d, why in zip(decisions, refused)]
         return with_drops(frame, reasons, details)
     flags = [list(old or []) + [f"moderation:{c}" for c in d.categories() if f"moderation:{c}" not in (old or [])]
              for old, d in zip(frame["flags"].to_list(), decisions)]
-    return keep_all(frame.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8))))
+    flagged = frame.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
+    if not any(refused):
+        return keep_all(flagged)
+    return with_drops(flagged, [REFUSED if why else None for why in refused], refused)
 
 
 def _not_screened(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
@@ -151,6 +173,7 @@ def _facts(frame, params, per_example: list[ExampleTexts], decisions: list[Examp
         "messages_chunked": sum(1 for ex in per_example for t in ex.texts if t.chunk == 1),
         "images_not_screened": sum(ex.images for ex in per_example),
         **screener.stats.as_facts(), "rate_limit_slowdowns": budget.slowdowns,
+        "rate_limited_give_up_seconds": params.rate_limited_give_up_seconds,
         "rate_budget": {"requests_per_minute": budget.requests_per_minute,
                         "tokens_per_minute": budget.tokens_per_minute},
         "flagged_by_category": dict(sorted(by_category.items())), "decided_by": decided_by,
