@@ -30,7 +30,9 @@ def test_fast_and_exact_paths_agree(tmp_path, rows, sep):
     src, opts = SourceFile(0, str(p), "csv"), CsvOptions(separator=sep)
     fast, exact = _read_csv_arrow(src, opts), _read_csv_exact(src, opts)
     assert exact.rejects == []
-    assert fast is not None, "a clean UTF-8 CSV must take the fast path"
+    if fast is None:  # a cell with a line break may be an unclosed quote: the exact path decides
+        assert any("\n" in cell for row in rows for cell in row), "a clean UTF-8 CSV must take the fast path"
+        return
     assert fast.n_rows == exact.n_rows
     assert fast.frame.to_dicts() == exact.frame.to_dicts()
 

@@ -1,0 +1,109 @@
+"""Hostile input to the readers: an unclosed CSV quote, binary data, huge headers, deeply nested JSON and
+files that are not what their name says. Each case: a unit check, and an end-to-end run (the CLI in a
+subprocess for a stopped run: exit 2, the message, no traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from pipeline.ingest.csv_reader import _read_csv_exact, read_csv
+from pipeline.ingest.sources import SourceFile
+from schemas.inputs import CsvOptions
+from tests.conftest import read_jsonl
+
+MESSAGES = {"layout": "messages", "columns": {"conversation_id": "cid", "role": "who", "content": "text"},
+            "roles": {"customer": "user", "agent": "assistant"}}
+STAGES = [{"name": "split", "validation_fraction": 0.0}, {"name": "export"}]
+
+
+def convs(n: int, start: int = 0) -> list[str]:
+    return [line for i in range(start, start + n) for line in (f"c{i},customer,question {i}", f"c{i},agent,answer {i}")]
+
+
+def write(tmp_path, name: str, body: str | bytes):
+    p = tmp_path / name
+    p.write_bytes(body.encode() if isinstance(body, str) else body)
+    return p
+
+
+def cli(tmp_path, inp: dict) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({"inputs": [inp], "stages": STAGES, "cache": {"dir": str(tmp_path / ".c")}}))
+    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", str(cfg), "--out", str(tmp_path / "o")],
+                          check=False, capture_output=True, text=True, timeout=120)
+
+
+def assert_stops(proc: subprocess.CompletedProcess, *words: str) -> str:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and "Exception ignored" not in out, out
+    for w in words:
+        assert w in out, out
+    return out
+
+
+def accounted(result) -> None:
+    rows = result.stats["rows"]
+    assert rows["input"] == rows["exported"] + rows["rejected"]
+
+
+# ----------------------------------------------------------------------------- unclosed quote (point 1)
+
+def unclosed_csv(n_convs: int, bad_line: str, at: int = 3) -> str:
+    lines = ["cid,who,text", *convs(n_convs)]
+    lines[at - 1] = bad_line  # physical line `at`
+    return "\n".join(lines) + "\n"
+
+
+def test_unclosed_quote_in_last_column_rejects_the_line_and_reads_on(tmp_path):
+    p = write(tmp_path, "q.csv", unclosed_csv(1000, 'c0,customer,"never closed'))
+    table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
+    assert table.n_rows == 2000 and table.frame.height == 1999
+    (rej,) = table.rejects
+    assert rej.reason == "unclosed_quote" and rej.row == 2
+    assert "line 3" in rej.detail and "the end of the file" in rej.detail and "line 4" in rej.detail
+
+
+def test_unclosed_quote_in_a_middle_column_and_the_exact_path_agree(tmp_path):
+    p = write(tmp_path, "q.csv", unclosed_csv(50, 'c0,"customer,never closed'))
+    for read in (read_csv, _read_csv_exact):
+        table = read(SourceFile(0, str(p), "csv"), CsvOptions())
+        assert table.n_rows == 100 and table.frame.height == 99
+        assert [r.reason for r in table.rejects] == ["unclosed_quote"]
+
+
+def test_quote_closed_by_a_stray_quote_later_loses_no_row(tmp_path):
+    lines = ["cid,who,text", *convs(20)]
+    lines[2] = 'c0,customer,"opens here'
+    lines[30] = 'c14,customer,5" tall'  # a stray quote that "closes" it, followed by text
+    p = write(tmp_path, "q.csv", "\n".join(lines) + "\n")
+    table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
+    assert table.n_rows == table.frame.height + len(table.rejects) == 40
+    assert table.rejects[0].reason == "unclosed_quote" and table.rejects[0].row == 2
+
+
+def test_unclosed_quote_on_the_last_line(tmp_path):
+    p = write(tmp_path, "q.csv", "\n".join(["cid,who,text", *convs(5), 'c9,agent,"open']) + "\n")
+    table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
+    assert table.frame.height == 10 and [r.reason for r in table.rejects] == ["malformed_csv"]
+
+
+def test_long_quoted_multiline_cells_still_read(tmp_path):
+    cell = "\n".join(f"code line {i}" for i in range(500))
+    p = write(tmp_path, "q.csv", "\n".join(["cid,who,text", *convs(3), f'c9,customer,"{cell}"', "c9,agent,ok"]) + "\n")
+    table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
+    assert table.frame.height == 8 and not table.rejects
+    assert table.frame["text"][6] == cell
+
+
+def test_unclosed_quote_end_to_end(run_config, tmp_path):
+    p = write(tmp_path, "q.csv", unclosed_csv(1000, 'c0,customer,"never closed'))
+    result, out = run_config({"inputs": [{"path": str(p), **MESSAGES}], "stages": STAGES})
+    accounted(result)
+    assert result.stats["rows"]["input"] == 2000
+    rej = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "unclosed_quote"]
+    assert len(rej) == 1 and rej[0]["source"]["rows"] == [2]
+    assert result.stats["rows"]["exported"] == 1998  # c0 lost its question: no_user_message for its answer
