@@ -32,7 +32,7 @@ def write(tmp_path, name: str, body: str | bytes):
 def cli(tmp_path, inp: dict) -> subprocess.CompletedProcess:
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump({"inputs": [inp], "stages": STAGES, "cache": {"dir": str(tmp_path / ".c")}}))
-    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", str(cfg), "--out", str(tmp_path / "o")],
+    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--config", str(cfg), "--out", str(tmp_path / "o")],
                           check=False, capture_output=True, text=True, timeout=120)
 
 
@@ -107,3 +107,16 @@ def test_unclosed_quote_end_to_end(run_config, tmp_path):
     rej = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "unclosed_quote"]
     assert len(rej) == 1 and rej[0]["source"]["rows"] == [2]
     assert result.stats["rows"]["exported"] == 1998  # c0 lost its question: no_user_message for its answer
+
+
+# ----------------------------------------------------------------------------- a huge header (point 8)
+
+def test_duplicate_header_check_is_linear(tmp_path):
+    import time
+
+    header = ",".join(f"h{i}" for i in range(100_000)) + ",h7,h9"
+    p = write(tmp_path, "wide.csv", header + "\n" + ",".join("x" * 100_002) + "\n")
+    start = time.perf_counter()
+    proc = cli(tmp_path, {"path": str(p), **MESSAGES})
+    assert_stops(proc, "wide.csv", "duplicate column names: h7, h9")
+    assert time.perf_counter() - start < 30

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -259,7 +260,7 @@ def _read_header(reader, source: SourceFile, options, sep: str) -> list[str]:
     header = header_cells(record)
     if not any(header):
         raise UserError(f"{source.path}: the header line is empty; set csv.has_header: false if the file has none")
-    dup = sorted({h for h in header if header.count(h) > 1})
+    dup = sorted(h for h, count in Counter(header).items() if count > 1)
     if dup:
         raise UserError(f"{source.path}: header has duplicate column names: {', '.join(dup)}")
     return header
