@@ -120,3 +120,45 @@ def test_duplicate_header_check_is_linear(tmp_path):
     proc = cli(tmp_path, {"path": str(p), **MESSAGES})
     assert_stops(proc, "wide.csv", "duplicate column names: h7, h9")
     assert time.perf_counter() - start < 30
+
+
+# ----------------------------------------------------------------------------- binary data (points 7, 10)
+
+def test_binary_data_stops_before_parsing(tmp_path):
+    from pipeline.errors import UserError
+    from pipeline.ingest.binary_sniff import check_text_data
+
+    nul = write(tmp_path, "nul.csv", b"\x00" * (3 << 20))
+    try:
+        check_text_data(SourceFile(0, str(nul), "csv"), "utf-8")
+        raise AssertionError("no error")
+    except UserError as e:
+        assert "binary data, not csv text: 1,048,576 NUL bytes in its first 1,048,576 bytes" in str(e)
+    check_text_data(SourceFile(0, str(nul), "csv"), "utf-16")  # UTF-16 holds NULs: the decoder judges
+    one_nul = write(tmp_path, "ok.csv", "cid,who,text\nc1,customer,ok\x00 fine\n" + "\n".join(convs(20)))
+    check_text_data(SourceFile(0, str(one_nul), "csv"), "utf-8")
+
+
+def test_nul_filled_csv_end_to_end_memory_bounded(tmp_path):
+    import resource
+
+    p = tmp_path / "big.csv"
+    with open(p, "wb") as f:
+        f.write(b"cid,who,text\n")
+        f.writelines(b"\x00" * (1 << 20) for _ in range(200))  # 200 MiB of NULs
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "big.csv", "binary data, not csv text", "NUL bytes")
+    # KiB, the largest child so far: far below the 200 MiB × 11 the reader used to take
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 600_000
+
+
+def test_parquet_named_csv_says_parquet(tmp_path):
+    import polars as pl
+
+    p = tmp_path / "chats.csv"
+    pl.DataFrame({"cid": ["c1"], "who": ["customer"], "text": ["hi"]}).write_parquet(p)
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "chats.csv", "Parquet", "format: parquet")
+
+
+def test_utf16_text_says_set_the_encoding(tmp_path):
+    p = write(tmp_path, "wide.csv", "cid,who,text\nc1,customer,hi\n".encode("utf-16"))
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "wide.csv", "UTF-16", "csv.encoding: utf-16")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest.binary_sniff import check_text_data
 from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
 from pipeline.ingest.csv_reader import header_cells, separator_for
 from pipeline.ingest.file_streams import compression_of, open_text
@@ -84,6 +85,7 @@ def peek_columns(source: SourceFile, options) -> Peek | None:
             raise UserError(f"{source.path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
     if source.format == "json" and source.json_path:
         return None
+    check_text_data(source, options.encoding)
     text, whole = _prefix_text(source, options)
     if source.format == "csv":
         return Peek(dict.fromkeys(_csv_header(text, source, options), pl.Utf8), 0, True)
