@@ -162,3 +162,50 @@ def test_parquet_named_csv_says_parquet(tmp_path):
 def test_utf16_text_says_set_the_encoding(tmp_path):
     p = write(tmp_path, "wide.csv", "cid,who,text\nc1,customer,hi\n".encode("utf-16"))
     assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "wide.csv", "UTF-16", "csv.encoding: utf-16")
+
+
+# ----------------------------------------------------------------------------- deeply nested JSON (point 4)
+
+DEEP = "[" * 100_000
+
+
+def test_deep_json_parses_to_a_clear_error():
+    from pipeline.convert.conversation_cells import parse_cell
+    from pipeline.ingest.json_text import TooDeeplyNested, loads
+
+    try:
+        loads(DEEP)
+        raise AssertionError("no error")
+    except TooDeeplyNested as e:
+        assert "nested too deeply" in str(e)
+    assert parse_cell(DEEP, "row 3, column 'm'")[1][0] == "too_deeply_nested"
+
+
+def test_deep_jsonl_line_is_rejected_end_to_end(run_config, tmp_path):
+    import json
+
+    lines = [json.dumps({"cid": f"c{i // 2}", "who": "customer" if i % 2 == 0 else "agent", "text": f"t{i}"})
+             for i in range(20)]
+    lines.insert(4, DEEP)
+    p = write(tmp_path, "deep.jsonl", "\n".join(lines) + "\n")
+    result, out = run_config({"inputs": [{"path": str(p), **MESSAGES}], "stages": STAGES})
+    accounted(result)
+    (rej,) = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "too_deeply_nested"]
+    assert rej["source"]["rows"] == [5] and "line 5" in rej["detail"]
+    assert result.stats["rows"]["input"] == 21
+
+
+def test_deep_json_cell_is_rejected_end_to_end(run_config, tmp_path):
+    good = '"[{""role"": ""user"", ""content"": ""hi""}, {""role"": ""assistant"", ""content"": ""yo""}]"'
+    p = write(tmp_path, "deep.csv", "id,messages\n" + "".join(f"{i},{good}\n" for i in range(10)) + f"10,{DEEP}\n")
+    inp = {"path": str(p), "layout": "conversations", "columns": {"id": "id", "messages": "messages"}}
+    result, out = run_config({"inputs": [inp], "stages": STAGES})
+    accounted(result)
+    assert result.stats["rows"] == {"input": 11, "exported": 10, "rejected": 1}
+    (rej,) = read_jsonl(out / "rejects.jsonl")
+    assert rej["reason"] == "too_deeply_nested" and "row 11" in rej["detail"]
+
+
+def test_deep_json_file_stops(tmp_path):
+    p = write(tmp_path, "deep.json", DEEP)
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "deep.json", "nested too deeply")
