@@ -209,3 +209,32 @@ def test_deep_json_cell_is_rejected_end_to_end(run_config, tmp_path):
 def test_deep_json_file_stops(tmp_path):
     p = write(tmp_path, "deep.json", DEEP)
     assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "deep.json", "nested too deeply")
+
+
+# ----------------------------------------------------------------------------- files that are not what they seem (point 10)
+
+def test_all_invalid_jsonl_says_no_line_is_json(tmp_path):
+    p = write(tmp_path, "bad.jsonl", "cid,who,text\nc1,customer,hi\nc1,agent,yo\n")
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "bad.jsonl", "none of its 3 lines is a JSON object",
+                 "line 1: invalid JSON", "format: csv")
+
+
+def test_symlink_loop_and_dangling_link(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    assert_stops(cli(tmp_path, {"path": str(tmp_path / "a.csv"), **MESSAGES}), "a.csv", "loop of symbolic links")
+    (tmp_path / "c.csv").symlink_to(tmp_path / "gone.csv")
+    assert_stops(cli(tmp_path, {"path": str(tmp_path / "c.csv"), **MESSAGES}), "c.csv", "gone.csv, which does not exist")
+
+
+def test_fifo_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    assert_stops(cli(tmp_path, {"path": str(tmp_path / "pipe.csv"), **MESSAGES}), "pipe.csv",
+                 "named pipe (FIFO), not a regular file")
+
+
+def test_bad_byte_in_the_header_names_its_line(tmp_path):
+    p = write(tmp_path, "h.csv", b"cid,who,te\xe9xt\n" + "\n".join(convs(5)).encode() + b"\n")
+    assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "h.csv", "line 1: byte 0xe9", "csv.encoding")

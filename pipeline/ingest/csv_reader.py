@@ -66,8 +66,8 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             return None
         header = header_cells(raw_header)
         if (reader.line_num != 1 or not all(header) or len(set(header)) != len(header)
-                or record_is_marker(header, sep)):
-            return None  # unusual header: let the exact path explain it
+                or record_is_marker(header, sep) or any("\ufffd" in h for h in header)):
+            return None  # unusual header (or undecodable bytes in it): let the exact path explain it
     invalid: list = []
 
     def on_invalid(row) -> str:

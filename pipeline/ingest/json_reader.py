@@ -65,7 +65,14 @@ def read_jsonl(source: SourceFile, options) -> RawTable:
             numbers.append(line_no)
     if n == 0:
         raise UserError(f"{source.path}: no JSON lines found")
+    if not records:
+        raise UserError(f"{source.path}: none of its {n:,} lines is a JSON object; the first: "
+                        f"{rejects[0].detail}. {_NOT_JSONL_HINT}")
     return RawTable(source, _frame_from_records(records, numbers), rejects, n)
+
+
+_NOT_JSONL_HINT = ("If the file is one JSON document (an array or object over several lines), set format: json; "
+                   "if it is CSV, set format: csv")
 
 
 def read_json(source: SourceFile, options) -> RawTable:
