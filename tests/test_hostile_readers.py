@@ -238,3 +238,79 @@ def test_fifo_is_not_a_regular_file(tmp_path):
 def test_bad_byte_in_the_header_names_its_line(tmp_path):
     p = write(tmp_path, "h.csv", b"cid,who,te\xe9xt\n" + "\n".join(convs(5)).encode() + b"\n")
     assert_stops(cli(tmp_path, {"path": str(p), **MESSAGES}), "h.csv", "line 1: byte 0xe9", "csv.encoding")
+
+
+# ----------------------------------------------------------------------------- turn numbers (point 11)
+
+TURNS = {**MESSAGES, "columns": {**MESSAGES["columns"], "order": "n"}}
+
+
+def test_int_of_text_accepts_integral_floats_only():
+    import polars as pl
+
+    from schemas.raw_tables import int_of_text
+
+    s = pl.Series("n", ["0", " 2 ", "1.0", "3.00", "1.5", "abc", None, "inf", "nan", "9007199254740993"])
+    assert pl.select(int_of_text(pl.lit(s))).to_series().to_list() == [0, 2, 1, 3, None, None, None, None, None,
+                                                                       9007199254740993]
+
+
+def test_float_turn_numbers_end_to_end(run_config, tmp_path):
+    body = "cid,n,who,text\n" + "".join(f"c{i},1.0,agent,a{i}\nc{i},0.0,customer,q{i}\n" for i in range(12))
+    body += "c0,1.5,agent,half\n"
+    p = write(tmp_path, "f.csv", body)
+    result, out = run_config({"inputs": [{"path": str(p), **TURNS}], "stages": STAGES})
+    accounted(result)
+    first = read_jsonl(out / "train.jsonl")[0]
+    assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
+    (rej,) = read_jsonl(out / "rejects.jsonl")
+    assert rej["reason"] == "invalid_integer" and rej["source"]["rows"] == [25]
+
+
+def test_float_turn_numbers_from_parquet(run_config, tmp_path):
+    import polars as pl
+
+    p = tmp_path / "f.parquet"
+    pl.DataFrame({"cid": [f"c{i // 2}" for i in range(24)], "n": [float(1 - i % 2) for i in range(24)],
+                  "who": ["agent" if i % 2 == 0 else "customer" for i in range(24)],
+                  "text": [f"t{i}" for i in range(24)]}).write_parquet(p)
+    result, out = run_config({"inputs": [{"path": str(p), **TURNS}], "stages": STAGES})
+    accounted(result)
+    assert result.stats["rows"] == {"input": 24, "exported": 24, "rejected": 0}
+    assert read_jsonl(out / "train.jsonl")[0]["messages"][0] == {"role": "user", "content": "t1"}
+
+
+def test_duplicate_turn_numbers_are_counted(run_config, tmp_path):
+    body = "cid,n,who,text\n" + "".join(f"c{i},1,customer,q{i}\nc{i},2,agent,a{i}\n" for i in range(12))
+    body += "c0,2,agent,again\nc1,2.0,agent,again\n"
+    p = write(tmp_path, "d.csv", body)
+    result, _ = run_config({"inputs": [{"path": str(p), **TURNS}], "stages": STAGES})
+    accounted(result)
+    assert "duplicate_turn_number" in str(result.stats)
+    assert _find_count(result.stats, "duplicate_turn_number") == 2
+
+
+def _find_count(tree, key):
+    if isinstance(tree, dict):
+        if key in tree and isinstance(tree[key], int):
+            return tree[key]
+        return next((v for v in (_find_count(t, key) for t in tree.values()) if v is not None), None)
+    if isinstance(tree, list):
+        return next((v for v in (_find_count(t, key) for t in tree) if v is not None), None)
+    return None
+
+
+def test_recipe_messages_float_turns(run_config, tmp_path):
+    from tests.recipes import recipe_config
+
+    lines = ["ticket,turn,speaker,text"]
+    for i in range(12):
+        lines += [f"t{i},1.0,agent,answer {i}", f"t{i},0.0,customer,question {i}"]
+    lines[5] = 't1,"0.0,customer,never closed'
+    lines.append("t0,1.0,agent,again")
+    p = write(tmp_path, "chats.csv", "\n".join(lines) + "\n")
+    result, out = run_config(recipe_config("messages-float-turns", p))
+    accounted(result)
+    assert _find_count(result.stats, "duplicate_turn_number") == 1
+    assert {r["reason"] for r in read_jsonl(out / "rejects.jsonl")} >= {"unclosed_quote"}
+    assert result.stats["rows"]["input"] == 25
