@@ -161,7 +161,7 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
                 break
             except csv.Error as e:
                 n += 1
-                if lines.record_spans_lines():
+                if lines.record_spans_lines() or lines.at_end:
                     rejects.append(_unclosed_quote(n, line, lines, str(e)))
                     reader = lines.resync(reader)
                 else:
