@@ -317,3 +317,23 @@ def test_recipe_messages_float_turns(run_config, tmp_path):
     assert _find_count(result.stats, "duplicate_turn_number") == 1
     assert {r["reason"] for r in read_jsonl(out / "rejects.jsonl")} >= {"unclosed_quote"}
     assert result.stats["rows"]["input"] == 25
+
+
+def test_unclosed_quote_in_a_real_export(realdata, tmp_path):
+    """A real message export (rewritten by the test, never copied into the repo) with one line's quote
+    left open: that line is rejected and every other record is read, on the path the run takes."""
+    import csv
+    import io
+
+    with open(realdata / "agentune-insurance-calls" / "messages.csv", newline="", encoding="utf-8") as f:
+        records = list(csv.reader(f))
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(records)
+    lines = buf.getvalue().split("\n")
+    at = next(i for i in range(len(lines) // 3, len(lines)) if '"' not in lines[i] and "," in lines[i])
+    head, last = lines[at].rsplit(",", 1)
+    lines[at] = f'{head},"{last}'
+    p = write(tmp_path, "messages.csv", "\n".join(lines))
+    table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
+    assert table.n_rows == len(records) - 1 and table.frame.height == len(records) - 2
+    assert [(r.reason, r.row) for r in table.rejects] == [("unclosed_quote", at)]
