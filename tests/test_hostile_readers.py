@@ -337,3 +337,17 @@ def test_unclosed_quote_in_a_real_export(realdata, tmp_path):
     table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions())
     assert table.n_rows == len(records) - 1 and table.frame.height == len(records) - 2
     assert [(r.reason, r.row) for r in table.rejects] == [("unclosed_quote", at)]
+
+
+def test_non_utf8_csv_in_every_container_stops_cleanly(tmp_path):
+    import gzip
+    import lzma
+    import zipfile
+
+    body = ("cid,who,text\n" + "\n".join(convs(3000)) + "\n").encode() + b"c9,agent,caf\xe9\n"
+    (tmp_path / "l.csv.gz").write_bytes(gzip.compress(body))
+    (tmp_path / "l.csv.xz").write_bytes(lzma.compress(body))
+    with zipfile.ZipFile(tmp_path / "l.zip", "w") as z:
+        z.writestr("l.csv", body)
+    for name in ("l.csv.gz", "l.csv.xz", "l.zip"):
+        assert_stops(cli(tmp_path, {"path": str(tmp_path / name), **MESSAGES}), name, "line 6002: byte 0xe9")
