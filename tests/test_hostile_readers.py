@@ -4,10 +4,13 @@ subprocess for a stopped run: exit 2, the message, no traceback)."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.ingest.csv_reader import _read_csv_exact, read_csv
 from pipeline.ingest.sources import SourceFile
@@ -256,6 +259,18 @@ def test_int_of_text_accepts_integral_floats_only():
     s = pl.Series("n", ["0", " 2 ", "1.0", "3.00", "1.5", "abc", None, "inf", "nan", "9007199254740993"])
     assert pl.select(int_of_text(pl.lit(s))).to_series().to_list() == [0, 2, 1, 3, None, None, None, None, None,
                                                                        9007199254740993]
+
+
+@given(st.integers(-(2**53), 2**53), st.floats(allow_nan=True, allow_infinity=True))
+def test_int_of_text_property(k, x):
+    import polars as pl
+
+    from schemas.raw_tables import int_of_text
+
+    texts = [str(k), f"{k}.0", f" {k} ", repr(x)]
+    got = pl.select(int_of_text(pl.lit(pl.Series(texts)))).to_series().to_list()
+    assert got[:3] == [k, k, k]
+    assert got[3] == (int(x) if math.isfinite(x) and x == int(x) and abs(x) < 2**63 else None)
 
 
 def test_float_turn_numbers_end_to_end(run_config, tmp_path):
