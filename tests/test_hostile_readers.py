@@ -140,6 +140,13 @@ def test_binary_data_stops_before_parsing(tmp_path):
     check_text_data(SourceFile(0, str(nul), "csv"), "utf-16")  # UTF-16 holds NULs: the decoder judges
     one_nul = write(tmp_path, "ok.csv", "cid,who,text\nc1,customer,ok\x00 fine\n" + "\n".join(convs(20)))
     check_text_data(SourceFile(0, str(one_nul), "csv"), "utf-8")
+    check_text_data(SourceFile(0, str(write(tmp_path, "tiny.csv", b"\x00" * 100)), "csv"), "utf-8")  # rows judge it
+    controls = write(tmp_path, "ctl.jsonl", b"\x01\x02\x03 " * 4096)
+    try:
+        check_text_data(SourceFile(0, str(controls), "jsonl"), "utf-8")
+        raise AssertionError("no error")
+    except UserError as e:
+        assert "binary data, not jsonl text: 12,288 control bytes" in str(e)
 
 
 def test_nul_filled_csv_end_to_end_memory_bounded(tmp_path):

@@ -11,7 +11,9 @@ from pipeline.ingest.file_streams import open_bytes
 
 SNIFF_BYTES = 1 << 20
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0b\x0c\x1b")
-MAX_CONTROL_SHARE = 0.01  # more NULs / control bytes than this in the sample: binary, not text
+MIN_JUDGED_BYTES = 4096  # a smaller file is parsed as it is (cheap); its cells are judged row by row
+MAX_NUL_SHARE = 0.01  # more NULs than this share of the sample: binary, not text
+MAX_CONTROL_SHARE = 0.1  # more control bytes (NUL included) than this share: binary, not text
 _SIGNATURES = {b"PAR1": ("a Parquet file", "set the input's format: parquet (or name the file .parquet)"),
                b"PK\x03\x04": ("a zip archive", "name it .zip (its CSV/JSON members are read)"),
                b"\x1f\x8b": ("gzip data", "name it with .gz after the format (e.g. chats.csv.gz)"),
@@ -33,9 +35,10 @@ def check_text_data(source, encoding: str) -> None:
         if head.startswith(bom):
             raise UserError(f"{source.path}: the file is {name.upper()} text (byte-order mark "
                             f"{bom.hex(' ')}); set the input's csv.encoding: {name}")
-    controls = len(head) - len(head.translate(None, _CONTROL))
-    if head and controls > max(8, MAX_CONTROL_SHARE * len(head)):
-        nuls = head.count(0)
+    if len(head) < MIN_JUDGED_BYTES:
+        return
+    nuls, controls = head.count(0), len(head) - len(head.translate(None, _CONTROL))
+    if nuls > MAX_NUL_SHARE * len(head) or controls > MAX_CONTROL_SHARE * len(head):
         found = f"{nuls:,} NUL bytes" if nuls * 2 >= controls else f"{controls:,} control bytes"
         raise UserError(f"{source.path}: binary data, not {source.format} text: {found} in its first "
                         f"{len(head):,} bytes. Check that this is the export you meant (UTF-16 text needs "
