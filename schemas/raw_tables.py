@@ -9,9 +9,18 @@ import pandera.polars as pa
 import polars as pl
 
 
+def int_of_text(col: pl.Expr) -> pl.Expr:
+    """Text as an Int64: an integer ("3"), or an integral float ("3.0", as a Parquet float column reads);
+    null for anything else ("1.5", "abc")."""
+    text = col.str.strip_chars()
+    as_float = text.cast(pl.Float64, strict=False)
+    integral = pl.when(as_float.is_finite() & (as_float == as_float.floor())).then(as_float.cast(pl.Int64, strict=False))
+    return pl.coalesce(text.cast(pl.Int64, strict=False), integral)
+
+
 def _is_int_text(data: pa.PolarsData) -> pl.LazyFrame:
     col = pl.col(data.key)
-    return data.lazyframe.select(col.is_null() | col.str.strip_chars().cast(pl.Int64, strict=False).is_not_null())
+    return data.lazyframe.select(col.is_null() | int_of_text(col).is_not_null())
 
 
 def mapped_columns(inp) -> dict[str, str]:

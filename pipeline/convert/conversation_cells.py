@@ -9,26 +9,31 @@ from __future__ import annotations
 import json
 
 from pipeline.convert.turns import Turn
+from pipeline.ingest import json_text
+from pipeline.ingest.json_text import TooDeeplyNested
 
 Problem = tuple[str, str]
 
 
-def parse_cell(cell, where: str):
-    """A cell that holds a JSON value as text, or a native value. Returns (value, error detail)."""
+def parse_cell(cell, where: str) -> tuple[object, Problem | None]:
+    """A cell that holds a JSON value as text, or a native value. Returns (value, problem):
+    `invalid_json` or `too_deeply_nested`."""
     if not isinstance(cell, str):
         return cell, None
     try:
-        return json.loads(cell), None
+        return json_text.loads(cell), None
     except json.JSONDecodeError as e:
-        return None, f"{where}: invalid JSON: {e.msg} at character {e.pos}"
+        return None, ("invalid_json", f"{where}: invalid JSON: {e.msg} at character {e.pos}")
+    except TooDeeplyNested as e:
+        return None, ("too_deeply_nested", f"{where}: {e}")
 
 
 def _json_list(cell):
     """A native list, or a text that is a JSON array; anything else as it is."""
     if isinstance(cell, str) and cell.lstrip().startswith("["):
         try:
-            value = json.loads(cell)
-        except json.JSONDecodeError:
+            value = json_text.loads(cell)
+        except (json.JSONDecodeError, TooDeeplyNested):
             return cell
         return value if isinstance(value, list) else cell
     return cell
@@ -39,7 +44,7 @@ def pair_turns(cell, where: str) -> tuple[list[Turn] | None, Problem | None]:
     rejects the row (`malformed_pair`)."""
     pairs, err = parse_cell(cell, where)
     if err:
-        return None, ("invalid_json", err)
+        return None, err
     if not isinstance(pairs, list) or not pairs:
         return None, ("malformed_conversation", f"{where}: expected a non-empty list of [user, assistant] pairs")
     turns = []
@@ -83,8 +88,8 @@ def response_message(cell, role_key: str, content_key: str, where: str) -> tuple
     value = cell
     if isinstance(cell, str) and cell.lstrip().startswith(("{", "[")):
         try:
-            parsed = json.loads(cell)
-        except json.JSONDecodeError:
+            parsed = json_text.loads(cell)
+        except (json.JSONDecodeError, TooDeeplyNested):
             parsed = None
         if (isinstance(parsed, dict) and (role_key in parsed or content_key in parsed)) or (
                 isinstance(parsed, list) and parsed and all(isinstance(m, dict) for m in parsed)):

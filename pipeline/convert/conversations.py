@@ -74,7 +74,7 @@ def _messages(rec: dict, c, mapper: _Messages, where: str):
         return None, turns, bad
     messages, err = parse_cell(rec[c.messages], where)
     if err:
-        return None, None, ("invalid_json", err)
+        return None, None, err
     if not isinstance(messages, list) or not messages:
         return None, None, ("malformed_conversation", f"{where}: expected a non-empty list of messages")
     turns, bad = mapper.turns(messages, where)
@@ -111,7 +111,7 @@ def convert_conversations(frame: pl.DataFrame, inp, index: int, sink: Conversion
         where = f"row {row}, column {(c.pairs or c.messages)!r}"
         mapper.dropped.clear()
         messages, turns, bad = _messages(rec, c, mapper, where)
-        if bad and bad[0] in ("invalid_json", "malformed_conversation"):
+        if bad and bad[0] in ("invalid_json", "too_deeply_nested", "malformed_conversation"):
             sink.reject([row], *bad)
             continue
         top: dict = {}
@@ -119,7 +119,7 @@ def convert_conversations(frame: pl.DataFrame, inp, index: int, sink: Conversion
             value, err = (parse_cell(rec[col], f"row {row}, column {col!r}") if rec[col] not in (None, "")
                           else (None, None))
             if err:
-                bad = ("invalid_json", err)
+                bad = err
             elif value is not None:
                 top[key] = value
         if not bad and inp.tool_calls:

@@ -9,6 +9,7 @@ from pipeline.convert.turns import RoleMap, Turn
 from pipeline.engine.executor import SerialExecutor
 from pipeline.engine.records import rejects_frame
 from pipeline.ingest.readers import ROW
+from schemas.raw_tables import int_of_text
 
 CONVERSATIONS_PER_TASK = 25_000
 
@@ -46,7 +47,7 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
 def _group(frame: pl.DataFrame, inp) -> pl.DataFrame:
     """One row per conversation (rows in message order), conversations in order of their first row."""
     c = inp.columns
-    order = [pl.col(c.order).str.strip_chars().cast(pl.Int64)] if c.order else []
+    order = [int_of_text(pl.col(c.order))] if c.order else []
     meta_cols = [pl.col(m).drop_nulls().first().cast(pl.Utf8).alias(m) for m in inp.metadata]
     return (
         frame.sort(["__cid", *order, ROW] if order else ["__cid", ROW])
@@ -62,6 +63,11 @@ def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: st
     c = inp.columns
     roles = RoleMap(inp.roles, index)
     sink = ConversionSink(path, cfg, meta_columns)
+    if c.order:
+        turns = rows.select("__cid", int_of_text(pl.col(c.order)).alias("__turn")).drop_nulls("__turn")
+        duplicates = turns.height - turns.n_unique()
+        if duplicates:  # kept, in file order among themselves; counted so the report says so
+            sink.counts["duplicate_turn_number"] += duplicates
     for rec in _group(rows, inp).iter_rows(named=True):
         rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
         where = f"conversation {rec['__cid']!r}"

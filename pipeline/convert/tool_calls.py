@@ -19,6 +19,8 @@ import hashlib
 import json
 
 from pipeline.convert.turns import Turn
+from pipeline.ingest import json_text
+from pipeline.ingest.json_text import TooDeeplyNested
 
 
 def call_id(seed: str, message: int, index: int) -> str:
@@ -50,9 +52,11 @@ def openai_tools(value, where: str) -> tuple[list | None, str | None]:
 def _calls(content, where: str, seed: str, n: int) -> tuple[list | None, str | None]:
     if isinstance(content, str):
         try:
-            value = json.loads(content)
+            value = json_text.loads(content)
         except json.JSONDecodeError as e:
             return None, f"{where}: invalid JSON in the tool call: {e.msg} at character {e.pos}"
+        except TooDeeplyNested as e:
+            return None, f"{where}: the tool call: {e}"
     else:
         value = content
     items = value if isinstance(value, list) else [value]
@@ -65,9 +69,11 @@ def _calls(content, where: str, seed: str, n: int) -> tuple[list | None, str | N
         args = item.get("arguments", {})
         if isinstance(args, str):
             try:
-                json.loads(args)
+                json_text.loads(args)
             except json.JSONDecodeError as e:
                 return None, f"{where}: the arguments of {item['name']!r} are not valid JSON: {e.msg}"
+            except TooDeeplyNested as e:
+                return None, f"{where}: the arguments of {item['name']!r}: {e}"
         else:
             args = _json_text(args)
         calls.append({"id": call_id(seed, n, k), "type": "function",

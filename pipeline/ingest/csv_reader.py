@@ -11,7 +11,9 @@ line is (after skipped lines, or a header repeated mid-file).
 from __future__ import annotations
 
 import csv
+import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,6 +28,7 @@ from pipeline.ingest.sources import SourceFile
 csv.field_size_limit(sys.maxsize)
 CSV_BLOCK_BYTES = 64 << 20
 BOM = "\ufeff"
+SUSPECT_CELL_LINES = 200  # a cell of more lines sends a file to the exact path (an unclosed quote?)
 MARKER_START = r"^(?:<{7}|={7}|>{7}|\|{7})"  # polars regex: where a git conflict marker line starts
 
 
@@ -63,8 +66,8 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             return None
         header = header_cells(raw_header)
         if (reader.line_num != 1 or not all(header) or len(set(header)) != len(header)
-                or record_is_marker(header, sep)):
-            return None  # unusual header: let the exact path explain it
+                or record_is_marker(header, sep) or any("\ufffd" in h for h in header)):
+            return None  # unusual header (or undecodable bytes in it): let the exact path explain it
     invalid: list = []
 
     def on_invalid(row) -> str:
@@ -100,11 +103,29 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             return None
         finally:
             pa.default_memory_pool().release_unused()
-    if invalid or not frames or sum(f.height for f in frames) == 0:
+    if invalid or not frames or sum(f.height for f in frames) == 0 or _may_hold_unclosed_quote(frames, sep):
         return None
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
     return RawTable(source, frame.select(pl.nth([*range(1, frame.width), 0])), [], frame.height)  # row number last
+
+
+def _may_hold_unclosed_quote(frames: list[pl.DataFrame], sep: str) -> bool:
+    """Arrow takes a quoted field that runs to the end of the file, or to a stray quote lines later, as
+    one cell. Sent to the exact path (which rejects the line whose quote never closes, `unclosed_quote`,
+    and reads on): a cell of the last record holding a line break, a cell of more than
+    SUSPECT_CELL_LINES lines, or a cell with a line (after a break) holding as many separators as a record:
+    records swallowed by a quote (Arrow drops the stray quote that closed it)."""
+    def multiline(frame: pl.DataFrame, suspect) -> bool:
+        return bool(frame.height) and frame.select(pl.any_horizontal(
+            suspect(pl.nth(i)) for i in range(frame.width)).any()).item()
+
+    record_line = "\n[^\n]*" + f"(?:{re.escape(sep)}[^\n]*){{{max(frames[-1].width - 1, 1)}}}"
+    if multiline(frames[-1].tail(1), lambda c: c.str.contains("\n", literal=True)):
+        return True
+    return any(multiline(f, lambda c: (c.str.count_matches("\n", literal=True) > SUSPECT_CELL_LINES)
+                         | c.str.contains(record_line))
+               for f in frames)
 
 
 @contextmanager
@@ -123,7 +144,8 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
         for skipped in range(skip):
             if not text.readline():
                 raise UserError(f"{source.path}: csv.skip_rows is {skip} but the file has only {skipped} lines")
-        reader = csv.reader(text, delimiter=sep, quotechar=options.quote, strict=True)
+        lines = _Lines(text, skip)
+        reader = csv.reader(lines, delimiter=sep, quotechar=options.quote, strict=True)
         header = _read_header(reader, source, options, sep) if options.has_header else None
         rows: list[list[str]] = []
         row_numbers: list[int] = []
@@ -131,14 +153,19 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
         n = 0
         width = len(header) if header else None
         while True:
-            line = skip + reader.line_num + 1
+            lines.start_record()
+            line = lines.next_line
             try:
                 record = next(reader)
             except StopIteration:
                 break
             except csv.Error as e:
                 n += 1
-                rejects.append(RowReject(n, "malformed_csv", f"line {line}: {e}"))
+                if lines.record_spans_lines() or lines.at_end:
+                    rejects.append(_unclosed_quote(n, line, lines, str(e)))
+                    reader = lines.resync(reader)
+                else:
+                    rejects.append(RowReject(n, "malformed_csv", f"line {line}: {e}"))
                 continue
             if not record:  # a blank line is not a record
                 continue
@@ -156,6 +183,11 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
                                          f"record"))
                 continue
             if len(record) != width:
+                if lines.record_spans_lines():
+                    rejects.append(_unclosed_quote(n, line, lines, f"{len(record)} fields where the header has "
+                                                                   f"{width}"))
+                    reader = lines.resync(reader)
+                    continue
                 rejects.append(RowReject(
                     n, "malformed_csv",
                     f"line {line}: {len(record)} fields where the header has {width} "
@@ -170,6 +202,54 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
     return RawTable(source, frame, rejects, n)
 
 
+def _unclosed_quote(n: int, line: int, lines: _Lines, problem: str) -> RowReject:
+    end = "the end of the file" if lines.at_end else f"line {lines.next_line - 1}"
+    return RowReject(n, "unclosed_quote",
+                     f"line {line}: a quoted field opened on this line runs to {end} and the record read so far "
+                     f"is not valid ({problem}); this line is rejected and reading goes on from line {line + 1} "
+                     f"(close or double the quote character in the file)")
+
+
+class _Lines:
+    """The physical lines the `csv` reader reads, numbered, with those of the record being read kept so a
+    record broken by an unclosed quote can be given back: its first line is rejected and the others are
+    read again as records of their own (`resync`), so no row disappears into one cell."""
+
+    def __init__(self, text, skipped: int):
+        self._text = text
+        self._given_back: list[str] = []  # lines to read again, last first
+        self._taken: list[str] = []  # lines of the record being read
+        self.next_line = skipped + 1  # physical line number of the next line served
+        self.at_end = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self._given_back.pop() if self._given_back else self._text.readline()
+        if not line:
+            self.at_end = True
+            raise StopIteration
+        self._taken.append(line)
+        self.next_line += 1
+        return line
+
+    def start_record(self) -> None:
+        self._taken = []
+
+    def record_spans_lines(self) -> bool:
+        return len(self._taken) > 1
+
+    def resync(self, reader):
+        """Give back every line of the record but its first; a fresh reader (same dialect) reads on."""
+        again = self._taken[1:]
+        self._given_back.extend(reversed(again))
+        self.next_line -= len(again)
+        self.at_end = False
+        self._taken = []
+        return csv.reader(self, dialect=reader.dialect)
+
+
 def _read_header(reader, source: SourceFile, options, sep: str) -> list[str]:
     try:
         record = next(reader)
@@ -180,7 +260,7 @@ def _read_header(reader, source: SourceFile, options, sep: str) -> list[str]:
     header = header_cells(record)
     if not any(header):
         raise UserError(f"{source.path}: the header line is empty; set csv.has_header: false if the file has none")
-    dup = sorted({h for h in header if header.count(h) > 1})
+    dup = sorted(h for h, count in Counter(header).items() if count > 1)
     if dup:
         raise UserError(f"{source.path}: header has duplicate column names: {', '.join(dup)}")
     return header

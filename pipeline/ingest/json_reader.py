@@ -14,8 +14,10 @@ import json
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest import json_text
 from pipeline.ingest.conflict_markers import is_marker
 from pipeline.ingest.file_streams import open_text
+from pipeline.ingest.json_text import TooDeeplyNested
 from pipeline.ingest.raw_table import ROW, RawTable, RowReject
 from pipeline.ingest.sources import SourceFile
 
@@ -42,7 +44,10 @@ def read_jsonl(source: SourceFile, options) -> RawTable:
                 continue
             n += 1
             try:
-                obj = json.loads(line)
+                obj = json_text.loads(line)
+            except TooDeeplyNested as e:
+                rejects.append(RowReject(line_no, "too_deeply_nested", f"line {line_no}: {e}"))
+                continue
             except json.JSONDecodeError as e:
                 if is_marker(line):
                     rejects.append(RowReject(line_no, "merge_conflict_marker",
@@ -60,14 +65,24 @@ def read_jsonl(source: SourceFile, options) -> RawTable:
             numbers.append(line_no)
     if n == 0:
         raise UserError(f"{source.path}: no JSON lines found")
+    if not records:
+        raise UserError(f"{source.path}: none of its {n:,} lines is a JSON object; the first: "
+                        f"{rejects[0].detail}. {_NOT_JSONL_HINT}")
     return RawTable(source, _frame_from_records(records, numbers), rejects, n)
+
+
+_NOT_JSONL_HINT = ("If the file is one JSON document (an array or object over several lines), set format: json; "
+                   "if it is CSV, set format: csv")
 
 
 def read_json(source: SourceFile, options) -> RawTable:
     with open_text(source, options.encoding, options.encoding_errors, newline="") as text:
         raw = text.read()
     try:
-        data = json.loads(raw)
+        data = json_text.loads(raw)
+    except TooDeeplyNested as e:
+        raise UserError(f"{source.path}: {e}; the file cannot be read as records. Check that it is the "
+                        f"export you meant") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{source.path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
                         f"If it has one object per line, set format: jsonl") from None

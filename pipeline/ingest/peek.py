@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest import json_text
+from pipeline.ingest.binary_sniff import check_text_data
 from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
 from pipeline.ingest.csv_reader import header_cells, separator_for
 from pipeline.ingest.file_streams import compression_of, open_text
+from pipeline.ingest.json_text import TooDeeplyNested
 from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
 from pipeline.ingest.readers import ROW
 from pipeline.ingest.sources import SourceFile, resolve_sources
@@ -84,6 +87,7 @@ def peek_columns(source: SourceFile, options) -> Peek | None:
             raise UserError(f"{source.path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
     if source.format == "json" and source.json_path:
         return None
+    check_text_data(source, options.encoding)
     text, whole = _prefix_text(source, options)
     if source.format == "csv":
         return Peek(dict.fromkeys(_csv_header(text, source, options), pl.Utf8), 0, True)
@@ -131,9 +135,9 @@ def _jsonl_records(text: str) -> tuple[list[dict], bool]:
     records, lines = [], [line for line in text.split("\n") if line.strip()]
     for line in lines[:PREFIX_RECORDS]:
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the run rejects this row (invalid_json)
+            obj = json_text.loads(line)
+        except (json.JSONDecodeError, TooDeeplyNested):
+            continue  # the run rejects this row (invalid_json, too_deeply_nested)
         if isinstance(obj, dict):
             records.append(obj)
     return records, len(lines) <= PREFIX_RECORDS
@@ -154,8 +158,8 @@ def _json_array_records(text: str) -> tuple[list[dict] | None, bool]:
             return records, True
         try:
             obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            break  # cut by the end of the prefix (or invalid: the run says where)
+        except (json.JSONDecodeError, RecursionError):
+            break  # cut by the end of the prefix (or invalid, or too deep: the run says where)
         if isinstance(obj, dict):
             records.append(obj)
     return records, False

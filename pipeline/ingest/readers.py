@@ -11,6 +11,7 @@ import io
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest.binary_sniff import check_text_data
 from pipeline.ingest.csv_reader import read_csv
 from pipeline.ingest.file_streams import compression_of, open_bytes
 from pipeline.ingest.json_reader import read_json, read_jsonl
@@ -19,6 +20,8 @@ from pipeline.ingest.sources import SourceFile
 
 
 def read_table(source: SourceFile, options, max_cell_chars: int) -> RawTable:
+    if source.format != "parquet":
+        check_text_data(source, options.encoding)
     reader = {"csv": read_csv, "parquet": _read_parquet, "jsonl": read_jsonl, "json": read_json}
     table = reader[source.format](source, options)
     return _reject_huge_cells(table, max_cell_chars)

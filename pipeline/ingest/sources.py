@@ -3,10 +3,12 @@ from its name (under a compression suffix: `test.jsonl.gz` is JSONL), and finger
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import glob
 import hashlib
 import os
+import stat
 import time
 import zipfile
 from dataclasses import dataclass
@@ -82,10 +84,7 @@ def resolve_sources(inputs) -> list[SourceFile]:
             raise UserError(f"{key}: no file matches the glob {inp.path!r} (relative to {Path.cwd()})")
         for m in matches:
             p = Path(m)
-            if not p.exists():
-                raise UserError(f"{key}: file not found: {m} (relative to {Path.cwd()})")
-            if p.is_dir():
-                raise UserError(f"{key}: {m} is a folder; give a file or a glob such as {m.rstrip('/')}/*.csv")
+            _check_regular_file(p, m, key)
             if p.stat().st_size == 0:
                 raise UserError(f"{key}: {m} is empty (0 bytes)")
             members = _zip_members(m, inp.zip_members, i) if p.suffix.lower() == ".zip" else [None]
@@ -99,6 +98,29 @@ def resolve_sources(inputs) -> list[SourceFile]:
     if dupes:
         raise UserError(f"inputs: the same file is listed twice: {', '.join(sorted(dupes))}")
     return files
+
+
+def _check_regular_file(p: Path, m: str, key: str) -> None:
+    """Stop unless `p` is (a link to) a regular file, saying what it is instead."""
+    if p.is_symlink() and not p.exists():
+        try:
+            target = p.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13
+            target = None
+        except OSError as e:
+            target = None if e.errno == errno.ELOOP else os.readlink(p)
+        what = f"points to {target}, which does not exist" if target else "is part of a loop of symbolic links"
+        raise UserError(f"{key}: {m} is a symbolic link that {what}; point path at the real file")
+    if not p.exists():
+        raise UserError(f"{key}: file not found: {m} (relative to {Path.cwd()})")
+    if p.is_dir():
+        raise UserError(f"{key}: {m} is a folder; give a file or a glob such as {m.rstrip('/')}/*.csv")
+    mode = p.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise UserError(f"{key}: {m} is {kind}, not a regular file: its data cannot be read twice (the run "
+                        f"fingerprints, then reads it); save the data to a file and point path at it")
 
 
 def _source(inp, i: int, file: str, member: str | None) -> SourceFile:
