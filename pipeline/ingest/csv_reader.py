@@ -250,14 +250,19 @@ class _Lines:
         return csv.reader(self, dialect=reader.dialect)
 
 
-def _read_header(reader, source: SourceFile, options, sep: str) -> list[str]:
+def first_record(reader, source: SourceFile, options, sep: str) -> list[str]:
+    """The record on the header line (after csv.skip_rows); a git conflict marker there stops the run."""
     try:
         record = next(reader)
     except (StopIteration, csv.Error) as e:
         raise UserError(f"{source.path}: cannot read the header line: {e or 'the file has no lines'}") from None
     if record_is_marker(record, sep):
         raise marker_above_header(source, options, options.skip_rows + 1)
-    header = header_cells(record)
+    return record
+
+
+def _read_header(reader, source: SourceFile, options, sep: str) -> list[str]:
+    header = header_cells(first_record(reader, source, options, sep))
     if not any(header):
         raise UserError(f"{source.path}: the header line is empty; set csv.has_header: false if the file has none")
     dup = sorted(h for h, count in Counter(header).items() if count > 1)

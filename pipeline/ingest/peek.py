@@ -20,8 +20,7 @@ import polars as pl
 from pipeline.errors import UserError
 from pipeline.ingest import json_text
 from pipeline.ingest.binary_sniff import check_text_data
-from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
-from pipeline.ingest.csv_reader import header_cells, separator_for
+from pipeline.ingest.csv_reader import first_record, header_cells, separator_for
 from pipeline.ingest.file_streams import compression_of, open_text
 from pipeline.ingest.json_text import TooDeeplyNested
 from pipeline.ingest.raw_checks import check_raw_table, coerce_scalars
@@ -118,13 +117,7 @@ def _csv_header(text: str, source: SourceFile, options) -> list[str]:
     lines = io.StringIO(text, newline="")
     for _ in range(options.skip_rows):
         lines.readline()
-    reader = csv.reader(lines, delimiter=sep, quotechar=options.quote)
-    try:
-        first = next(reader)
-    except (StopIteration, csv.Error) as e:
-        raise UserError(f"{source.path}: cannot read the header line: {e or 'the file has no lines'}") from None
-    if record_is_marker(first, sep):
-        raise marker_above_header(source, options, options.skip_rows + 1)
+    first = first_record(csv.reader(lines, delimiter=sep, quotechar=options.quote), source, options, sep)
     if options.has_header:
         return header_cells(first)
     return [f"column_{i + 1}" for i in range(len(first))]
