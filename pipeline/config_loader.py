@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
+from pipeline.targets import UnknownTargetError, resolve_target
 from schemas.config import Config
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
@@ -97,14 +97,20 @@ def config_hash(config: Config) -> str:
 
 def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
     """(key path, message) for each value that the schema accepts but the pipeline cannot use:
-    a tokens `model` that does not resolve in the model table (with its encoding / max_tokens)."""
+    a target (or the older stages.tokens.model) that does not resolve in its destination's table."""
     problems = []
-    for i, stage in enumerate(config.stages):
-        if stage.name == "tokens":
-            try:
-                resolve_model(stage.model, stage.encoding, stage.max_tokens, stage.price_per_million_training_tokens)
-            except UnknownModelError as e:
-                problems.append((("stages", i, "model"), str(e)))
+    tokens = config.stage("tokens")
+    for i, cfg in enumerate(config.target_configs()):
+        try:
+            resolve_target(cfg, tokens)
+        except UnknownTargetError as e:
+            if config.targets is not None:
+                loc = ("targets", i, e.key)
+            elif config.target is not None:
+                loc = ("target", e.key)
+            else:
+                loc = ("stages", config.stages.index(tokens), "model") if tokens else ("target", e.key)
+            problems.append((loc, str(e)))
     return problems
 
 

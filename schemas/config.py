@@ -8,6 +8,7 @@ from schemas.base import StrictModel
 from schemas.conversion_options import WeightOptions, WindowOptions
 from schemas.inputs import InputConfig
 from schemas.stages import StageParams
+from schemas.target import TargetConfig
 
 
 class ConvertConfig(StrictModel):
@@ -56,6 +57,29 @@ class Config(StrictModel):
     cache: CacheConfig = CacheConfig()
     execution: ExecutionConfig = ExecutionConfig()
     report: ReportConfig = ReportConfig()
+    target: TargetConfig | None = Field(None, description="where you will fine-tune (default: openai)")
+    targets: list[TargetConfig] | None = Field(None, min_length=1, description="several destinations in one run, "
+                                               "each into out/<provider>-<model>/")
+
+    @model_validator(mode="after")
+    def _one_target_key(self) -> Config:
+        if self.target is not None and self.targets is not None:
+            raise ValueError("set either `target:` (one destination) or `targets:` (several), not both")
+        tokens = self.stage("tokens")
+        if tokens is not None and tokens.model is not None and (self.target or self.targets):
+            raise ValueError("stages.tokens.model and target(s) are both set: the model you fine-tune is set once, "
+                             "in target.model (delete stages.tokens.model)")
+        return self
+
+    def target_configs(self) -> list[TargetConfig]:
+        """The configured destinations in order; without `target(s):` one openai target (with the tokens stage's
+        `model` when it has one, the older place of that key)."""
+        if self.targets is not None:
+            return list(self.targets)
+        if self.target is not None:
+            return [self.target]
+        tokens = self.stage("tokens")
+        return [TargetConfig(model=getattr(tokens, "model", None))]
 
     @model_validator(mode="after")
     def _stage_order(self) -> Config:

@@ -111,7 +111,7 @@ def test_shipped_configs_are_valid():
 def test_a_model_the_table_cannot_resolve_names_key_and_line(tmp_path):
     p = write(tmp_path, "inputs:\n  - {path: x.jsonl, layout: conversations}\nstages:\n  - name: split\n"
                         "  - name: tokens\n    max_tokens: 4000\n    model: llama-3-8b\n  - name: export\n")
-    assert error_of(p).startswith(f"{p}: stages[1].model (line 7): unknown model 'llama-3-8b': known families are ")
+    assert error_of(p).startswith(f"{p}: stages[1].model (line 7): unknown model 'llama-3-8b' for openai: known models are ")
     # set by --set: the message names that argument, not the file, and gives no line
     assert error_of(p, ["stages.tokens.model=claude-3"]).startswith(
         "--set 'stages.tokens.model=claude-3': stages[1].model: unknown model 'claude-3'")

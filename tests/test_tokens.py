@@ -215,7 +215,7 @@ def test_unknown_model_is_a_config_error(tmp_path):
     config = Config.model_validate({"inputs": [{"path": "x.jsonl", "layout": "conversations"}],
                                     "stages": [{"name": "tokens", "model": "claude-3"}, {"name": "export"}]})
     [(loc, message)] = semantic_problems(config)
-    assert loc == ("stages", 0, "model") and "known families" in message
+    assert loc == ("stages", 0, "model") and "known models" in message
     cfg = tmp_path / "c.yaml"
     cfg.write_text("inputs: [{path: x.jsonl, layout: conversations}]\n"
                    "stages: [{name: tokens, model: gpt-5o-turbo}, {name: export}]\n")

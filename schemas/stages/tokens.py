@@ -14,8 +14,8 @@ from schemas.base import MOVED_TO_EXECUTION_WORKERS, StrictModel
 class TokensParams(StrictModel):
     REMOVED_KEYS: ClassVar[dict[str, str]] = {"workers": MOVED_TO_EXECUTION_WORKERS, "parallel_min_examples": MOVED_TO_EXECUTION_WORKERS}
     name: Literal["tokens"]
-    model: str = Field("gpt-4o-mini-2024-07-18",
-                       description="the model you will fine-tune: a base name, a dated snapshot or an ft:... model")
+    model: str | None = Field(None, description="older place of target.model (an openai model: a base name, a dated "
+                              "snapshot or an ft:... model); prefer `target: {provider, model}`")
     encoding: Literal["o200k_base", "cl100k_base"] | None = Field(
         None, description="tiktoken encoding; default: the one of the model's family")
     max_tokens: int | None = Field(None, ge=16, description="per-example limit; default: the model table's")

@@ -47,12 +47,17 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.chat.encodings import ensure_encoding
-from pipeline.chat.model_limits import TargetModel, UnknownModelError, resolve_model
-from pipeline.chat.token_counting import capped, count_batch, counter_for, estimate_from_sums
+from pipeline.chat.model_limits import base_model
+from pipeline.chat.token_counting import capped, counter_for, estimate_from_sums
 from pipeline.engine.facts import FirstN, Max, Min, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
+from pipeline.targets import UnknownTargetError, resolve_target, resolve_targets
+from pipeline.targets.base import Target
+from pipeline.targets.counting import count_texts, encoding_of, open_counter, open_spec
+from pipeline.targets.target_drops import merged, split_verdicts
+from schemas.target import TargetConfig
 
 RUNS = "per_part"
 CHUNK = 2_000
@@ -61,26 +66,40 @@ SAMPLES = 20
 FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
 
 
-def target_model(params) -> TargetModel:
+NO_LIMIT = 2**62  # a target that publishes no per-example limit: nothing is over it
+
+
+def run_targets(ctx: StageContext, params) -> list[Target]:
+    """The run's targets; a stage run alone (no run config) counts for the openai model of its params."""
     try:
-        return resolve_model(params.model, params.encoding, params.max_tokens,
-                             params.price_per_million_training_tokens)
-    except UnknownModelError as e:
-        raise UserError(f"stages.tokens: {e}") from None
+        if ctx.config is None:
+            return [resolve_target(TargetConfig(model=params.model), params)]
+        return resolve_targets(ctx.config)
+    except UnknownTargetError as e:
+        raise UserError(f"target: {e}") from None
+
+
+def _counter_args(target: Target, cache: Path) -> tuple:
+    encoding = encoding_of(target.tokenizer)
+    if encoding is not None:
+        ensure_encoding(encoding, cache)
+        return target.tokenizer, None
+    return target.tokenizer, open_spec(target.tokenizer, target.config)
 
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
-    target = target_model(params)
+    targets = run_targets(ctx, params)
+    target = targets[0]  # the first target's counts fill n_tokens; truncation fits its limit
     cache = Path(ctx.cache_dir) / "tiktoken"
-    ensure_encoding(target.encoding, cache)
-    limit = target.max_example_tokens
-    counts = _count_all(frame["example"].to_list(), target.encoding, cache, limit, ctx)
-    counter = counter_for(target.encoding, str(cache))
+    tokenizer, spec = _counter_args(target, cache)
+    limit = target.max_example_tokens or NO_LIMIT
+    counts = _count_all(frame["example"].to_list(), tokenizer, spec, cache, limit, ctx)
+    encoding = encoding_of(tokenizer)
+    counter = counter_for(encoding, str(cache)) if encoding else None
     ids = frame["example_id"].to_list()
 
     n = frame.height
-    reasons: list[str | None] = [None] * n
-    details: list[str | None] = [None] * n
+    verdicts: list[list] = [[None] * len(targets) for _ in range(n)]
     totals, assistants, n_messages = [0] * n, [0] * n, [0] * n
     new_examples: dict[int, str] = {}
     new_flags: dict[int, str] = {}
@@ -88,7 +107,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     over = 0
     for i, c in enumerate(counts):
         if c is None:
-            reasons[i], details[i] = "unreadable_example", "example is not a JSON object with a `messages` list"
+            verdicts[i] = [("unreadable_example", "example is not a JSON object with a `messages` list")] * len(targets)
             continue
         totals[i], assistants[i], n_messages[i], exact = c
         if c[0] <= limit:
@@ -96,39 +115,45 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         over += 1
         if len(samples["over_limit"]) < SAMPLES:
             samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact)})
-        where = f"{'' if exact else 'over '}{c[0]:,} tokens > limit {limit:,} of {target.name} ({target.limit_source})"
+        where = f"{'' if exact else 'over '}{c[0]:,} tokens > limit {limit:,} of {target.model} ({target.limit_source})"
         if params.on_overflow == "keep":
             new_flags[i] = FLAG_OVER_LIMIT
         elif params.on_overflow == "drop":
-            reasons[i], details[i] = "over_token_limit", where
+            verdicts[i][0] = ("over_token_limit", where)
         else:
-            text, after, removed = truncate(frame["example"][i], counter, limit)
+            text, after, removed = truncate(frame["example"][i], counter, limit, target, spec, str(cache))
             if text is None:
-                reasons[i], details[i] = "over_token_limit_untruncatable", f"{where}; {removed}"
+                verdicts[i][0] = ("over_token_limit_untruncatable", f"{where}; {removed}")
                 continue
             new_examples[i], new_flags[i] = text, FLAG_TRUNCATED
             if len(samples["truncated"]) < SAMPLES:
                 samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact),
-                                             "n_tokens_after": after.total, "messages_removed": removed})
-            totals[i], assistants[i], n_messages[i] = after.total, after.assistant, len(after.messages)
+                                             "n_tokens_after": after[0], "messages_removed": removed})
+            totals[i], assistants[i], n_messages[i] = after
 
     out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
                              pl.Series("n_assistant_tokens", assistants, pl.Int64))
     if new_examples:
         idx = sorted(new_examples)
         out = out.with_columns(out["example"].scatter(idx, [new_examples[j] for j in idx]))
+    out = _other_targets(out, targets, verdicts, params, cache, ctx)
     if new_flags:
         flags = out["flags"].to_list()
         for j, flag in new_flags.items():
             flags[j] = [*(flags[j] or []), flag]
         out = out.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8)))
-    out = with_drops(out, reasons, details)
+    folders = [t.folder for t in targets]
+    reasons, details, entries = map(list, zip(*(split_verdicts(v, folders, "tokens") for v in verdicts),
+                                              strict=True)) if n else ([], [], [])
+    out = with_drops(merged(out, entries), reasons, details)
 
     kept = [j for j in range(n) if reasons[j] is None]
     values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
               "messages": [n_messages[j] for j in kept]}
     facts = {
-        "model": Same(target.name), "base_model": Same(target.base), "encoding": Same(target.encoding),
+        "provider": Same(target.provider), "model": Same(target.model), "base_model": Same(base_model(target.model)),
+        "encoding": Same(tokenizer.partition(":")[2]), "tokenizer": Same(tokenizer),
+        "tokens_exact": Same(target.exact_tokens), "tokenizer_note": Same(getattr(target.module, "TOKENIZER_NOTE", None)),
         "limit": Same(limit), "limit_source": Same(target.limit_source), "on_overflow": Same(params.on_overflow),
         "examples": Sum(len(kept)),
         "totals": {m: Sum(sum(v)) for m, v in values.items()},
@@ -154,7 +179,7 @@ def problems_from_facts(facts: dict, params) -> list[Problem]:
         return []
     return [Problem("warning", "tokens_over_limit",
                     f"{over} example(s) exceed {facts['limit']:,} tokens for {facts['model']}; kept as asked "
-                    f"(flag {FLAG_OVER_LIMIT}), OpenAI truncates them during training")]
+                    f"(flag {FLAG_OVER_LIMIT}); {facts.get('provider', 'openai')} truncates or rejects them in training")]
 
 
 def finish_facts(facts: dict, params) -> dict:
@@ -175,14 +200,38 @@ def _inexact(exact: bool) -> dict:
     return {} if exact else {"n_tokens_exact": False}
 
 
-def truncate(text: str, counter, limit: int):
-    """(new example text, its count, messages removed), or (None, None, why) when it cannot fit."""
+def truncate(text: str, counter, limit: int, target: Target, spec, cache: str):
+    """(new example text, (total, assistant, n_messages) after, messages removed), or (None, None, why) when it
+    cannot fit. With a tiktoken counter the cut is computed from per-message counts; an open model's template
+    renders the whole conversation, so each candidate cut is counted again (the earliest that fits wins)."""
     obj = json.loads(text)
+    if counter is None:
+        return _truncate_by_recount(obj, open_counter(spec, cache), limit)
     cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj, capped(text, limit)), limit)
     if cut is None:
         return None, None, why
     obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
-    return dumps_example(obj), counter.example(obj), cut[1] - cut[0]
+    after = counter.example(obj)
+    return dumps_example(obj), (after.total, after.assistant, len(after.messages)), cut[1] - cut[0]
+
+
+def _truncate_by_recount(obj: dict, counter, limit: int):
+    messages = obj["messages"]
+    head = 0
+    while head < len(messages) and messages[head].get("role") == "system":
+        head += 1
+    if not messages or messages[-1].get("role") != "assistant":
+        return None, None, "it does not end on an assistant message"
+    for k in range(head + 1, len(messages)):
+        if messages[k].get("role") != "user":
+            continue
+        cut = {**obj, "messages": messages[:head] + messages[k:]}
+        if not any(m.get("role") == "assistant" and m.get("weight", 1) != 0 for m in cut["messages"]):
+            break
+        total, trained = counter.count(cut)
+        if total <= limit:
+            return dumps_example(cut), (total, trained, len(cut["messages"])), k - head
+    return None, None, "no later user message starts a part that fits and still has a trained assistant answer"
 
 
 def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tuple[int, int] | None, str]:
@@ -216,19 +265,42 @@ def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tup
                   f"{len(messages)}) needs {over}{base + suffix[starts[-1]]:,} tokens")
 
 
-def _count_all(texts: list[str], encoding: str, cache: Path, limit: int, ctx) -> list:
+def _count_all(texts: list[str], tokenizer: str, spec, cache: Path, limit: int, ctx) -> list:
     """Counts per example, in input order, CHUNK examples at a time (the engine runs parts in parallel);
     counting an example stops once it is over the limit (exact below it)."""
     bar = ctx.progress(total=len(texts), desc="tokens", unit="ex")
     results: list = []
     try:
         for i in range(0, len(texts), CHUNK):
-            part = count_batch(encoding, str(cache), texts[i:i + CHUNK], limit)
+            part = count_texts(tokenizer, spec, str(cache), texts[i:i + CHUNK], limit)
             results.extend(part)
             bar.update(len(part))
         return results
     finally:
         bar.close()
+
+
+def _other_targets(out: pl.DataFrame, targets: list[Target], verdicts: list[list], params, cache: Path,
+                   ctx) -> pl.DataFrame:
+    """Counts with the second and later targets' tokenizers (columns n_tokens:<folder>, n_assistant_tokens:<folder>)
+    and their limits: an example over one target's limit is rejected for that target only (on_overflow keep:
+    kept and flagged)."""
+    texts = out["example"].to_list()
+    for j, t in enumerate(targets[1:], start=1):
+        tokenizer, spec = _counter_args(t, cache)
+        limit = t.max_example_tokens or NO_LIMIT
+        counts = _count_all(texts, tokenizer, spec, cache, limit, ctx)
+        totals = [c[0] if c else 0 for c in counts]
+        out = out.with_columns(pl.Series(f"n_tokens:{t.folder}", totals, pl.Int64),
+                               pl.Series(f"n_assistant_tokens:{t.folder}", [c[1] if c else 0 for c in counts], pl.Int64))
+        for i, c in enumerate(counts):
+            if c is None:
+                verdicts[i][j] = ("unreadable_example", "example is not a JSON object with a `messages` list")
+            elif c[0] > limit and params.on_overflow != "keep":
+                count = f"{'' if c[3] else 'over '}{c[0]:,}"
+                verdicts[i][j] = ("over_token_limit",
+                                  f"{count} tokens > limit {limit:,} of {t.provider} {t.model} ({t.limit_source})")
+    return out
 
 
 def value_bin(v: int) -> int:

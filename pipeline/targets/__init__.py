@@ -1,0 +1,91 @@
+"""Destinations: where the prepared data is trained, one module each in pipeline/targets/destinations/.
+
+`resolve_targets(config)` turns the `target:` / `targets:` blocks into Target objects (pipeline/targets/base.py);
+`prepare` (features.py) applies one to an example; counting.py counts its tokens.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
+
+from pipeline.chat.model_limits import base_model
+from pipeline.targets.base import ModelFacts, Target
+
+
+class UnknownTargetError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key  # the config key to blame: provider | model | max_tokens
+
+
+@cache
+def provider_modules() -> dict[str, ModuleType]:
+    """{provider name: its module}, every module of pipeline/targets/destinations/ with a PROVIDER."""
+    from pipeline.targets import destinations
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(destinations.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{destinations.__name__}.{info.name}")
+        if hasattr(module, "PROVIDER"):
+            found[module.PROVIDER] = module
+    return found
+
+
+def find_model(module: ModuleType, name: str) -> ModelFacts | None:
+    """The module's facts for `name`: an exact name, or a dated snapshot / ft: name of a model that allows it
+    (the longest matching name wins, so gpt-4o never takes gpt-4o-mini's names)."""
+    for facts in module.MODELS:
+        if facts.name == name:
+            return facts
+    base = base_model(name)
+    matches = [f for f in module.MODELS if base == f.name or (f.snapshots and base.startswith(f.name + "-"))]
+    return max(matches, key=lambda f: len(f.name)) if matches else None
+
+
+def resolve_target(cfg, tokens_params=None) -> Target:
+    """One TargetConfig -> Target, or UnknownTargetError saying what to set."""
+    modules = provider_modules()
+    module = modules.get(cfg.provider)
+    if module is None:
+        raise UnknownTargetError("provider", f"unknown provider {cfg.provider!r}: known providers are "
+                                 f"{', '.join(modules)} (`chatprep targets` lists them with their models)")
+    model = cfg.model or module.DEFAULT_MODEL
+    facts = find_model(module, model)
+    if facts is None and hasattr(module, "custom_model"):
+        facts = module.custom_model(model, cfg, tokens_params)
+    if facts is None:
+        known = ", ".join(f.name for f in module.MODELS)
+        raise UnknownTargetError("model", f"unknown model {model!r} for {cfg.provider}: known models are "
+                                 f"{known}{getattr(module, 'CUSTOM_MODEL_HINT', '')}")
+    check = getattr(module, "check_model", None)
+    if check is not None:
+        problem = check(facts, model)
+        if problem:
+            raise UnknownTargetError("model", problem)
+    max_tokens = cfg.max_tokens or getattr(tokens_params, "max_tokens", None)
+    if max_tokens is not None:
+        limit, limit_source = max_tokens, "max_tokens"
+    else:
+        limit = facts.max_example_tokens.value
+        limit_source = "model table" if limit is not None else "not published: no limit applied (set target.max_tokens)"
+    price = cfg.price_per_million_training_tokens
+    if price is None:
+        price = getattr(tokens_params, "price_per_million_training_tokens", None)
+    if price is not None:
+        price_source = "price_per_million_training_tokens"
+    elif facts.price_per_million.value is not None:
+        price = facts.price_per_million.value
+        price_source = f"{facts.price_per_million.source} (as of {facts.price_per_million.as_of})"
+    else:
+        price_source = "price not published"
+    return Target(provider=cfg.provider, model=model, facts=facts, module=module, config=cfg,
+                  folder=cfg.folder(model), max_example_tokens=limit, limit_source=limit_source,
+                  price_per_million=price, price_source=price_source)
+
+
+def resolve_targets(config) -> list[Target]:
+    tokens = config.stage("tokens")
+    return [resolve_target(cfg, tokens) for cfg in config.target_configs()]

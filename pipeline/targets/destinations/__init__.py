@@ -1,0 +1,1 @@
+"""One module per destination (see pipeline/targets/base.py for what each declares)."""
