@@ -8,19 +8,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from pipeline import __version__
 from pipeline.config_loader import config_hash
-from pipeline.engine.atomic_files import AtomicFile, atomic_write, line_bytes, write_json, write_series_lines
+from pipeline.engine.atomic_files import atomic_write, line_bytes, write_json, write_series_lines
 from pipeline.engine.environment import library_versions
 from pipeline.engine.parts import Parts
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
 from pipeline.secret_masking import masked
+from pipeline.stages.export.stage import line_column
+from pipeline.targets.base import Target
+from pipeline.targets.files import file_problems, write_extras, write_splits
+from pipeline.targets.summary import target_summary
 
 OUTPUT_FILES = ("train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl", "stats.json",
                 "manifest.json", "report.html")
@@ -35,16 +40,18 @@ def finish_interrupted_outputs(out_dir: Path) -> None:
     if marker.is_file():
         for name in json.loads(marker.read_text()):
             if (staging / name).exists():
+                (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / name, out_dir / name)
     shutil.rmtree(staging, ignore_errors=True)
     if out_dir.is_dir():
         for name in OUTPUT_FILES:
-            for tmp in out_dir.glob(f".{name}.*.tmp"):
+            for tmp in (*out_dir.glob(f".{name}.*.tmp"), *out_dir.glob(f"*/.{name}.*.tmp")):
                 tmp.unlink(missing_ok=True)
 
 
 def _commit(staging: Path, out_dir: Path) -> None:
-    write_json(staging / COMMITTED, list(OUTPUT_FILES))
+    names = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+    write_json(staging / COMMITTED, names)
     finish_interrupted_outputs(out_dir)
 
 
@@ -77,46 +84,58 @@ def reject_lines(rejects: pl.DataFrame) -> pl.Series:
     return rejects.select(line.alias("l"))["l"]
 
 
-def _write_splits(out_dir: Path, frames) -> None:
-    """train.jsonl and validation.jsonl in one pass over the frames (columns split, line, example)."""
-    files = {split: AtomicFile(out_dir / f"{split}.jsonl") for split in ("train", "validation")}
-    try:
-        for frame in frames:
-            for split, out in files.items():
-                part = frame.filter(pl.col("split") == split)
-                for data in line_bytes(part.select(pl.coalesce("line", "example"))["line"]):
-                    out.write(data)
-        for out in files.values():
-            out.commit()
-    except BaseException:
-        for out in files.values():
-            out.discard()
-        raise
+@dataclass
+class TargetRun:
+    """One destination's share of the run: the examples it takes (slim, no text), its rejects (the common
+    ones plus its own), and the proof that every source row is in one of them."""
+
+    target: Target
+    slim: pl.DataFrame
+    rejects: pl.DataFrame
+    own_rejects: pl.DataFrame
+    rows: dict
 
 
 def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
-                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict]) -> None:
+                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun]) -> None:
     """`examples`: the exported examples on disk; `slim`: the same rows without their text (every other
     column), in the same order. The example lines stream part by part (with `export.shuffle`, whose
     order is global, they are read at once)."""
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _write_files(staging, config, config_path, examples, slim, rejects, stats, fingerprints)
+    _write_files(staging, config, config_path, examples, slim, rejects, stats, fingerprints, runs)
     _commit(staging, out_dir)
 
 
 def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
-                 rejects: pl.DataFrame, stats: dict, fingerprints: list[dict]) -> None:
-    text_columns = ["split", "line", "example"]
-    if "export_order" in slim.columns:
-        slim = slim.sort("export_order")
-        _write_splits(out_dir, [examples.read_all([*text_columns, "export_order"]).sort("export_order")])
-    else:
-        _write_splits(out_dir, examples.frames(text_columns))
-    atomic_write(out_dir / "provenance.jsonl",
-                 (data for split in ("train", "validation") for data in line_bytes(provenance_lines(slim, split))))
-    write_series_lines(out_dir / "rejects.jsonl", reject_lines(rejects))
+                 rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun]) -> None:
+    order = "export_order" if "export_order" in slim.columns else None
+    several = len(runs) > 1
+    tokens = config.stage("tokens")
+    stats["targets"] = {}
+    written = []
+    for j, run in enumerate(runs):
+        t = run.target
+        folder = out_dir / t.folder if several else out_dir
+        t_slim = run.slim.sort(order) if order else run.slim
+        sizes = write_splits(folder, t, line_column(t, j == 0), examples, order)
+        atomic_write(folder / "provenance.jsonl", (data for split in ("train", "validation")
+                                                    for data in line_bytes(provenance_lines(t_slim, split))))
+        write_series_lines(folder / "rejects.jsonl", reject_lines(run.rejects))
+        extras = write_extras(folder, t)
+        counts = {s: int((t_slim["split"] == s).sum()) if "split" in t_slim.columns else 0
+                  for s in ("train", "validation")}
+        problems = file_problems(t, counts, sizes)
+        stats["problems"] += [p.__dict__ for p in problems]
+        summary = target_summary(t, j == 0, t_slim, run.own_rejects, stats["facts"], sizes, extras, problems,
+                                 getattr(tokens, "n_epochs", None))
+        stats["targets"][t.folder] = summary
+        if several:
+            write_json(folder / "stats.json", {"target": summary, "rows": run.rows["total"],
+                                               "rows_by_source": run.rows["by_source"]})
+        written += [str((folder / n).relative_to(out_dir)) for n in
+                    (*sizes, "provenance.jsonl", "rejects.jsonl", *extras, *(["stats.json"] if several else []))]
     manifest = {
         "config_file": config_path,
         "config_sha256": config_hash(config),
@@ -124,7 +143,7 @@ def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim:
         "inputs": fingerprints,
         "versions": versions(),
         "timings": {s["name"]: s["seconds"] for s in stats["stages"]},
-        "outputs": list(OUTPUT_FILES),
+        "outputs": [*written, "stats.json", "manifest.json", "report.html"],
     }
     # one verdict for the console, stats.json and the report
     stats["verdict"] = verdict(RunData(stats, manifest, slim, rejects))

@@ -27,9 +27,12 @@ from pipeline.engine.run_checks import check_run_paths
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
-from pipeline.outputs import finish_interrupted_outputs, write_outputs
+from pipeline.outputs import TargetRun, finish_interrupted_outputs, write_outputs
 from pipeline.report.drop_review import drop_review
 from pipeline.stages import stage_module
+from pipeline.targets import resolve_targets
+from pipeline.targets.deadlines import notices
+from pipeline.targets.files import kept_mask, target_rejects
 
 
 @dataclass
@@ -143,15 +146,34 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
                         how="vertical_relaxed")
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
-    rows = account_rows(universe_parts.read_all(), slim, rejects)
+    universe = universe_parts.read_all()
+    rows = account_rows(universe, slim, rejects)
+    runs = target_runs(resolve_targets(config), universe, examples, slim, rejects)
     shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
     problems.extend(share_warnings)
+    problems.extend(Problem(n.level, n.code, n.message) for r in runs for n in notices(r.target)
+                    if n.level != "info")
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
     stats["drop_shares"] = shares
-    write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints)
+    write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints, runs)
+    problems.extend(Problem(**p) for p in stats["problems"][len(problems):])
     max_gb = config.cache.max_gb
     store.prune(used_keys, None if max_gb is None else max_gb * 2**30)
     return RunResult(stats, out_dir, problems)
+
+
+def target_runs(targets, universe: pl.DataFrame, examples: Parts, slim: pl.DataFrame,
+                rejects: pl.DataFrame) -> list[TargetRun]:
+    """Each target's examples and rejects, every source row proven in exactly one of them (per target)."""
+    if len(targets) == 1:
+        return [TargetRun(targets[0], slim, rejects, empty_rejects(), account_rows(universe, slim, rejects))]
+    runs = []
+    for t in targets:
+        own = target_rejects(slim, examples, t.folder, dict(rejects.schema))
+        kept = slim.filter(kept_mask(slim, t.folder))
+        all_rejects = pl.concat([rejects, own], how="vertical_relaxed")
+        runs.append(TargetRun(t, kept, all_rejects, own, account_rows(universe, kept, all_rejects)))
+    return runs
 
 
 def _release_memory() -> None:

@@ -18,7 +18,12 @@ from pathlib import Path
 import polars as pl
 
 COMPRESSION = "lz4"
-TEXT_COLUMNS = ("example", "line")  # the bulky columns: left on disk where a step does not need them
+# the bulky columns, left on disk where a step does not need them; a name ending in ":" is a prefix (line:<x>)
+TEXT_COLUMNS = ("example", "line", "line:")
+
+
+def _left_out(name: str, without: tuple[str, ...]) -> bool:
+    return any(name == w or (w.endswith(":") and name.startswith(w)) for w in without)
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class Parts:
             frames = []
             for path in self.paths:
                 names = list(pl.read_parquet_schema(path))
-                frames.append(_read(path, [c for c in (columns or names) if c not in without and c in names]))
+                frames.append(_read(path, [c for c in (columns or names) if not _left_out(c, without) and c in names]))
         else:
             frames = list(self.frames(columns))
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]

@@ -13,7 +13,12 @@ import json
 import polars as pl
 
 from pipeline.engine.facts import Sum
-from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all
+from pipeline.engine.records import DROP_REASON
+from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
+from pipeline.targets import resolve_targets
+from pipeline.targets.base import Target
+from pipeline.targets.features import prepare
+from pipeline.targets.target_drops import COLUMN, dropped_for, merged, split_verdicts
 
 RUNS = "per_part"  # per-example lines; the training-set size check runs on the merged counts
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
@@ -32,22 +37,72 @@ def _is_canonical(example: str) -> bool:
     return example.startswith('{"messages":[')
 
 
+def line_column(target: Target, first: bool) -> str:
+    """Where the line of `target` is: `line` for the first target, `line:<folder>` for the others."""
+    return "line" if first else f"line:{target.folder}"
+
+
+def _openai_lines(examples: list[str], ensure_ascii: bool) -> list[str | None]:
+    if ensure_ascii:
+        return [final_line(e, True) for e in examples]
+    # already the final compact form (line = null: the writer takes `example` as it is);
+    # re-encode only what a stage left in another shape
+    return [None if _is_canonical(e) else final_line(e, False) for e in examples]
+
+
+def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropped: list[dict]):
+    """The target's record per example, or None with (reason, detail) when it cannot take it (a stage list
+    without validate still never writes a line a destination rejects)."""
+    lines, verdicts = [], []
+    for text, gone in zip(examples, dropped, strict=True):
+        if target.folder in gone:
+            lines.append(None)
+            verdicts.append(None)
+            continue
+        p = prepare(json.loads(text), target)
+        if p.record is None:
+            lines.append(None)
+            verdicts.append((p.reason, p.detail))
+            continue
+        lines.append(json.dumps(p.record, ensure_ascii=ensure_ascii, separators=(",", ":")))
+        verdicts.append(None)
+    return lines, verdicts
+
+
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if "split" not in frame.columns:
         frame = frame.with_columns(pl.lit("train").alias("split"))
-    if params.ensure_ascii:
-        lines = [final_line(e, True) for e in frame["example"]]
-    else:  # already the final compact form (line = null: the writer takes `example` as it is);
-        # re-encode only what a stage left in another shape
-        lines = [None if _is_canonical(e) else final_line(e, False) for e in frame["example"]]
-    out = frame.with_columns(pl.Series("line", lines, pl.Utf8))
+    examples = frame["example"].to_list()
+    targets = resolve_targets(ctx.config) if ctx is not None and ctx.config is not None else []
+    dropped = [dropped_for(v) for v in frame[COLUMN]] if COLUMN in frame.columns else [{}] * frame.height
+    columns, verdicts = {}, [[None] * len(targets) for _ in examples]
+    if not targets or getattr(targets[0].module, "PASS_THROUGH", False):
+        columns["line"] = _openai_lines(examples, params.ensure_ascii)
+    for j, t in enumerate(targets):
+        if j == 0 and "line" in columns:
+            continue
+        lines, found = _target_lines(examples, t, params.ensure_ascii, dropped)
+        columns[line_column(t, j == 0)] = lines
+        for i, v in enumerate(found):
+            verdicts[i][j] = v
+    out = frame.with_columns(*(pl.Series(name, lines, pl.Utf8) for name, lines in columns.items()))
+    if len(targets) > 1 and COLUMN not in out.columns:  # every final part has it: the writers read it
+        out = out.with_columns(pl.lit(None, pl.Utf8).alias(COLUMN))
+    if any(v for row in verdicts for v in row):
+        folders = [t.folder for t in targets]
+        reasons, details, entries = map(list, zip(*(split_verdicts(v, folders, "export") for v in verdicts),
+                                                  strict=True))
+        out = with_drops(merged(out, entries), reasons, details)
+    else:
+        out = keep_all(out)
     if params.shuffle:
         seed = getattr(ctx.config.stage("split"), "seed", 0)
         out = out.with_columns(pl.col("example_id").map_elements(
             lambda i: hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).hexdigest(),
             return_dtype=pl.Utf8).alias("export_order"))
-    n_train = out.filter(pl.col("split") == "train").height
-    return StageOutput(keep_all(out), {"train": Sum(n_train), "validation": Sum(out.height - n_train)})
+    kept = out.filter(pl.col(DROP_REASON).is_null())
+    n_train = kept.filter(pl.col("split") == "train").height
+    return StageOutput(out, {"train": Sum(n_train), "validation": Sum(kept.height - n_train)})
 
 
 def problems_from_facts(facts: dict, params) -> list[Problem]:

@@ -45,6 +45,10 @@ from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
+from pipeline.targets import resolve_targets
+from pipeline.targets.base import FEATURE_TEXT, Target
+from pipeline.targets.features import prepare
+from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
 
 RUNS = "per_part"
@@ -227,9 +231,21 @@ def _sample(bucket: list, limit: int, ex_id, src, rows, detail: str) -> None:
         bucket.append({"example_id": ex_id, "source_file": src, "source_rows": (rows or [])[:20], "detail": detail})
 
 
+def _targets(ctx: StageContext) -> list[Target]:
+    """The run's targets whose rules or losses need a look (OpenAI-shaped ones take the chat schema as it is)."""
+    if ctx is None or ctx.config is None:
+        return []
+    return resolve_targets(ctx.config)
+
+
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     reasons: list[str | None] = []
     details: list[str | None] = []
+    targets = _targets(ctx)
+    judged = [t for t in targets if not getattr(t.module, "PASS_THROUGH", False)]
+    folders = [t.folder for t in targets]
+    entries: list[dict | None] = []
+    losses: dict[str, Counter] = {t.folder: Counter() for t in judged}
     examples = frame["example"].to_list()
     flags = frame["flags"].to_list() if "flags" in frame.columns else [[] for _ in examples]
     ids, sources, rows_list = (frame[c].to_list() for c in ("example_id", "source_file", "source_rows"))
@@ -257,11 +273,25 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             _sample(samples.setdefault(code, []), params.samples_per_reason, ids[i], sources[i], rows_list[i],
                     f"{where}, {first}")
             continue
-        reasons.append(None)
-        details.append(None)
         if v.rewritten is not None:
             examples[i] = dumps_example(v.rewritten)
             rewritten = True
+        code, detail, entry, lossy_flags = _target_verdicts(examples[i], targets, judged, folders, losses)
+        if code is not None:
+            where = _where(sources[i], rows_list[i])
+            reasons.append(code)
+            details.append(f"{where}, {detail}")
+            by_reason[code] += 1
+            problems[code] += 1
+            _sample(samples.setdefault(code, []), params.samples_per_reason, ids[i], sources[i], rows_list[i],
+                    f"{where}, {detail}")
+            continue
+        entries.append(entry if entry is None else (i, entry))
+        reasons.append(None)
+        details.append(None)
+        if lossy_flags:
+            flags[i] = [*(flags[i] or []), *lossy_flags]
+            flagged = True
         for code, detail in v.warnings:
             warnings[code] += 1
             flags[i] = [*(flags[i] or []), f"validate:{code}"]
@@ -281,7 +311,51 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
              "warning_samples": FirstNPerKey(params.samples_per_reason, warning_samples),
              "special_tokens": Tally(_fold_reserved(found), "count_then_key"),
              "special_tokens_stripped": Tally(_fold_reserved(stripped), "count_then_key"), "fast_path": Sum(fast)}
-    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(render(facts), params))
+    facts["targets"] = {folder: {"losses": Tally(c, "count_then_key")} for folder, c in losses.items()}
+    found_entries = [e for e in entries if e is not None]
+    if found_entries:
+        per_row: list[dict | None] = [None] * frame.height
+        for i, entry in found_entries:
+            per_row[i] = entry
+        out = merged(out, per_row)
+    return StageOutput(with_drops(out, reasons, details), facts,
+                       problems_from_facts(render(facts), params) + lossy_warnings(render(facts), targets))
+
+
+def _target_verdicts(text: str, targets: list[Target], judged: list[Target], folders: list[str],
+                     losses: dict[str, Counter]):
+    """(drop code, drop detail, {folder: [stage, reason, detail]} for targets that cannot take it, flags) of
+    one example that passed the chat schema: each destination's rules after its loss handling."""
+    if not judged:
+        return None, None, None, []
+    obj = json.loads(text)
+    verdicts, flags = [], []
+    for t in targets:
+        if t not in judged:
+            verdicts.append(None)
+            continue
+        p = prepare(obj, t)
+        if p.reason is not None:
+            verdicts.append((p.reason, p.detail))
+            continue
+        verdicts.append(None)
+        losses[t.folder].update(p.losses)
+        if p.losses and t.config.lossy == "warn":
+            flags += [f"target:lossy_{f}" for f in p.losses]
+    code, detail, entry = split_verdicts(verdicts, folders, "validate")
+    return code, detail, entry, list(dict.fromkeys(flags))
+
+
+def lossy_warnings(facts: dict, targets: list[Target]) -> list[Problem]:
+    """One run warning per target with lossy: warn whose examples lost features."""
+    out = []
+    for t in targets:
+        lost = facts.get("targets", {}).get(t.folder, {}).get("losses") or {}
+        if lost and t.config.lossy == "warn":
+            what = ", ".join(f"{FEATURE_TEXT[f]} in {n} example(s)" for f, n in lost.items())
+            out.append(Problem("warning", "lossy_conversion", f"{t.provider} {t.model}: written without {what} "
+                               "(lossy: warn; flag target:lossy_<feature>)"))
+    return out
 
 
 def _fold_reserved(counts: Counter) -> Counter:

@@ -20,6 +20,7 @@ TITLE = "OpenAI fine-tuning (winding down)"
 DOCS = "https://platform.openai.com/docs/guides/supervised-fine-tuning"
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 SUPPORTS = frozenset(FEATURES)
+PASS_THROUGH = True  # the chat schema (validate) is its own; records are the chat lines as they are
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 
 DEPRECATIONS = "https://developers.openai.com/api/docs/deprecations"

@@ -1,0 +1,135 @@
+"""The files of one destination: its train/validation lines (with a byte-order mark or as Parquet where it asks),
+its extra files (e.g. LLaMA-Factory's dataset_info.json), its rejects when several targets are written, and the
+checks of its file rules (example counts, file size) against what was written."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.engine.atomic_files import AtomicFile, atomic_write, line_bytes
+from pipeline.engine.parts import Parts
+from pipeline.engine.stage import Problem
+from pipeline.targets.base import Target
+from pipeline.targets.target_drops import COLUMN, dropped_for
+
+BOM = b"\xef\xbb\xbf"
+SPLITS = ("train", "validation")
+
+
+def kept_mask(frame: pl.DataFrame, folder: str) -> pl.Series:
+    """True for the rows `folder`'s target takes (not in its target_drops)."""
+    if COLUMN not in frame.columns:
+        return pl.Series([True] * frame.height, dtype=pl.Boolean)
+    return pl.Series([folder not in dropped_for(v) for v in frame[COLUMN]], dtype=pl.Boolean)
+
+
+def target_rejects(slim: pl.DataFrame, examples: Parts, folder: str, reject_schema: dict) -> pl.DataFrame:
+    """The rows one target cannot take, as reject rows (stage, reason, detail, source, example text)."""
+    if COLUMN not in slim.columns:
+        return pl.DataFrame(schema=reject_schema)
+    gone = slim.filter(~kept_mask(slim, folder))
+    if gone.height == 0:
+        return pl.DataFrame(schema=reject_schema)
+    texts = examples.texts(gone["example_id"])
+    entries = [dropped_for(v)[folder] for v in gone[COLUMN]]
+    return pl.DataFrame({
+        "stage": [e[0] for e in entries], "reason": [e[1] for e in entries], "detail": [e[2] for e in entries],
+        "source_file": gone["source_file"], "source_rows": gone["source_rows"].cast(pl.List(pl.Int64)),
+        "example_id": gone["example_id"], "example": [texts.get(i) for i in gone["example_id"]],
+    }).select(list(reject_schema)).cast(reject_schema)
+
+
+def file_names(target: Target) -> dict[str, str]:
+    ext = "parquet" if target.config.file_format == "parquet" else "jsonl"
+    return {split: f"{split}.{ext}" for split in SPLITS}
+
+
+def write_splits(folder: Path, target: Target, line_column: str, examples: Parts, order: str | None) -> dict:
+    """train and validation files of `target` from the example parts; returns {file name: bytes written}."""
+    names = file_names(target)
+    several = COLUMN in pl.read_parquet_schema(examples.paths[0]) if examples.names else False
+    columns = ["split", line_column, "example", *([COLUMN] if several else []), *([order] if order else [])]
+    frames = [examples.read_all(columns).sort(order)] if order else examples.frames(columns)
+    bom = bool(target.files.byte_order_mark.value)
+    if target.config.file_format == "parquet":
+        return _write_parquet(folder, names, frames, line_column, target.folder)
+    files = {split: AtomicFile(folder / names[split]) for split in SPLITS}
+    sizes = dict.fromkeys(names.values(), 0)
+    try:
+        for split, out in files.items():
+            if bom:
+                out.write(BOM)
+                sizes[names[split]] += len(BOM)
+        for frame in frames:
+            frame = frame.filter(kept_mask(frame, target.folder))
+            for split, out in files.items():
+                part = frame.filter(pl.col("split") == split)
+                for data in line_bytes(part.select(pl.coalesce(line_column, "example"))[line_column]):
+                    out.write(data)
+                    sizes[names[split]] += len(data)
+        for out in files.values():
+            out.commit()
+    except BaseException:
+        for out in files.values():
+            out.discard()
+        raise
+    return sizes
+
+
+def _write_parquet(folder: Path, names: dict, frames, line_column: str, target_folder: str) -> dict:
+    lines = {split: [] for split in SPLITS}
+    for frame in frames:
+        frame = frame.filter(kept_mask(frame, target_folder))
+        for split in SPLITS:
+            lines[split] += frame.filter(pl.col("split") == split).select(
+                pl.coalesce(line_column, "example"))[line_column].to_list()
+    sizes = {}
+    for split in SPLITS:
+        buffer = io.BytesIO()
+        records = [json.loads(line) for line in lines[split]]
+        table = pl.DataFrame({"messages": [r["messages"] for r in records]}) if records else pl.DataFrame(
+            schema={"messages": pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))})
+        if any("tools" in r for r in records):
+            table = table.with_columns(pl.Series("tools", [json.dumps(r.get("tools")) if "tools" in r else None
+                                                           for r in records], pl.Utf8))
+        table.write_parquet(buffer, statistics=False)
+        atomic_write(folder / names[split], buffer.getvalue())
+        sizes[names[split]] = len(buffer.getvalue())
+    return sizes
+
+
+def write_extras(folder: Path, target: Target) -> list[str]:
+    make = getattr(target.module, "extra_files", None)
+    if make is None:
+        return []
+    extras = make(target, file_names(target))
+    for name, text in extras.items():
+        atomic_write(folder / name, text)
+    return list(extras)
+
+
+def file_problems(target: Target, counts: dict[str, int], sizes: dict[str, int]) -> list[Problem]:
+    """The destination's file rules against what was written (errors: it would refuse the upload or job)."""
+    rules, where, out = target.files, f"{target.provider} {target.model}", []
+    low, high, val = rules.min_train.value, rules.max_train.value, rules.max_validation.value
+    if low is not None and counts["train"] < low:
+        out.append(Problem("error", "target_too_few_examples", f"{where}: {counts['train']} training examples; it "
+                           f"needs at least {low:,} ({rules.min_train.source})"))
+    if high is not None and counts["train"] > high:
+        out.append(Problem("error", "target_too_many_examples", f"{where}: {counts['train']:,} training examples; "
+                           f"it takes at most {high:,} ({rules.max_train.source}): select fewer (e.g. a where: on "
+                           "the inputs) or split the job"))
+    if val is not None and counts["validation"] > val:
+        out.append(Problem("error", "target_validation_too_large", f"{where}: {counts['validation']:,} validation "
+                           f"examples; it takes at most {val:,} ({rules.max_validation.source}): set "
+                           f"split.validation_max: {val}"))
+    cap = rules.max_file_bytes.value
+    for name, size in sizes.items():
+        if cap is not None and size > cap:
+            out.append(Problem("error", "target_file_too_large", f"{where}: {name} is {size / 2**20:,.1f} MiB; "
+                               f"the limit is {cap / 2**20:,.0f} MiB ({rules.max_file_bytes.source})"))
+    return out
