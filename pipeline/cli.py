@@ -17,11 +17,14 @@ from pipeline.errors import UserError
 EXIT_OK, EXIT_NOT_READY, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
 
 MAIN_HELP = """\
-Turn raw conversation logs (CSV, Parquet, JSONL, JSON) into OpenAI chat fine-tuning files.
+Turn raw conversation logs (CSV, Parquet, JSONL, JSON) into chat fine-tuning files for where you train:
+OpenAI (no new jobs after 2027-01-06), Azure OpenAI, Fireworks, Together, Vertex AI Gemini, Bedrock Nova and
+open-weights trainers (TRL, axolotl, LLaMA-Factory) — `target: {provider, model}` in the config, or
+`targets: [...]` for several at once (one folder each). `chatprep targets` lists them.
 
 A run reads the inputs named in a YAML config, converts them to chat examples, runs the configured
 stages (validate, dedup, language, tokens, moderation, split, ...) and writes into the output folder:
-  train.jsonl, validation.jsonl   exactly OpenAI's chat fine-tuning format, ready to upload
+  train.jsonl, validation.jsonl   exactly the destination's format, ready to upload
   provenance.jsonl                source file + rows of every exported line
   rejects.jsonl                   every dropped example or unreadable row, with stage and reason
   stats.json, manifest.json       counts that add up (rows in = exported + rejected), inputs, versions
@@ -33,6 +36,8 @@ examples:
   chatprep prepare --config configs/default.yaml
   chatprep prepare --config configs/default.yaml --out out/try2 --set stages.split.validation_fraction=0.2
   chatprep check-config configs/default.yaml
+  chatprep prepare --config configs/default.yaml --set target.provider=together
+  chatprep targets                      # where you can train: models, limits, prices, deadlines, sources
 
 exit codes: 0 the run finished (the summary and report.html give the verdict), 1 the run finished but an
 error-level problem blocks the upload (e.g. fewer than 10 training examples), 2 bad input or config,
@@ -58,11 +63,32 @@ def _parser() -> argparse.ArgumentParser:
                                      "it (read from each file's header or schema, not the whole file).")
     chk.add_argument("config", metavar="PATH")
     chk.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    tgt = sub.add_parser("targets", help="list the destinations: models, limits, prices, deadlines, sources",
+                         formatter_class=fmt, description="Every place chatprep writes files for (`target.provider`), "
+                         "with its default and known models, per-example token limits, file rules, price and "
+                         "deadlines; each fact names its source and the date it was read.")
+    tgt.add_argument("provider", nargs="?", help="show only this provider")
     return p
+
+
+def list_targets(provider: str | None) -> int:
+    from pipeline.targets import provider_modules
+    from pipeline.targets.listing import render_targets
+
+    try:
+        print(render_targets(provider))
+    except BrokenPipeError:  # `chatprep targets | head`
+        sys.stderr.close()
+    except KeyError:
+        print(f"error: unknown provider {provider!r}; known: {', '.join(provider_modules())}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "targets":
+        return list_targets(args.provider)
     config = None
     try:
         config = load_config(args.config, args.overrides)
