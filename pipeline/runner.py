@@ -113,6 +113,8 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     for segment in plan_segments([(p, stage_module(p.name)) for p in config.stages]):
         for params, module in segment.stages:
             extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
+            if getattr(module, "USES_TARGETS", False):  # its result depends on the destinations too
+                extra = [extra, [t.model_dump(mode="json") for t in config.target_configs()]]
             key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
         used_keys.add(key)
         t = time.perf_counter()

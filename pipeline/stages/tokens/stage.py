@@ -60,6 +60,7 @@ from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.target import TargetConfig
 
 RUNS = "per_part"
+USES_TARGETS = True  # the configured destinations are part of its checkpoint key
 CHUNK = 2_000
 METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
@@ -145,7 +146,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     folders = [t.folder for t in targets]
     reasons, details, entries = map(list, zip(*(split_verdicts(v, folders, "tokens") for v in verdicts),
                                               strict=True)) if n else ([], [], [])
-    out = with_drops(merged(out, entries), reasons, details)
+    out = with_drops(merged(out, entries, len(targets) > 1), reasons, details)
 
     kept = [j for j in range(n) if reasons[j] is None]
     values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
