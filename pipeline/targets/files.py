@@ -106,7 +106,12 @@ def write_extras(folder: Path, target: Target) -> list[str]:
     make = getattr(target.module, "extra_files", None)
     if make is None:
         return []
-    extras = make(target, file_names(target))
+    names = file_names(target)
+    if target.config.file_format == "parquet":
+        uses_tools = any("tools" in pl.read_parquet_schema(folder / n) for n in names.values())
+    else:
+        uses_tools = any(b'"tool_calls"' in (folder / n).read_bytes() for n in names.values())
+    extras = make(target, names, uses_tools)
     for name, text in extras.items():
         atomic_write(folder / name, text)
     return list(extras)
