@@ -59,7 +59,7 @@ def _load(spec: OpenModelSpec, cache_dir: str) -> ChatTokenCounter:
     if spec.family == "gpt-oss":
         return gpt_oss.GptOssCounter(Path(cache_dir))
     if spec.family == "mistral-nemo":
-        return mistral.load()
+        return mistral.MistralCounter()
     from pipeline.chat.open_models import hf_files
 
     if spec.tokenizer_file:

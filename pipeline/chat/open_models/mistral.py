@@ -1,30 +1,31 @@
-"""Mistral NeMo (tekken, instruct v3): vocab and chat template both from the mistral-common package.
+"""Mistral NeMo (tekken, instruct v3): counted by the mistral-common package, which ships its tokenizer.
 
 - Tokenizer: `tekken_240718.json`, shipped inside the mistral-common wheel (mistral_common/data/) — the
-  tekken file of Mistral-Nemo-Instruct-2407 — read by mistral-common's Tekkenizer (a tiktoken BPE whose
-  ordinary ids come after its 1,000 special ids). No download.
-- Chat template: the Jinja template mistral-common generates for a tekken v3 tokenizer
-  (mistral_common.integrations.chat_templates.generate_chat_template — the generator behind the
-  templates of Mistral's Hugging Face repos), rendered by our transformers-compatible renderer; the
-  rendered text is split at the special-token strings ([INST], [/INST], [TOOL_CALLS], </s>, ...) and the
-  rest BPE-encoded, as a tokenizer.json with those added tokens does.
-- Tool definitions are passed in the shape mistral-common renders them: {"type": "function", "function":
-  {"name", "description" ("" when absent), "parameters" ({} when absent)}}.
-- Trained tokens: the template has no {% generation %} blocks, so the mask is derived by rendering
-  prefixes (jinja_chat_template.py): an assistant message's content and its `</s>`.
+  tekken file of Mistral-Nemo-Instruct-2407 — loaded in finetuning validation mode. No download.
+- Rendering: mistral-common's own `encode_chat_completion` of the example (`ChatCompletionRequest.from_openai`):
+  the library Mistral's fine-tuning uses. It parses tool-call arguments and JSON tool results itself and
+  writes them once-encoded; an example it refuses (no user turn first, a tool-call id that is not 9
+  letters/digits, ...) is an ExampleRejected with its reason.
+- Trained tokens: each trained assistant message as mistral-common encodes it
+  (`encode_assistant_message`: its content or [TOOL_CALLS] and `</s>`), `weight: 0` ones left out.
 
-tests/test_open_models_mistral.py checks the token ids against mistral-common's own
-`encode_chat_completion` (finetuning validation) on real conversations, and the trained tokens against its
-`encode_assistant_message`.
+`template_counter()` is the other way to the same model: the Jinja template mistral-common generates for a
+tekken v3 tokenizer (the generator behind the templates of Mistral's Hugging Face repos), rendered by our
+transformers-compatible renderer and tokenized by splitting the special tokens out — what a Hugging Face
+trainer sees. tests/test_open_models_mistral.py checks both against encode_chat_completion on real
+conversations; they differ only where a tool result is JSON: the generated template writes it as a
+string (`"content": "{\"a\": 1}"`), mistral-common as the object.
 """
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from importlib import metadata
 
-from pipeline.chat.open_models.interface import OpenModelError
+from pipeline.chat.open_models.interface import ExampleRejected, OpenModelError
 from pipeline.chat.open_models.jinja_chat_template import ChatTemplate
+from pipeline.chat.open_models.messages import example_messages, example_tools, trained_flags
 from pipeline.chat.open_models.template_counter import TemplateCounter
 from pipeline.chat.open_models.text_tokenizers import SpecialSplitTokenizer
 
@@ -89,10 +90,62 @@ def mistral_tools(tools: list | None) -> list | None:
     return out
 
 
-def load() -> TemplateCounter:
+class MistralCounter:
+    exact = True
+
+    def __init__(self):
+        self.tokenizer = load_mistral_tokenizer()
+        self.name = f"mistral-nemo (tekken_240718, instruct v3, mistral-common {metadata.version('mistral-common')})"
+
+    def _encode(self, example: dict):
+        from mistral_common.exceptions import MistralCommonException
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest
+        from pydantic import ValidationError
+
+        messages = [{k: v for k, v in m.items() if k != "weight"} if isinstance(m, dict) else m
+                    for m in example_messages(example)]
+        try:
+            request = ChatCompletionRequest.from_openai(messages=copy.deepcopy(messages), tools=example_tools(example))
+            return request, self.tokenizer.encode_chat_completion(request)
+        except (MistralCommonException, ValidationError, ValueError, TypeError, KeyError, AssertionError) as e:
+            reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+            raise ExampleRejected(f"mistral-common rejected the example: {reason}") from None
+
+    def render(self, example: dict) -> str:
+        from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+
+        return self.tokenizer.decode(self._encode(example)[1].tokens, special_token_policy=SpecialTokenPolicy.KEEP)
+
+    def token_ids(self, example: dict) -> list[int]:
+        return self._encode(example)[1].tokens
+
+    def count(self, example: dict) -> tuple[int, int]:
+        from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+
+        request, tokenized = self._encode(example)
+        flags = [f for m, f in zip(example["messages"], trained_flags(example["messages"])) if m.get("role") != "system"]
+        parsed = [m for m in request.messages if m.role != "system"]
+        last_user = max((i for i, m in enumerate(parsed) if isinstance(m, UserMessage)), default=-1)
+        instruct = self.tokenizer.instruct_tokenizer
+        trained = sum(len(instruct.encode_assistant_message(m, i < last_user))
+                      for i, (m, flag) in enumerate(zip(parsed, flags)) if flag and isinstance(m, AssistantMessage))
+        return len(tokenized.tokens), trained
+
+
+@lru_cache(maxsize=1)
+def load_mistral_tokenizer():
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    load_tekkenizer()  # the checks and messages for a missing package or file
+    return MistralTokenizer.from_file(str(MistralTokenizer._data_path() / TEKKEN_FILE), mode=ValidationMode.finetuning)
+
+
+def template_counter() -> TemplateCounter:
+    """The same model through its generated Hugging Face chat template (see the module doc)."""
     tekken = load_tekkenizer()
     version = metadata.version("mistral-common")
     template = ChatTemplate(generated_template(), {"bos_token": "<s>", "eos_token": "</s>"},
                             origin="the Mistral NeMo chat template")
-    return TemplateCounter(f"mistral-nemo (tekken_240718, instruct v3, mistral-common {version})", template,
+    return TemplateCounter(f"mistral-nemo chat template (tekken_240718, instruct v3, mistral-common {version})", template,
                            tekken_text_tokenizer(tekken), prepare_tools=mistral_tools)
