@@ -11,9 +11,9 @@ The assistant mask, as character spans of the rendered text:
 - a template with `{% generation %}` blocks: the blocks (as transformers reports them), the k-th block
   taken for the k-th assistant message when the counts agree (so `weight: 0` can drop its block);
 - otherwise, by rendering prefixes: assistant message i's text is what rendering messages[:i+1] adds to
-  messages[:i] with the generation prompt (its content and end-of-turn token, not the role header), found
-  in the full rendering after the previous assistant message. This is the span a `{% generation %}` block
-  around the message would mark.
+  messages[:i] with the generation prompt (its content and end-of-turn token, not the role header, nor the
+  whitespace that separates it from the next turn), found in the full rendering after the previous
+  assistant message. This is the span a `{% generation %}` block around the message would mark.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ class ChatTemplate:
                     f"{self.origin}: cannot tell which text of assistant message {i + 1} is trained (rendering the "
                     f"conversation up to it does not extend the rendering before it); add {{% generation %}} "
                     f"blocks around the assistant text to the template")
-            piece = upto[len(before):]
+            # the turn's text; the whitespace separating it from the next turn is the template's, not written
+            piece = upto[len(before):].rstrip()
             at = text.find(piece, cursor) if piece else -1
             if piece and at < 0:
                 raise ExampleRejected(
