@@ -94,12 +94,16 @@ def compile_chat_template(source: str, origin: str, variables: dict) -> ChatTemp
                              f"or use the model's own (tokenizer_config.json `chat_template`)") from None
 
 
-def _check_variables(source: str, origin: str, variables: dict, config_path: Path) -> None:
+def _check_variables(source: str, origin: str, config_path: Path) -> None:
+    """Without a tokenizer_config.json the special tokens are unknown: a template that writes them would
+    silently lose them. (With one, a token it does not define renders empty, as in transformers.)"""
+    if config_path.is_file():
+        return
     for key in ("bos_token", "eos_token"):
-        if re.search(rf"\b{key}\b", source) and key not in variables:
+        if re.search(rf"\b{key}\b", source):
             raise OpenModelError(
-                f"{origin} uses {key}, but {config_path} (where the model's special tokens are) is missing or does not "
-                f"define it; put the model's tokenizer_config.json beside the tokenizer file, or use model_dir")
+                f"{origin} uses {key}, but there is no {config_path} to say what it is (the model's special tokens "
+                f"are there); put the model's tokenizer_config.json beside the tokenizer file, or use model_dir")
 
 
 def _config_templates(config: dict, config_path: Path) -> dict[str, str]:
@@ -122,7 +126,7 @@ def _counter(name: str, tokenizer_path: Path, templates: dict[str, tuple[str, st
     tokenizer = HuggingFaceTokenizer(load_tokenizer(tokenizer_path))
     compiled = {}
     for key, (source, origin) in templates.items():
-        _check_variables(source, origin, variables, config_path)
+        _check_variables(source, origin, config_path)
         compiled[key] = compile_chat_template(source, origin, variables)
     default = compiled.get("default") or next(iter(compiled.values()))
     counter = TemplateCounter(name, default, tokenizer)
