@@ -130,3 +130,14 @@ def test_missing_vocab_names_the_file_and_the_fix(tmp_path, monkeypatch):
 def test_name_says_what_counts(counter):
     assert counter.exact is True
     assert counter.name.startswith("gpt-oss (o200k_harmony, openai-harmony 0.0.")
+
+
+def test_the_prefix_fallback_counts_what_the_message_renders_count(realdata, counter):
+    from pipeline.chat.open_models.gpt_oss import harmony_messages
+
+    examples = (cookbook_examples(realdata, "drone_training.jsonl")[:5] + fastchat_examples(realdata, 10)
+                + glaive_examples(realdata, 10))
+    for n, example in enumerate(examples):
+        messages, flags = harmony_messages(example)
+        by_prefix = sum(counter._written_by_prefix(messages, k) for k, flag in enumerate(flags) if flag)
+        assert counter.count(example)[1] == by_prefix, f"example {n}"
