@@ -133,3 +133,13 @@ def test_what_the_model_refuses_is_an_example_error_with_its_reason(counter, tem
 def test_name_says_what_counts(counter):
     assert counter.exact is True
     assert counter.name.startswith("mistral-nemo (tekken_240718, instruct v3, mistral-common ")
+
+
+def test_a_missing_tokenizer_file_says_to_reinstall(tmp_path, monkeypatch):
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    from pipeline.chat.open_models import OpenModelError, mistral
+
+    monkeypatch.setattr(MistralTokenizer, "_data_path", classmethod(lambda cls: tmp_path))
+    with pytest.raises(OpenModelError, match=r"tekken_240718\.json is missing .*\(pip install --force-reinstall"):
+        mistral.load_mistral_tokenizer.__wrapped__()

@@ -39,17 +39,24 @@ def _missing() -> OpenModelError:
                           "reinstall chatprep's requirements (make setup), or give model_dir / tokenizer_file instead")
 
 
-@lru_cache(maxsize=1)
-def load_tekkenizer():
+def tekken_path():
+    """The tekken file inside the installed mistral-common; a clear error when the package or file is missing."""
     try:
         from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-        from mistral_common.tokens.tokenizers.tekken import Tekkenizer
     except ImportError:
         raise _missing() from None
     path = MistralTokenizer._data_path() / TEKKEN_FILE
     if not path.is_file():
         raise OpenModelError(f"{path} is missing from the installed mistral-common; reinstall it "
                              f"(pip install --force-reinstall mistral-common)")
+    return path
+
+
+@lru_cache(maxsize=1)
+def load_tekkenizer():
+    path = tekken_path()
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
     return Tekkenizer.from_file(path)
 
 
@@ -134,11 +141,11 @@ class MistralCounter:
 
 @lru_cache(maxsize=1)
 def load_mistral_tokenizer():
+    path = tekken_path()
     from mistral_common.protocol.instruct.validator import ValidationMode
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-    load_tekkenizer()  # the checks and messages for a missing package or file
-    return MistralTokenizer.from_file(str(MistralTokenizer._data_path() / TEKKEN_FILE), mode=ValidationMode.finetuning)
+    return MistralTokenizer.from_file(str(path), mode=ValidationMode.finetuning)
 
 
 def template_counter() -> TemplateCounter:
