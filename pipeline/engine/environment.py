@@ -17,6 +17,7 @@ OUTPUT_LIBRARIES = (
     "pydantic", "pandera",                    # config defaults, raw-table checks
     "ftfy",                                   # normalize
     "tiktoken",                               # tokens, windows, validate
+    "tokenizers", "openai-harmony", "mistral-common",  # open-weights token counts (pipeline/chat/open_models)
     "py3langid", "langdetect",                # language
     "phonenumbers", "python-stdnum",          # pii
     "datasketch",                             # dedup
