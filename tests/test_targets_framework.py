@@ -80,8 +80,8 @@ def test_loss_detection_and_dropping():
         {"role": "assistant", "content": "It is 42.", "weight": 0},
         {"role": "user", "content": [{"type": "text", "text": "and"}, {"type": "image_url", "image_url": {"url": "u"}}]},
         {"role": "assistant", "content": "done"}]}
-    assert features_used(ex) == {"tools": 3, "parallel_tool_calls": 1, "names": 1, "weights": 1, "images": 1}
-    out = drop_features(ex, ["tools", "names", "weights", "images", "parallel_tool_calls"])
+    assert features_used(ex) == {"tools": 3, "names": 1, "weights": 1, "images": 1}
+    out = drop_features(ex, ["tools", "names", "weights", "images"])
     assert out["messages"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "It is 42."},
                                {"role": "user", "content": [{"type": "text", "text": "and"}]},
                                {"role": "assistant", "content": "done"}]

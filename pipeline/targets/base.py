@@ -24,12 +24,11 @@ from types import ModuleType
 from typing import Any
 
 # the optional chat features a destination may lack (the chat schema, schemas/chat.py, allows them all)
-FEATURES = ("weights", "tools", "functions", "parallel_tool_calls", "names", "images", "refusals")
+FEATURES = ("weights", "tools", "functions", "names", "images", "refusals")
 FEATURE_TEXT = {
     "weights": "assistant turns with weight 0 (trained on anyway once the weight is dropped)",
     "tools": "tool definitions and tool calls (the tool turns are removed)",
     "functions": "legacy functions / function_call (removed)",
-    "parallel_tool_calls": "the parallel_tool_calls setting (removed)",
     "names": "message `name` fields (removed)",
     "images": "image parts (removed)",
     "refusals": "assistant `refusal` fields (removed)",

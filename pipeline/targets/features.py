@@ -31,8 +31,8 @@ def features_used(example: dict) -> dict[str, int]:
         add("tools")
     if example.get("functions"):
         add("functions")
-    if "parallel_tool_calls" in example:
-        add("parallel_tool_calls")
+    # parallel_tool_calls is a training setting, not data: a destination without it loses nothing (its writer
+    # leaves it out); it goes with the tools where those are dropped
     for m in example.get("messages") or ():
         if not isinstance(m, dict):
             continue

@@ -123,10 +123,11 @@ def extra_files(target, names: dict[str, str], uses_tools: bool) -> dict[str, st
     info = {f"chatprep_{split}": {"file_name": name, "formatting": "openai" if uses_tools else "sharegpt",
                                   "columns": columns, "tags": tags}
             for split, name in names.items()}
-    axolotl = {"datasets": [{"path": names["train"], "ds_type": names["train"].rsplit(".", 1)[1],
+    ds_type = {"jsonl": "json", "parquet": "parquet"}
+    axolotl = {"datasets": [{"path": names["train"], "ds_type": ds_type[names["train"].rsplit(".", 1)[1]],
                              "type": "chat_template", "field_messages": "messages",
                              "message_property_mappings": {"role": "role", "content": "content"}}],
-               "test_datasets": [{"path": names["validation"], "ds_type": names["validation"].rsplit(".", 1)[1],
+               "test_datasets": [{"path": names["validation"], "ds_type": ds_type[names["validation"].rsplit(".", 1)[1]],
                                   "split": "train", "type": "chat_template", "field_messages": "messages",
                                   "message_property_mappings": {"role": "role", "content": "content"}}]}
     head = (f"# axolotl datasets for {target.model}, written by chatprep (paths relative to this folder;\n"
