@@ -311,7 +311,11 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
              "warning_samples": FirstNPerKey(params.samples_per_reason, warning_samples),
              "special_tokens": Tally(_fold_reserved(found), "count_then_key"),
              "special_tokens_stripped": Tally(_fold_reserved(stripped), "count_then_key"), "fast_path": Sum(fast)}
-    facts["targets"] = {folder: {"losses": Tally(c, "count_then_key")} for folder, c in losses.items()}
+    # lossy_warn: the target named for the run warning of lossy: warn (in the facts, as per-part problems are
+    # not merged: the run's problems come from problems_from_facts)
+    facts["targets"] = {t.folder: {"losses": Tally(losses[t.folder], "count_then_key"),
+                                   "lossy_warn": Same(f"{t.provider} {t.model}" if t.config.lossy == "warn" else None)}
+                        for t in judged}
     found_entries = [e for e in entries if e is not None]
     if found_entries:
         per_row: list[dict | None] = [None] * frame.height
@@ -319,7 +323,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             per_row[i] = entry
         out = merged(out, per_row)
     return StageOutput(with_drops(out, reasons, details), facts,
-                       problems_from_facts(render(facts), params) + lossy_warnings(render(facts), targets))
+                       problems_from_facts(render(facts), params))
 
 
 def _target_verdicts(text: str, targets: list[Target], judged: list[Target], folders: list[str],
@@ -346,14 +350,14 @@ def _target_verdicts(text: str, targets: list[Target], judged: list[Target], fol
     return code, detail, entry, list(dict.fromkeys(flags))
 
 
-def lossy_warnings(facts: dict, targets: list[Target]) -> list[Problem]:
+def lossy_warnings(facts: dict) -> list[Problem]:
     """One run warning per target with lossy: warn whose examples lost features."""
     out = []
-    for t in targets:
-        lost = facts.get("targets", {}).get(t.folder, {}).get("losses") or {}
-        if lost and t.config.lossy == "warn":
+    for target in (facts.get("targets") or {}).values():
+        lost, label = target.get("losses") or {}, target.get("lossy_warn")
+        if lost and label:
             what = ", ".join(f"{FEATURE_TEXT[f]} in {n} example(s)" for f, n in lost.items())
-            out.append(Problem("warning", "lossy_conversion", f"{t.provider} {t.model}: written without {what} "
+            out.append(Problem("warning", "lossy_conversion", f"{label}: written without {what} "
                                "(lossy: warn; flag target:lossy_<feature>)"))
     return out
 
@@ -369,8 +373,8 @@ def problems_from_facts(facts: dict, params) -> list[Problem]:
     """The run-level warning when most examples were rejected (a mapping problem, not a data problem)."""
     checked, bad = facts["checked"], facts["rejected"]
     if not checked or bad * 2 <= checked:
-        return []
+        return lossy_warnings(facts)
     top = ", ".join(f"{c} ({n})" for c, n in islice(facts["by_reason"].items(), 3))
     return [Problem("warning", "mostly_invalid_format",
                     f"validate rejected {bad} of {checked} examples ({top}): check the input "
-                    "mapping (roles, columns, content keys) first")]
+                    "mapping (roles, columns, content keys) first")] + lossy_warnings(facts)
