@@ -15,9 +15,10 @@ these keywords, or uses these keywords anywhere in the prompt"; the validator ch
 assistant turns too, and adds the upper-case spellings and `Thought:`. Nothing is merged to make a
 conversation fit: an example that breaks a rule is rejected with the rule.
 
-Not carried (losses, target.lossy): tools and tool turns ("Tool usage ... is not currently supported" in Nova
-SFT; drop_feature removes them, and what is left must still alternate), weight-0 turns, names, images (Nova
-takes images as S3 locations, not http/data URLs), refusals, legacy functions, parallel_tool_calls.
+Not carried (losses, target.lossy): tools and tool turns (the Nova 1.0 guide documents no tool blocks; AWS's
+Nova 2.0 SFT page: tool usage "is not currently supported"; drop_feature removes them, and what is left must
+still alternate), weight-0 turns, names, images (Nova takes images as S3 locations, not http/data URLs),
+refusals, legacy functions, parallel_tool_calls.
 
 Tokens: Nova's tokenizer is not published, so counts are estimates (o200k_base) and say so. No per-example
 token limit for Nova 1.0 fine-tuning was found in AWS's pages (the Bedrock dataset-requirements page sends
