@@ -110,12 +110,12 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     problems: list[Problem] = []
     facts: dict[str, dict] = {s["name"]: s.pop("facts") for s in stage_stats if s.get("facts")}  # convert's
     dropped_parts: list[tuple[str, Parts]] = []
-    # validate, tokens and export read the destinations (target/targets), so they are part of every stage key
-    destinations = [t.model_dump(mode="json") for t in config.target_configs()]
     for segment in plan_segments([(p, stage_module(p.name)) for p in config.stages]):
         for params, module in segment.stages:
             extra = module.cache_key(params) if hasattr(module, "cache_key") else ""
-            key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra, destinations)
+            if getattr(module, "USES_TARGETS", False):  # its result depends on the destinations too
+                extra = [extra, [t.model_dump(mode="json") for t in config.target_configs()]]
+            key = chain_key(key, params.model_dump(mode="json"), code_hash(module), extra)
         used_keys.add(key)
         t = time.perf_counter()
         hit = store.lookup(key)

@@ -16,6 +16,10 @@ from pipeline.chat.token_counting import capped, count_batch
 _OPEN: dict[tuple, object] = {}
 
 
+class TemplateRejected(str):
+    """Instead of a count: why the model's chat template cannot render the example (reason template_rejected)."""
+
+
 def encoding_of(tokenizer: str) -> str | None:
     """The tiktoken encoding behind a `tiktoken:` or `estimate:` tokenizer; None for an open model's."""
     kind, _, name = tokenizer.partition(":")
@@ -49,6 +53,8 @@ def count_texts(tokenizer: str, spec: tuple | None, cache: str, texts: list[str]
     encoding = encoding_of(tokenizer)
     if encoding is not None:
         return count_batch(encoding, cache, texts, limit)
+    from pipeline.chat.open_models import ExampleRejected
+
     counter = open_counter(spec, cache)
     out = []
     for text in texts:
@@ -60,9 +66,13 @@ def count_texts(tokenizer: str, spec: tuple | None, cache: str, texts: list[str]
         if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
             out.append(None)
             continue
-        total, trained = counter.count(obj)
+        try:
+            total, trained = counter.count(obj)
+        except ExampleRejected as e:  # the model's chat template cannot render it: that target rejects it
+            out.append(TemplateRejected(str(e)))
+            continue
         out.append((total, trained, len(obj["messages"]), True))
     return out
 
 
-__all__ = ["capped", "count_texts", "encoding_of", "open_counter", "open_spec"]
+__all__ = ["TemplateRejected", "capped", "count_texts", "encoding_of", "open_counter", "open_spec"]

@@ -38,7 +38,7 @@ def alternation(messages: list, first: tuple[str, ...], pair: tuple[str, str] = 
         elif prev is not None and role == (prev if prev in pair else None):
             out.append(RuleProblem("role_alternation", n, f"requires {pair[0]}/{pair[1]} alternation after the "
                                    f"system message (two {role} messages in a row)"))
-        elif tool_role and prev == tool_role and role != pair[1]:
+        elif tool_role is not None and prev == tool_role and role != pair[1]:
             out.append(RuleProblem("tool_position", n, f"requires the {pair[1]} to answer after tool results"))
         prev = "assistant_call" if role == pair[1] and m.get("tool_calls") else role
     return out

@@ -12,9 +12,12 @@ import polars as pl
 COLUMN = "target_drops"
 
 
-def merged(frame: pl.DataFrame, new: list[dict | None]) -> pl.DataFrame:
-    """`frame` with the per-row entries `new` ({folder: [stage, reason, detail]}) added to its column."""
+def merged(frame: pl.DataFrame, new: list[dict | None], several: bool = True) -> pl.DataFrame:
+    """`frame` with the per-row entries `new` ({folder: [stage, reason, detail]}) added to its column. With several
+    targets every part gets the column (null where no entry), so all parts after a stage share one schema."""
     if not any(new):
+        if several and COLUMN not in frame.columns:
+            return frame.with_columns(pl.lit(None, pl.Utf8).alias(COLUMN))
         return frame
     old = frame[COLUMN].to_list() if COLUMN in frame.columns else [None] * frame.height
     out = []

@@ -59,7 +59,7 @@ def check_record(obj, extra_message_keys: tuple[str, ...] = ()) -> list[str]:
     errors = unexpected_keys(obj, {"messages", "tools"}, "record")
     errors += _tools_problems(obj.get("tools"))
     messages = obj.get("messages")
-    errors += check_messages(messages, "messages", extra_message_keys, first_role="user")
+    errors += check_messages(messages, "messages", extra_message_keys, first_role="user", require_assistant=True)
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
             and messages[-1].get("role") != "assistant":
         errors.append("the last message must be the assistant's")
@@ -67,7 +67,7 @@ def check_record(obj, extra_message_keys: tuple[str, ...] = ()) -> list[str]:
 
 
 def check_messages(messages, where: str, extra_message_keys: tuple[str, ...] = (), *,
-                   first_role: str | None) -> list[str]:
+                   first_role: str | None, require_assistant: bool = False) -> list[str]:
     """Problems of a list of messages; `first_role`: the role the first non-system message must have."""
     if not isinstance(messages, list) or not messages:
         return [f"{where} must be a non-empty list of messages"]
@@ -92,7 +92,7 @@ def check_messages(messages, where: str, extra_message_keys: tuple[str, ...] = (
     others = [r for r in roles if r != "system"]
     if first_role and others and others[0] != first_role:
         errors.append(f"{where}: the first message after the system message must be the {first_role}'s")
-    if "assistant" not in roles and first_role == "user":
+    if require_assistant and "assistant" not in roles:
         errors.append(f"{where}: no assistant message")
     return errors
 

@@ -83,14 +83,18 @@ def _llamafactory_record(record: dict, formatting: str, ranking: bool, columns: 
                 or not isinstance(value.get(content), str):
             side_errors.append(f"column {columns.get(side, side)!r} (columns.{side}) must be one message object "
                                f"{{{role!r}: assistant tag, {content!r}: text}}, not {value!r:.60}")
+    offset = 0
     if messages and messages[0][role] == tags["system_tag"]:
-        messages = messages[1:]
-    aligned = []
-    for m in messages:
+        messages, offset = messages[1:], 1
+    aligned, lost = [], []
+    for i, m in enumerate(messages, start=1 + offset):
         r = m[role]
-        if formatting == "openai" and r == tags["assistant_tag"] and m.get("tool_calls"):
-            aligned.append(("function", json.dumps([c["function"] for c in m["tool_calls"]])))
-            continue
+        if m.get("tool_calls") and r == tags["assistant_tag"]:
+            if formatting == "openai":
+                aligned.append(("function", json.dumps([c["function"] for c in m["tool_calls"]])))
+                continue
+            lost.append(f"message {i}: tool_calls are not read with formatting sharegpt (the call is lost; "
+                        "use formatting openai)")
         aligned.append((_lf_role(r, tags), m.get(content)))
     if formatting == "openai":  # consecutive observations are merged into one turn
         merged = []
@@ -99,7 +103,7 @@ def _llamafactory_record(record: dict, formatting: str, ranking: bool, columns: 
                 continue
             merged.append((r, c))
         aligned = merged
-    errors = side_errors
+    errors = side_errors + lost
     for i, (r, c) in enumerate(aligned, start=1):
         accepted = ("user", "observation") if i % 2 else ("assistant", "function")
         if r not in accepted:

@@ -20,7 +20,8 @@ from pipeline.targets.base import Target
 from pipeline.targets.features import prepare
 from pipeline.targets.target_drops import COLUMN, dropped_for, merged, split_verdicts
 
-RUNS = "per_part"  # per-example lines; the training-set size check runs on the merged counts
+RUNS = "per_part"
+USES_TARGETS = True  # the configured destinations are part of its checkpoint key  # per-example lines; the training-set size check runs on the merged counts
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
 

@@ -55,11 +55,12 @@ from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
 from pipeline.targets import UnknownTargetError, resolve_target, resolve_targets
 from pipeline.targets.base import Target
-from pipeline.targets.counting import count_texts, encoding_of, open_counter, open_spec
+from pipeline.targets.counting import TemplateRejected, count_texts, encoding_of, open_counter, open_spec
 from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.target import TargetConfig
 
 RUNS = "per_part"
+USES_TARGETS = True  # the configured destinations are part of its checkpoint key
 CHUNK = 2_000
 METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
@@ -109,6 +110,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if c is None:
             verdicts[i] = [("unreadable_example", "example is not a JSON object with a `messages` list")] * len(targets)
             continue
+        if isinstance(c, TemplateRejected):
+            verdicts[i][0] = ("template_rejected", f"{target.model}'s chat template cannot render it: {c}")
+            continue
         totals[i], assistants[i], n_messages[i], exact = c
         if c[0] <= limit:
             continue
@@ -145,7 +149,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     folders = [t.folder for t in targets]
     reasons, details, entries = map(list, zip(*(split_verdicts(v, folders, "tokens") for v in verdicts),
                                               strict=True)) if n else ([], [], [])
-    out = with_drops(merged(out, entries), reasons, details)
+    out = with_drops(merged(out, entries, len(targets) > 1), reasons, details)
 
     kept = [j for j in range(n) if reasons[j] is None]
     values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
@@ -290,11 +294,14 @@ def _other_targets(out: pl.DataFrame, targets: list[Target], verdicts: list[list
         tokenizer, spec = _counter_args(t, cache)
         limit = t.max_example_tokens or NO_LIMIT
         counts = _count_all(texts, tokenizer, spec, cache, limit, ctx)
-        totals = [c[0] if c else 0 for c in counts]
-        out = out.with_columns(pl.Series(f"n_tokens:{t.folder}", totals, pl.Int64),
-                               pl.Series(f"n_assistant_tokens:{t.folder}", [c[1] if c else 0 for c in counts], pl.Int64))
+        counted = [c if isinstance(c, tuple) else None for c in counts]
+        out = out.with_columns(pl.Series(f"n_tokens:{t.folder}", [c[0] if c else 0 for c in counted], pl.Int64),
+                               pl.Series(f"n_assistant_tokens:{t.folder}", [c[1] if c else 0 for c in counted],
+                                         pl.Int64))
         for i, c in enumerate(counts):
-            if c is None:
+            if isinstance(c, TemplateRejected):
+                verdicts[i][j] = ("template_rejected", f"{t.model}'s chat template cannot render it: {c}")
+            elif c is None:
                 verdicts[i][j] = ("unreadable_example", "example is not a JSON object with a `messages` list")
             elif c[0] > limit and params.on_overflow != "keep":
                 count = f"{'' if c[3] else 'over '}{c[0]:,}"

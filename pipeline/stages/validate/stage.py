@@ -52,6 +52,7 @@ from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
 
 RUNS = "per_part"
+USES_TARGETS = True  # the configured destinations are part of its checkpoint key
 
 # Special tokens of OpenAI's tokenizers: cl100k_base/o200k_base (tiktoken), ChatML, and the o200k_harmony
 # names. tiktoken refuses to encode them as text, and they mean something else to the model.
@@ -311,19 +312,13 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
              "warning_samples": FirstNPerKey(params.samples_per_reason, warning_samples),
              "special_tokens": Tally(_fold_reserved(found), "count_then_key"),
              "special_tokens_stripped": Tally(_fold_reserved(stripped), "count_then_key"), "fast_path": Sum(fast)}
-    # lossy_warn: the target named for the run warning of lossy: warn (in the facts, as per-part problems are
-    # not merged: the run's problems come from problems_from_facts)
-    facts["targets"] = {t.folder: {"losses": Tally(losses[t.folder], "count_then_key"),
-                                   "lossy_warn": Same(f"{t.provider} {t.model}" if t.config.lossy == "warn" else None)}
-                        for t in judged}
-    found_entries = [e for e in entries if e is not None]
-    if found_entries:
-        per_row: list[dict | None] = [None] * frame.height
-        for i, entry in found_entries:
-            per_row[i] = entry
-        out = merged(out, per_row)
-    return StageOutput(with_drops(out, reasons, details), facts,
-                       problems_from_facts(render(facts), params))
+    facts["targets"] = {t.folder: {"losses": Tally(losses[t.folder], "count_then_key"), "lossy": Same(t.config.lossy),
+                                   "name": Same(f"{t.provider} {t.model}")} for t in judged}
+    per_row: list[dict | None] = [None] * frame.height
+    for i, entry in (e for e in entries if e is not None):
+        per_row[i] = entry
+    out = merged(out, per_row, len(targets) > 1)
+    return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(render(facts), params))
 
 
 def _target_verdicts(text: str, targets: list[Target], judged: list[Target], folders: list[str],
@@ -354,10 +349,10 @@ def lossy_warnings(facts: dict) -> list[Problem]:
     """One run warning per target with lossy: warn whose examples lost features."""
     out = []
     for target in (facts.get("targets") or {}).values():
-        lost, label = target.get("losses") or {}, target.get("lossy_warn")
-        if lost and label:
+        lost = target.get("losses") or {}
+        if lost and target["lossy"] == "warn":
             what = ", ".join(f"{FEATURE_TEXT[f]} in {n} example(s)" for f, n in lost.items())
-            out.append(Problem("warning", "lossy_conversion", f"{label}: written without {what} "
+            out.append(Problem("warning", "lossy_conversion", f"{target['name']}: written without {what} "
                                "(lossy: warn; flag target:lossy_<feature>)"))
     return out
 
@@ -375,6 +370,6 @@ def problems_from_facts(facts: dict, params) -> list[Problem]:
     if not checked or bad * 2 <= checked:
         return lossy_warnings(facts)
     top = ", ".join(f"{c} ({n})" for c, n in islice(facts["by_reason"].items(), 3))
-    return [Problem("warning", "mostly_invalid_format",
+    return lossy_warnings(facts) + [Problem("warning", "mostly_invalid_format",
                     f"validate rejected {bad} of {checked} examples ({top}): check the input "
-                    "mapping (roles, columns, content keys) first")] + lossy_warnings(facts)
+                    "mapping (roles, columns, content keys) first")]
