@@ -19,9 +19,8 @@ STAGES = [{"name": "validate"}, {"name": "split", "validation_fraction": 0.1}, {
 
 
 def sample_run(tmp_path: Path, provider: str, *overrides: str):
-    """configs/default.yaml with `--set target.provider=<provider>` (and `overrides`), as the CLI applies them.
-    The sample config sets stages.tokens.model, which cannot stand beside a target (schemas/config.py), so
-    the run also sets it to null, as a user has to."""
+    """configs/default.yaml with `--set target.provider=<provider>` alone (and `overrides`), as the CLI
+    applies them."""
     from pipeline.config_loader import load_config
     from pipeline.runner import run_pipeline
 
@@ -30,7 +29,7 @@ def sample_run(tmp_path: Path, provider: str, *overrides: str):
     raw["cache"] = {"dir": str(tmp_path / ".cache")}
     path = tmp_path / "default.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    sets = [f"target.provider={provider}", "stages.tokens.model=null", *overrides]
+    sets = [f"target.provider={provider}", *overrides]
     result = run_pipeline(load_config(path, sets), str(path), tmp_path / "out", quiet=True)
     return result, tmp_path / "out"
 
