@@ -179,13 +179,13 @@ def test_weights_are_a_loss_rejected_dropped_or_warned():
         assert "weight" not in json.dumps(kept.record)
 
 
-def test_names_and_parallel_tool_calls_are_losses():
+def test_names_are_losses_parallel_tool_calls_a_setting_left_out():
     example = copy.deepcopy(TOOL_CHAT)
     example["parallel_tool_calls"] = False
     example["messages"][1]["name"] = "ann"
-    assert prepare(example, target()).reason == "lossy_parallel_tool_calls"
+    assert prepare(example, target()).reason == "lossy_names"
     kept = prepare(example, target("drop_feature"))
-    assert set(kept.losses) == {"names", "parallel_tool_calls"}
+    assert set(kept.losses) == {"names"}
     assert kept.record == TOOL_RECORD
 
 
@@ -249,14 +249,12 @@ def test_sample_config_with_set_target_provider(tmp_path, monkeypatch):
     assert summary["tokens"]["counted_with"] == "estimate:o200k_base"
 
 
-def test_drone_file_parallel_tool_calls_rejected_then_dropped(realdata, run_config):
+def test_drone_file_is_written_whole(realdata, run_config):
+    """Its parallel_tool_calls: false is OpenAI's training setting, not data: nothing is lost without it."""
     inp = [{"path": str(realdata / "openai-cookbook-ft/drone_training.jsonl"), "layout": "conversations"}]
-    _, _, folder = with_openai(run_config, inp, "vertex-gemini")
-    assert_accounted(folder)
-    assert reasons(folder) == {"lossy_parallel_tool_calls": 103}
-    _, openai_folder, folder = with_openai(run_config, inp, "vertex-gemini", "drop_feature")
+    _, openai_folder, folder = with_openai(run_config, inp, "vertex-gemini")
     stats = assert_accounted(folder)
-    assert stats["target"]["losses"] == {"parallel_tool_calls": 103}
+    assert reasons(folder) == {} and stats["target"]["losses"] == {}
     assert assert_valid_round_trip(openai_folder, folder) == 103
 
 

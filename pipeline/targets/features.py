@@ -54,6 +54,11 @@ def features_used(example: dict) -> dict[str, int]:
 
 def drop_features(example: dict, features) -> dict:
     """A copy of `example` without `features` (see FEATURE_TEXT); weight 1 keys stay for to_record to drop."""
+    return _without(example, features)[0]
+
+
+def _without(example: dict, features) -> tuple[dict, list[int]]:
+    """drop_features, and for each message left the 1-based number it had in `example`."""
     features = set(features)
     ex = copy.deepcopy(example)
     if "tools" in features:
@@ -62,10 +67,11 @@ def drop_features(example: dict, features) -> dict:
         ex.pop("functions", None)
     if features & {"tools", "parallel_tool_calls"}:
         ex.pop("parallel_tool_calls", None)
-    kept = []
-    for m in ex.get("messages") or ():
+    kept, origin = [], []
+    for number, m in enumerate(ex.get("messages") or (), 1):
         if not isinstance(m, dict):
             kept.append(m)
+            origin.append(number)
             continue
         role = m.get("role")
         if ("tools" in features and role == "tool") or ("functions" in features and role == "function"):
@@ -86,8 +92,9 @@ def drop_features(example: dict, features) -> dict:
                 and m.get("refusal") is None:
             continue  # an assistant turn that only called a tool
         kept.append(m)
+        origin.append(number)
     ex["messages"] = kept
-    return ex
+    return ex, origin
 
 
 @dataclass(frozen=True)
@@ -108,10 +115,13 @@ def prepare(example: dict, target: Target) -> Prepared:
         return Prepared(None, None, (), f"lossy_{first}",
                         f"{target.provider} cannot carry {FEATURE_TEXT[first]}{more}; set "
                         f"lossy: drop_feature on the target to write it without them")
-    chat = drop_features(example, missing) if missing else example
+    chat, origin = _without(example, missing) if missing else (example, None)
     problems: list[RuleProblem] = target.module.check(chat)
     if problems:
         first = problems[0]
+        if origin is not None and first.message is not None and first.message <= len(origin):
+            # name the message as numbered in the example (rejects.jsonl shows it before the losses were dropped)
+            first = RuleProblem(first.code, origin[first.message - 1], first.text)
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         return Prepared(None, chat, tuple(missing), first.code, first.detail(target.provider) + more)
     return Prepared(target.module.to_record(chat), chat, tuple(missing))
