@@ -188,11 +188,11 @@ def test_sample_config_with_set_provider(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lossy", ["reject", "drop_feature"])
+@pytest.mark.parametrize("lossy", ["reject", "drop_feature", "warn"])
 def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
     inputs = [*real_inputs(realdata).values(), featured_file(tmp_path)]
     targets = [{"provider": "openai"}, {"provider": "together", "lossy": lossy}]
-    _result, out = run_config({"inputs": inputs, "stages": STAGES, "targets": targets})
+    result, out = run_config({"inputs": inputs, "stages": STAGES, "targets": targets})
     folder, chats = out / "together-openai_gpt-oss-20b", chat_by_id(out / "openai-gpt-4o-mini-2024-07-18")
     assert checker_problems(folder, "together") == {"train": [], "validation": []}
     stats = json.loads((folder / "stats.json").read_text())
@@ -206,6 +206,13 @@ def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
         assert stats["target"]["losses"] == {"parallel_tool_calls": 103, "names": 3, "refusals": 3}
         assert own == {"role_alternation": 3}
         assert not round_trip_mismatches(_texts(chats), records, together, LOST)
+    warned = [p for p in result.problems if p.code == "lossy_conversion"]
+    flagged = {f for p in read_lines(folder / "provenance.jsonl") for f in p["flags"] if f.startswith("target:")}
+    if lossy == "warn":  # as drop_feature, and said: a run warning and a flag on every example that lost something
+        assert len(warned) == 1 and "parallel_tool_calls setting (removed) in 103 example(s)" in warned[0].message
+        assert flagged == {"target:lossy_parallel_tool_calls", "target:lossy_names", "target:lossy_refusals"}
+    else:
+        assert not warned and not flagged
     weighted = [r for r in records.values() if any("weight" in m for m in r["messages"])]
     assert len(weighted) == (0 if lossy == "reject" else 3)  # the weighted chats carry names: lost or rejected
     assert all(m["weight"] == 0 for r in weighted for m in r["messages"] if m["role"] != "assistant")
