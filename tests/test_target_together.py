@@ -171,6 +171,11 @@ def test_other_models_need_their_limit_and_can_bring_their_tokenizer(tmp_path):
     assert own.tokenizer == "open:custom" and own.max_example_tokens == 128_000
 
 
+def test_parquet_is_refused_because_togethers_parquet_is_pre_tokenized():
+    with pytest.raises(UnknownTargetError, match="together reads jsonl files, not parquet"):
+        resolve_target(TargetConfig(provider="together", file_format="parquet"))
+
+
 # ---------------------------------------------------------------------------------------------- runs
 
 

@@ -62,6 +62,9 @@ def resolve_target(cfg, tokens_params=None) -> Target:
         known = ", ".join(f.name for f in module.MODELS)
         raise UnknownTargetError("model", f"unknown model {model!r} for {cfg.provider}: known models are "
                                  f"{known}{getattr(module, 'CUSTOM_MODEL_HINT', '')}")
+    if cfg.file_format not in module.FILES.formats:
+        raise UnknownTargetError("file_format", f"{cfg.provider} reads {' or '.join(module.FILES.formats)} files, "
+                                 f"not {cfg.file_format}; set file_format: {module.FILES.formats[0]}")
     check = getattr(module, "check_model", None)
     if check is not None:
         problem = check(facts, model)
