@@ -15,7 +15,7 @@ from pipeline.targets.destinations import azure_openai as azure
 from pipeline.targets.features import features_used, prepare
 from schemas.target import TargetConfig
 from tests.conftest import ROOT
-from tests.target_runs import (
+from tests.destination_runs import (
     STAGES,
     chat_by_id,
     checker_problems,

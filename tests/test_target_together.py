@@ -15,7 +15,7 @@ from pipeline.targets.features import prepare
 from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 from schemas.target import TargetConfig
 from tests.conftest import ROOT
-from tests.target_runs import (
+from tests.destination_runs import (
     STAGES,
     chat_by_id,
     checker_problems,

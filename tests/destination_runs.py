@@ -1,7 +1,7 @@
-"""Runs for the destination tests (tests/test_target_*.py): the sample config with `--set target.provider=P`, real
-exports and a small crafted file with every optional chat feature; reading what a target wrote; the checks every
-destination shares (the independent checker passes, every source row is in exactly one place, records go back to
-the exported chat examples)."""
+"""Runs for the destination tests of azure-openai, fireworks and together (tests/test_target_*.py): the sample
+config with `--set target.provider=P`, real exports and a small crafted file with every optional chat feature;
+reading what a target wrote; the checks every destination shares (the independent checker passes, every source
+row is in exactly one place, records go back to the exported chat examples)."""
 
 from __future__ import annotations
 
