@@ -30,7 +30,7 @@ class TargetConfig(StrictModel):
         None, ge=0, description="USD per 1M training tokens; default: the destination's price table (null where "
         "not published)")
     tokenizer: str | None = Field(
-        None, description="hf/together: a tokenizer.json file or a local model folder (tokenizer.json + "
+        None, description="hf, together, fireworks: a tokenizer.json file or a local model folder (tokenizer.json + "
         "tokenizer_config.json with its chat_template)")
     chat_template: str | None = Field(None, description="hf: a jinja chat template file (with `tokenizer`)")
 

@@ -100,6 +100,12 @@ def test_models_full_and_short_ids_limits_and_prices():
     assert (custom.max_example_tokens, custom.tokenizer, custom.exact_tokens) == (8192, ESTIMATE, False)
 
 
+def test_a_users_tokenizer_counts_exactly(tmp_path):
+    for model in ("qwen3-8b", "accounts/fireworks/models/qwen3-8b"):
+        t = resolve_target(TargetConfig(provider="fireworks", model=model, tokenizer=str(tmp_path)))
+        assert (t.tokenizer, t.exact_tokens, t.price_per_million) == ("open:custom", True, 0.50)
+
+
 def test_file_rules_three_to_three_million_jsonl_no_bom():
     f = fireworks.FILES
     assert (f.min_train.value, f.max_train.value, f.max_validation.value) == (3, 3_000_000, 3_000_000)

@@ -29,3 +29,8 @@ def open_families() -> frozenset[str]:
 def tokenizer_for(family: str | None) -> str:
     """"open:<family>" when that family counts exactly offline, else the o200k_base estimate."""
     return f"open:{family}" if family and family in open_families() else ESTIMATE
+
+
+def offline_text(family: str) -> str:
+    """For a destination's TOKENIZER_NOTE: `family`, and whether its exact counter is installed yet."""
+    return family if tokenizer_for(family) != ESTIMATE else f"{family}, once pipeline/chat/open_models is installed"

@@ -21,9 +21,11 @@ o200k_base estimate, said wherever counts are shown.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pipeline.targets import rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
-from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
+from pipeline.targets.model_tokenizers import ESTIMATE, offline_text, tokenizer_for
 
 PROVIDER = "fireworks"
 TITLE = "Fireworks AI fine-tuning"
@@ -37,10 +39,9 @@ AS_OF = "2026-12-06"  # the day the undated stored copies were read
 CONTEXT_PAGE = "https://docs.fireworks.ai/fine-tuning/managed-finetuning-intro (Supported base models, Max " \
                "supported context length)"
 PRICES = "https://fireworks.ai/pricing (fine-tuning, $ / 1M tokens in training)"
-TOKENIZER_NOTE = (
-    "Fireworks trains with the base model's own tokenizer and chat template. chatprep counts with them where it has "
-    "them offline (gpt-oss" + (")" if tokenizer_for("gpt-oss") != ESTIMATE else ", once pipeline/chat/open_models "
-                               "is installed)") + "; the other models are counted with an o200k_base ESTIMATE")
+TOKENIZER_NOTE = (f"Fireworks trains with the base model's own tokenizer and chat template. chatprep counts with them "
+                  f"where it has them offline ({offline_text('gpt-oss')}) or where target.tokenizer "
+                  "(+ target.chat_template) points at them; the other models are counted with an o200k_base ESTIMATE")
 
 
 def _limit(tokens: int | None, window: str | None = None) -> Sourced:
@@ -93,19 +94,26 @@ FILES = FileRules(
     formats=("jsonl",),
 )
 CUSTOM_MODEL_HINT = (f" (short ids such as gpt-oss-20b work too); or another tunable base model ({PREFIX}<id>): "
-                     "set target.max_tokens to its max context length (counted with an o200k_base estimate)")
+                     "set target.max_tokens to its max context length, and target.tokenizer (a tokenizer.json with "
+                     "target.chat_template, or a local model folder) to count exactly instead of an o200k_base "
+                     "estimate")
 
 
 def custom_model(name: str, cfg, tokens_params) -> ModelFacts | None:
     """A short model id of the table (`gpt-oss-20b`), or another base model given with target.max_tokens."""
     for facts in MODELS:
         if facts.name == PREFIX + name:
-            return facts
+            return with_user_tokenizer(facts) if cfg.tokenizer else facts
     if cfg.max_tokens is None and getattr(tokens_params, "max_tokens", None) is None:
         return None
     return ModelFacts(name=name, max_example_tokens=unpublished("not in the table: target.max_tokens", AS_OF),
-                      price_per_million=unpublished("not in the table", AS_OF), tokenizer=ESTIMATE,
-                      snapshots=False)
+                      price_per_million=unpublished("not in the table", AS_OF),
+                      tokenizer="open:custom" if cfg.tokenizer else ESTIMATE, snapshots=False)
+
+
+def with_user_tokenizer(facts: ModelFacts) -> ModelFacts:
+    """A table model counted with the tokenizer and template the user gave (target.tokenizer)."""
+    return replace(facts, tokenizer="open:custom")
 
 
 def _system_first(messages: list) -> list[RuleProblem]:
