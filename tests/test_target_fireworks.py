@@ -116,6 +116,20 @@ def test_file_rules_three_to_three_million_jsonl_no_bom():
 # ---------------------------------------------------------------------------------------------- runs
 
 
+@pytest.mark.parametrize("n, errors", [(2, ["target_too_few_examples", "too_few_examples"]), (3, [])])
+def test_fireworks_minimum_is_three_examples(tmp_path, run_config, n, errors):
+    data = tmp_path / "few.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Question {i}?"},
+                                                     {"role": "assistant", "content": f"Answer {i}."}]}) + "\n"
+                            for i in range(n)))
+    result, _out = run_config({"inputs": [{"path": str(data), "layout": "conversations"}],
+                               "stages": [{"name": "validate"}, {"name": "export"}],
+                               "target": {"provider": "fireworks"}})
+    found = [p for p in result.stats["problems"] if p["level"] == "error"]
+    assert sorted(p["code"] for p in found) == errors
+    assert all("fewer than 3" in p["message"] or "at least 3" in p["message"] for p in found)
+
+
 def test_sample_config_with_set_provider(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.chdir(ROOT)

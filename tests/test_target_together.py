@@ -192,6 +192,17 @@ def test_sample_config_with_set_provider(tmp_path, monkeypatch):
     assert all(set(r) == {"messages"} for r in read_lines(out / "train.jsonl"))
 
 
+def test_a_few_examples_are_enough_for_together(tmp_path, run_config):
+    """Together's minimum is 1 example: three make no error (OpenAI's minimum of 10 is OpenAI's)."""
+    data = tmp_path / "three.jsonl"
+    data.write_text("".join(json.dumps({"messages": [u(f"Where is parcel {i}?"), a(f"Parcel {i} is in Leeds.")]}) + "\n"
+                            for i in range(3)))
+    result, _out = run_config({"inputs": [{"path": str(data), "layout": "conversations"}],
+                               "stages": [{"name": "validate"}, {"name": "export"}], "target": {"provider": "together"}})
+    assert result.stats["examples"]["train"] == 3
+    assert not [p for p in result.stats["problems"] if p["level"] == "error"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lossy", ["reject", "drop_feature", "warn"])
 def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
