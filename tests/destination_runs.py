@@ -88,7 +88,8 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def checker_problems(folder: Path, provider: str, model: str | None = None) -> dict[str, list[str]]:
-    """The independent checker's findings on the train and validation files (split by split; [] = valid)."""
+    """The independent checker's findings on the train and validation files (split by split; [] = valid); an
+    empty validation file (no validation split) is not judged."""
     dest = DESTINATIONS[provider]
     return {s: dest.check_file(folder / f"{s}.jsonl", **({"model": model} if model else {}), split=s)
             for s in SPLITS if (folder / f"{s}.jsonl").stat().st_size or s == "train"}

@@ -156,7 +156,7 @@ def test_losses_reject_drop_and_warn(feature, example):
 def test_default_model_and_its_published_limit():
     t = resolve_target(TargetConfig(provider="together"))
     assert t.model == "openai/gpt-oss-20b" and t.max_example_tokens == 16_384
-    assert "fine-tuning-models" in t.limit_source or t.limit_source == "model table"
+    assert t.limit_source == "model table"
     assert t.facts.max_example_tokens.source.startswith("https://docs.together.ai/docs/fine-tuning-models")
     assert t.tokenizer == tokenizer_for("gpt-oss") and t.exact_tokens == (t.tokenizer != ESTIMATE)
     assert t.price_per_million is None and t.price_source == "price not published"
