@@ -11,7 +11,7 @@ A destination module (one per place teams fine-tune; adding a destination is add
                   handled by `target.lossy` (pipeline/targets/features.py)
   check(example)  -> list[RuleProblem]: its rules on a chat example (after the loss handling)
   to_record(example) -> dict: the line it trains on;  from_record(record) -> dict: back to a chat example
-  extra_files(target, names) -> {file name: text} (optional): e.g. LLaMA-Factory's dataset_info.json
+  extra_files(target, names, uses_tools) -> {file name: text} (optional): e.g. LLaMA-Factory's dataset_info.json
   TOKENIZER_NOTE  (optional) what its token counts are, when they are estimates
   with_user_tokenizer(facts) -> ModelFacts (optional): a table model counted with `target.tokenizer` (and
                   `target.chat_template`) instead of its own tokenizer, for destinations that train open models

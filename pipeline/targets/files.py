@@ -102,11 +102,27 @@ def _write_parquet(folder: Path, names: dict, frames, line_column: str, target_f
     return sizes
 
 
+def _contains(path: Path, needle: bytes, block: int = 1 << 24) -> bool:
+    """Whether the file holds `needle`, read a block at a time (bounded memory whatever the file size)."""
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle):]
+    return False
+
+
 def write_extras(folder: Path, target: Target) -> list[str]:
     make = getattr(target.module, "extra_files", None)
     if make is None:
         return []
-    extras = make(target, file_names(target))
+    names = file_names(target)
+    if target.config.file_format == "parquet":
+        uses_tools = any("tools" in pl.read_parquet_schema(folder / n) for n in names.values())
+    else:
+        uses_tools = any(_contains(folder / n, b'"tool_calls"') for n in names.values())
+    extras = make(target, names, uses_tools)
     for name, text in extras.items():
         atomic_write(folder / name, text)
     return list(extras)

@@ -6,8 +6,8 @@ destination is layered on here, each rule from docs/destinations-sources.md:
 
 - file rules: example counts, file size, the UTF-8 byte-order mark (Azure accepts one; the others get none);
 - Fireworks: the optional system message must be the first message; `.jsonl` files only;
-- per-example token limits per model (OpenAI, Azure), counted with tiktoken as OpenAI's cookbook does —
-  an estimate for examples with tools, and said so in the message;
+- per-example token limits per model (OpenAI, Azure), counted with tiktoken (o200k_base, loaded offline from the
+  bpe-openai wheel) as OpenAI's cookbook does — an estimate for examples with tools, and said so in the message;
 - preference (DPO) files in OpenAI's shape, with each destination's rule on the outputs.
 
     errors = check_file(path, model="gpt-4.1-nano-2025-04-14", split="train", provider="azure-openai")
@@ -17,8 +17,13 @@ destination is layered on here, each rule from docs/destinations-sources.md:
 from __future__ import annotations
 
 import copy
+import functools
+import gzip
+import importlib.util
 import json
+import tempfile
 from pathlib import Path
+from unittest import mock
 
 from tests.destination_checkers.common import MIB, FileRules, check_records, unexpected_keys
 from tests.openai_format_check import check_example
@@ -100,9 +105,7 @@ def _token_limit_problems(obj: dict, limit: int) -> list[str]:
 def count_tokens(obj: dict) -> tuple[int, bool]:
     """OpenAI cookbook's count (o200k_base): 3 per message + each string value (+1 per name) + 3 for the
     reply; `tools` and `tool_calls` are counted as their JSON text, so those counts are estimates."""
-    import tiktoken  # the encoding files come from TIKTOKEN_CACHE_DIR (tests/conftest.py)
-
-    encoding = tiktoken.get_encoding("o200k_base")
+    encoding = o200k_encoding()
     estimate = "tools" in obj or "functions" in obj
     total = 3
     for message in obj["messages"]:
@@ -118,6 +121,28 @@ def count_tokens(obj: dict) -> tuple[int, bool]:
         if key in obj:
             total += len(encoding.encode(json.dumps(obj[key]), disallowed_special=()))
     return total, estimate
+
+
+@functools.cache
+def o200k_encoding():
+    """tiktoken's o200k_base, offline: the BPE file from the `bpe-openai` wheel (a dependency), checked against
+    the sha256 tiktoken itself expects; tiktoken's own loader (TIKTOKEN_CACHE_DIR or download) otherwise."""
+    import tiktoken
+    import tiktoken_ext.openai_public as public
+    from tiktoken.load import load_tiktoken_bpe
+
+    packed = importlib.util.find_spec("bpe_openai")
+    gz = Path(packed.origin).parent / "data" / "o200k_base.tiktoken.gz" if packed and packed.origin else None
+    if gz is None or not gz.is_file():
+        return tiktoken.get_encoding("o200k_base")
+    local = Path(tempfile.mkdtemp(prefix="o200k-")) / "o200k_base.tiktoken"
+    local.write_bytes(gzip.decompress(gz.read_bytes()))
+
+    def from_wheel(url: str, expected_hash: str):
+        return load_tiktoken_bpe(str(local), expected_hash=expected_hash)
+
+    with mock.patch.object(public, "load_tiktoken_bpe", from_wheel):
+        return tiktoken.Encoding(**public.o200k_base())
 
 
 def to_chat(record: dict) -> dict:

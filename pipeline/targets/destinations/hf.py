@@ -113,11 +113,15 @@ def from_record(record: dict) -> dict:
     return {"messages": messages, **({"tools": record["tools"]} if "tools" in record else {})}
 
 
-def extra_files(target, names: dict[str, str]) -> dict[str, str]:
+def extra_files(target, names: dict[str, str], uses_tools: bool) -> dict[str, str]:
+    """LLaMA-Factory: `formatting: sharegpt` with OpenAI tags reads plain chats in every version; tool calls are read
+    only by its `openai` formatting (OpenAIDatasetConverter: tool_calls -> function turns, tool -> observation),
+    used when the data has tools."""
     tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
             "system_tag": "system", "observation_tag": "tool"}
-    info = {f"chatprep_{split}": {"file_name": name, "formatting": "sharegpt",
-                                  "columns": {"messages": "messages", "tools": "tools"}, "tags": tags}
+    columns = {"messages": "messages", **({"tools": "tools"} if uses_tools else {})}
+    info = {f"chatprep_{split}": {"file_name": name, "formatting": "openai" if uses_tools else "sharegpt",
+                                  "columns": columns, "tags": tags}
             for split, name in names.items()}
     axolotl = {"datasets": [{"path": names["train"], "ds_type": names["train"].rsplit(".", 1)[1],
                              "type": "chat_template", "field_messages": "messages",
