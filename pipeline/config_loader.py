@@ -44,6 +44,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for item in overrides:
         raw, where = apply_override(raw, item)
         set_at[where] = item
+    raw = _model_follows_provider(raw, from_file, set_at)
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:
@@ -151,6 +152,20 @@ def _value_at(raw: typing.Any, loc: tuple) -> typing.Any:
 
 
 # --------------------------------------------------------------------------- overrides
+
+
+def _model_follows_provider(raw: dict, from_file: dict, set_at: dict) -> dict:
+    """`--set target.provider=P` alone switches destination: the file's `target.model` names a model of the
+    file's provider, so it gives way to P's default model (unless `--set target.model=...` names one too)."""
+    if ("target", "provider") not in set_at or ("target", "model") in set_at:
+        return raw
+    before, after = from_file.get("target"), raw.get("target")
+    if not isinstance(before, dict) or not isinstance(after, dict) or "model" not in after:
+        return raw
+    if before.get("provider", "openai") == after.get("provider"):
+        return raw
+    return {**raw, "target": {k: v for k, v in after.items() if k != "model"}}
+
 
 
 def apply_override(raw: dict, item: str) -> tuple[dict, tuple]:

@@ -23,13 +23,14 @@ class TargetConfig(StrictModel):
         "reject", description="an example using a feature the destination cannot take (weight-0 turns, tools, "
         "message names, images): reject it (reason lossy_<feature>), drop the feature (counted), or drop it and warn")
     file_format: Literal["jsonl", "parquet"] = Field(
-        "jsonl", description="parquet where the destination reads it (together, hf); jsonl everywhere")
+        "jsonl", description="parquet where the destination reads chat rows from it (hf; Together's Parquet is "
+        "pre-tokenized data, so jsonl there); jsonl everywhere")
     max_tokens: int | None = Field(None, ge=16, description="per-example limit; default: the destination's table")
     price_per_million_training_tokens: float | None = Field(
         None, ge=0, description="USD per 1M training tokens; default: the destination's price table (null where "
         "not published)")
     tokenizer: str | None = Field(
-        None, description="hf/together: a tokenizer.json file or a local model folder (tokenizer.json + "
+        None, description="hf, together, fireworks: a tokenizer.json file or a local model folder (tokenizer.json + "
         "tokenizer_config.json with its chat_template)")
     chat_template: str | None = Field(None, description="hf: a jinja chat template file (with `tokenizer`)")
 

@@ -7,6 +7,7 @@ import yaml
 
 from pipeline.config_loader import apply_override, config_hash, load_config
 from pipeline.errors import UserError
+from tests.conftest import ROOT
 
 BASE = {
     "inputs": [{"path": "x.csv", "layout": "messages",
@@ -186,3 +187,15 @@ def test_a_value_set_by_override_has_no_line(tmp_path):
     p = write(tmp_path, BASE)
     msg = error_of(p, ["stages.split.validation_fraction=abc"])
     assert "stages[0].validation_fraction" in msg and "(line" not in msg
+
+
+def test_set_target_provider_alone_switches_to_that_providers_default_model():
+    """The sample config names an OpenAI model; `--set target.provider=P` must not keep it for P."""
+    sample = ROOT / "configs/default.yaml"
+    assert load_config(sample).target.model == "gpt-4o-mini-2024-07-18"
+    assert load_config(sample, ["target.provider=together"]).target.model is None
+    both = load_config(sample, ["target.provider=together", "target.model=openai/gpt-oss-120b"])
+    assert both.target.model == "openai/gpt-oss-120b"
+    assert load_config(sample, ["target.provider=openai"]).target.model == "gpt-4o-mini-2024-07-18"  # unchanged
+    with pytest.raises(UserError, match="unknown model 'gpt-4o' for together"):
+        load_config(sample, ["target.model=gpt-4o", "target.provider=together"])

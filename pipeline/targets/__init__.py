@@ -56,6 +56,8 @@ def resolve_target(cfg, tokens_params=None) -> Target:
     facts = find_model(module, model)
     if facts is None and hasattr(module, "custom_model"):
         facts = module.custom_model(model, cfg, tokens_params)
+    elif facts is not None and getattr(cfg, "tokenizer", None) and hasattr(module, "with_user_tokenizer"):
+        facts = module.with_user_tokenizer(facts)  # target.tokenizer: the user's tokenizer and template count
     if facts is None:
         known = ", ".join(f.name for f in module.MODELS)
         raise UnknownTargetError("model", f"unknown model {model!r} for {cfg.provider}: known models are "

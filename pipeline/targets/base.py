@@ -13,6 +13,8 @@ A destination module (one per place teams fine-tune; adding a destination is add
   to_record(example) -> dict: the line it trains on;  from_record(record) -> dict: back to a chat example
   extra_files(target, names, uses_tools) -> {file name: text} (optional): e.g. LLaMA-Factory's dataset_info.json
   TOKENIZER_NOTE  (optional) what its token counts are, when they are estimates
+  with_user_tokenizer(facts) -> ModelFacts (optional): a table model counted with `target.tokenizer` (and
+                  `target.chat_template`) instead of its own tokenizer, for destinations that train open models
 Chat examples are OpenAI chat fine-tuning lines (dicts with `messages`, optional `tools`, ...), the lingua
 franca every stage works on.
 """
