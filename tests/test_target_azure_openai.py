@@ -44,7 +44,7 @@ def target(**kw):
 
 
 def test_the_record_is_the_chat_line_with_every_feature():
-    assert set(features_used(FULL)) == {"names", "images", "weights", "tools", "parallel_tool_calls"}
+    assert set(features_used(FULL)) == {"names", "images", "weights", "tools"}
     for policy in ("reject", "drop_feature"):
         p = prepare(FULL, target(lossy=policy))
         assert (p.record, p.losses, p.reason) == (FULL, (), None)

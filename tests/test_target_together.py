@@ -132,7 +132,6 @@ def test_text_parts_become_one_string():
 @pytest.mark.parametrize("feature, example", [
     ("names", {"messages": [u(name="ann"), a()]}),
     ("refusals", {"messages": [u(), a("I can't.", refusal="private")]}),
-    ("parallel_tool_calls", {"messages": [u(), a()], "parallel_tool_calls": False}),
     ("functions", {"messages": [u(), a(None, function_call={"name": "f", "arguments": "{}"}),
                                 {"role": "function", "name": "f", "content": "1"}, a()],
                    "functions": [{"name": "f"}]}),
@@ -214,19 +213,19 @@ def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
     stats = json.loads((folder / "stats.json").read_text())
     rows_accounted(folder, stats["rows"])
     own, records = stats["target"]["rejected_for_this_target"], records_by_id(folder)
-    if lossy == "reject":  # drone's parallel_tool_calls setting and the crafted names, refusals, setting: each named
-        assert (own["lossy_parallel_tool_calls"], own["lossy_names"], own["lossy_refusals"]) == (103 + 3, 3, 3)
-        assert "role_alternation" not in own
+    if lossy == "reject":  # the crafted names and refusals: each named (parallel_tool_calls is a setting, left out)
+        assert (own["lossy_names"], own["lossy_refusals"]) == (3, 3) and "lossy_parallel_tool_calls" not in own
+        assert own["role_alternation"] == 3  # the crafted parallel tool results: two tool messages in a row
         assert not round_trip_mismatches(_texts(chats), records, together)
     else:  # the same written without what Together cannot carry; parallel tool results still break its turn rule
-        assert stats["target"]["losses"] == {"parallel_tool_calls": 103, "names": 3, "refusals": 3}
+        assert stats["target"]["losses"] == {"names": 3, "refusals": 3}
         assert own == {"role_alternation": 3}
         assert not round_trip_mismatches(_texts(chats), records, together, LOST)
     warned = [p for p in result.problems if p.code == "lossy_conversion"]
     flagged = {f for p in read_lines(folder / "provenance.jsonl") for f in p["flags"] if f.startswith("target:")}
     if lossy == "warn":  # as drop_feature, and said: a run warning and a flag on every example that lost something
-        assert len(warned) == 1 and "parallel_tool_calls setting (removed) in 103 example(s)" in warned[0].message
-        assert flagged == {"target:lossy_parallel_tool_calls", "target:lossy_names", "target:lossy_refusals"}
+        assert len(warned) == 1 and "message `name` fields (removed) in 3 example(s)" in warned[0].message
+        assert flagged == {"target:lossy_names", "target:lossy_refusals"}
     else:
         assert not warned and not flagged
     weighted = [r for r in records.values() if any("weight" in m for m in r["messages"])]
