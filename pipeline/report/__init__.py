@@ -28,7 +28,7 @@ from pipeline.report.run_data import RunData
 from pipeline.report.run_facts import run_facts
 from pipeline.report.sample_viewer import sample_examples
 from pipeline.report.stage_cards import stage_cards
-from pipeline.report.targets import size_text, source_parts, target_entries, target_names, targets
+from pipeline.report.targets import size_text, source_parts, target_cards, target_entries, target_names
 from pipeline.report.training import estimate
 from pipeline.report.verdict import verdict
 
@@ -77,7 +77,7 @@ def _sections(data: RunData) -> dict:
     mod, pii_part, lang = (lambda: moderation(data)), (lambda: pii(data)), (lambda: language(data))
     return {
         "verdict": lambda: {"verdict": verdict(data)},
-        "targets": lambda: {"targets": targets(data)},
+        "targets": lambda: {"targets": target_cards(data)},
         "funnel": lambda: {"funnel": funnel(data)},
         "drops": lambda: {"drops": drop_reasons(data)},
         "drop_shares": lambda: {"shares": drop_shares(data)},

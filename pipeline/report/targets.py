@@ -203,7 +203,7 @@ def deadline_notices(stats: dict) -> list[dict]:
             for t in target_entries(stats) for n in t.get("notices") or [] if isinstance(n, dict)]
 
 
-def targets(data: RunData) -> dict:
+def target_cards(data: RunData) -> dict:
     """The Targets section's data: one item per destination, in run order."""
     entries = target_entries(data.stats)
     several = len(entries) > 1
