@@ -196,6 +196,18 @@ def own_blocking(t: dict) -> list[dict]:
     return items
 
 
+def truncates(provider: str | None) -> str:
+    return "OpenAI truncates" if provider in (None, "openai") else f"{provider} may truncate or reject"
+
+
+def over_limit_item(t: dict, n: int) -> dict:
+    """The blocking item for `n` exported examples over target `t`'s per-example limit."""
+    return {"code": "over_token_limit",
+            "message": f"{label(t)}: {n:,} exported example{'s are' if n != 1 else ' is'} longer than the model's "
+                       f"limit of {t['max_example_tokens']:,} tokens; {truncates(t.get('provider'))} "
+                       f"{'them' if n != 1 else 'it'} in training"}
+
+
 def deadline_notices(stats: dict) -> list[dict]:
     """Every target's deadline notices (level, message, source pieces), for the top of the verdict."""
     return [{"target": label(t), "level": n.get("level"), "code": n.get("code"), "message": n.get("message", ""),
@@ -213,10 +225,11 @@ def target_cards(data: RunData) -> dict:
         est = (tokens or {}).get("estimate") or {}
         rejected = t.get("rejected_for_this_target") or {}
         losses = t.get("losses") or {}
+        over = _over_limit_kept(data, t, j == 0)
         items.append({
             "label": label(t), "folder": t.get("folder"), "title": t.get("title"), "provider": t.get("provider"),
             "docs": source_parts(t.get("docs")), "examples": t.get("examples") or {},
-            "blocking": own_blocking(t),
+            "blocking": own_blocking(t) + ([over_limit_item(t, over)] if over else []),
             "problems": [p for p in t.get("problems") or [] if isinstance(p, dict) and p.get("level") != "error"],
             "rejected": _reasons(rejected if several else _single_target_rejects(data.stats)), "several": several,
             "lossy": t.get("lossy"), "losses": [{"feature": f, "n": n, "what": FEATURE_TEXT.get(f, f)}
@@ -232,7 +245,7 @@ def target_cards(data: RunData) -> dict:
                 "epochs": est.get("n_epochs"), "epochs_rule": est.get("epochs_rule")},
             "cost": cost_text(t), "price": t.get("price_per_million"),
             "price_source": source_parts(t.get("price_source")),
-            "limit": t.get("max_example_tokens"), "over_limit_kept": _over_limit_kept(data, t, j == 0),
+            "limit": t.get("max_example_tokens"),
             "files": _files(t, several), "extra_files": t.get("extra_files") or [],
             "notices": [{**n, "source": source_parts(n.get("source"))} for n in t.get("notices") or []
                         if isinstance(n, dict)],

@@ -20,10 +20,6 @@ MIN_TRAIN = 10  # OpenAI's minimum: applied only to a stats.json without targets
 ELEVATED = {"moderation_not_run": "not_screened", "tokens_over_limit": "over_token_limit"}
 
 
-def _truncates(provider: str | None) -> str:
-    return ("OpenAI truncates" if provider in (None, "openai") else f"{provider} may truncate or reject")
-
-
 def verdict(data: RunData) -> dict:
     blocking: list[dict] = []
     warnings: list[dict] = []
@@ -75,15 +71,9 @@ def _over_limit(data: RunData, entries: list[dict]) -> list[tuple[str | None, di
         provider = data.facts("tokens").get("provider")
         return [(None, {"code": "over_token_limit",
                         "message": f"{over:,} exported example{'s are' if over != 1 else ' is'} longer than the "
-                                   f"model's limit of {token_limit(data):,} tokens; {_truncates(provider)} "
+                                   f"model's limit of {token_limit(data):,} tokens; {per_target.truncates(provider)} "
                                    f"{'them' if over != 1 else 'it'} in training"})] if over else []
-    return [(t.get("folder"), {"code": "over_token_limit",
-                               "message": f"{per_target.label(t)}: {n:,} exported "
-                                          f"example{'s are' if n != 1 else ' is'} longer "
-                                          f"than the model's limit of {t['max_example_tokens']:,} tokens; "
-                                          f"{_truncates(t.get('provider'))} {'them' if n != 1 else 'it'} in "
-                                          "training"})
-            for t, n in per_target.over_limit_by_target(data)]
+    return [(t.get("folder"), per_target.over_limit_item(t, n)) for t, n in per_target.over_limit_by_target(data)]
 
 
 def _per_target(entries: list[dict], blocking: list[dict], over_items) -> list[dict]:
