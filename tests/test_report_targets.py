@@ -239,3 +239,23 @@ def test_console_names_each_target_with_its_folder_tokens_and_cost(run_config, t
             f"validation -> {tmp_path / 'out'}/ (tokens exact, ~${cost:,.2f})")
     assert code == 0 and out.rstrip().splitlines()[-1] == line  # the target's line comes last
     assert "verdict: NOT READY to upload to openai gpt-4o-mini-2024-07-18 — not_screened" in out
+
+
+def test_a_run_for_an_estimating_target_says_estimate_in_the_cost_distributions_and_viewer(strict):  # noqa: F811
+    run = _with_targets(synthetic_run(60), [TargetConfig(provider="strict", max_tokens=1000)])
+    facts = run[0]["facts"]["tokens"]  # what the tokens stage records for this target
+    facts.update(provider="strict", model="s-1", tokenizer="estimate:o200k_base", tokens_exact=False,
+                 tokenizer_note=None, limit=1000)
+    facts["training_estimate"].update(price_per_million=None, cost_usd=None, price_source="price not published")
+    html = render_report(*run, strict=True)
+    cost = _text(_section(html, "estimate"))
+    train = run[2].filter(pl.col("split") == "train")["n_tokens"]
+    assert f"billed tokens per epoch ≈ {int(train.sum()):,} (estimate: counted with o200k_base" in cost
+    assert "estimated cost price not published" in cost and "$" not in cost
+    assert "set stages.tokens.n_epochs to the epochs you will run on strict" in cost
+    assert "OpenAI" not in cost.replace("OpenAI's auto rule", "")
+    assert "≈ every token count here is an estimate" in _text(_section(html, "distributions"))
+    viewer = json.loads(html_lib.unescape(html.split('id="report-data">')[1].split("</script>")[0]))["samples"]
+    assert viewer["tokens_estimate"] is True
+    assert "OpenAI screens" not in _section(render_report(*_with_targets(
+        synthetic_run(30, stages=["split", "export"]), [TargetConfig(provider="strict")]), strict=True), "verdict")
