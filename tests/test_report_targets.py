@@ -259,3 +259,15 @@ def test_a_run_for_an_estimating_target_says_estimate_in_the_cost_distributions_
     assert viewer["tokens_estimate"] is True
     assert "OpenAI screens" not in _section(render_report(*_with_targets(
         synthetic_run(30, stages=["split", "export"]), [TargetConfig(provider="strict")]), strict=True), "verdict")
+
+
+def test_a_destination_note_that_says_estimate_itself_is_not_doubled():
+    from pipeline.report.targets import console_line, count_text
+
+    tokens = {"exact": False, "counted_with": "estimate:o200k_base",
+              "note": "estimate: counted with o200k_base; Gemini's tokenizer is online only"}
+    assert count_text(1234, tokens) == "≈ 1,234 (estimate: counted with o200k_base; Gemini's tokenizer is online only)"
+    line = console_line({"provider": "vertex-gemini", "model": "gemini-2.5-flash", "folder": "v", "tokens": tokens,
+                         "examples": {"train": 9, "validation": 1}, "price_per_million": None}, "out", True)
+    assert line == ("vertex-gemini gemini-2.5-flash: 9 train / 1 validation -> out/v/ (tokens estimated: counted "
+                    "with o200k_base; Gemini's tokenizer is online only; price not published)")

@@ -58,9 +58,9 @@ def source_parts(text) -> list[dict]:
 
 def estimate_note(tokens: dict, provider: str | None = None) -> str:
     """Why a count is an estimate: the destination's TOKENIZER_NOTE, else what it was counted with."""
-    note = tokens.get("note")
-    if note:
-        return str(note)
+    note = str(tokens.get("note") or "").strip()
+    if note:  # a note may open with the word itself ("estimate: counted with ..."): said once
+        return re.sub(r"^(an? )?estimate[:,]?\s*", "", note, flags=re.IGNORECASE) or note
     counted = str(tokens.get("counted_with") or "").partition(":")[2] or "another tokenizer"
     return f"counted with {counted}, not {provider or 'the destination'}'s own tokenizer"
 
