@@ -98,7 +98,9 @@ def test_openai_card_counts_cost_files_and_deadlines():
     assert facts["last_new_job"]["source"][0] == {"url": "https://developers.openai.com/api/docs/deprecations"}
     assert facts["max_file_bytes"]["value"] == "512.0 MiB" and facts["price_per_million"]["value"] == "$3.00"
     assert [n["code"] for n in card["notices"]] == ["last_new_job", "model_shutdown"]
-    assert card["blocking"] == [] and card["rejected"] == []
+    over = rejects.filter(pl.col("reason") == "over_token_limit").height  # the run's rejects over the limit
+    assert card["blocking"] == [] and [(r["reason"], r["n"]) for r in card["rejected"]] == [("over_token_limit",
+                                                                                             over)]
 
 
 def test_an_estimating_target_says_so_at_every_count_and_never_prints_a_price(strict):  # noqa: F811
@@ -196,11 +198,21 @@ def test_sources_become_escaped_links_and_nothing_else_links_or_loads():
     assert not re.search(r"<(link|img|iframe)\b", html, re.IGNORECASE)
 
 
-def test_a_single_target_shows_its_lossy_rejects_and_a_run_without_targets_says_so():
-    run = _with_targets(synthetic_run(40), [TargetConfig()])
-    run[0]["rejects_by_reason"]["validate"] = {"lossy_tools": 2, "special_token": 1}
+def test_a_single_target_shows_its_own_rejects_and_a_run_without_targets_says_so():
+    stats, manifest, examples, rejects = _with_targets(synthetic_run(40), [TargetConfig()])
+    rows = [("validate", "lossy_tools", "openai cannot carry tool definitions"), ("validate", "lossy_tools", "x"),
+            ("validate", "first_role", "message 2: openai requires the first message to be a user message"),
+            ("validate", "special_token", "message 2: <|endoftext|> in openai text"),
+            ("tokens", "over_token_limit", "70,000 tokens > limit 65,536 of gpt-4o-mini-2024-07-18"),
+            ("heuristics", "short_reply", "message 2: openai would train on 'ok'")]
+    extra = pl.DataFrame({"stage": [r[0] for r in rows], "reason": [r[1] for r in rows], "detail": [r[2] for r in rows],
+                          "source_file": ["x"] * 6, "source_rows": [[1]] * 6, "example_id": [None] * 6,
+                          "example": [None] * 6}, schema=REJECT_SCHEMA)
+    run = (stats, manifest, examples, pl.concat([rejects, extra]))
     card = target_cards(RunData(*run))["items"][0]
-    assert [(r["reason"], r["n"]) for r in card["rejected"]] == [("lossy_tools", 2)]
+    over = rejects.filter(pl.col("reason") == "over_token_limit").height + 1
+    assert {r["reason"]: r["n"] for r in card["rejected"]} == {"lossy_tools": 2, "first_role": 1,
+                                                               "over_token_limit": over}
     html = render_report(*synthetic_run(30), strict=True)
     assert "This run recorded no targets" in _section(html, "targets")
     assert "✔ Ready to upload</h2>" in html  # no target named when none is recorded

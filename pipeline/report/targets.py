@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 from pipeline.report.run_data import RunData
 from pipeline.targets.base import FEATURE_TEXT
 from pipeline.targets.files import kept_mask
@@ -166,14 +168,21 @@ def _over_limit_kept(data: RunData, t: dict, first: bool) -> int:
     return int((mine[column].fill_null(0) > limit).sum())
 
 
-def _single_target_rejects(stats: dict) -> dict:
-    """With one target every reject is the run's; the losses it rejected are the lossy_<feature> reasons."""
-    out: dict[str, int] = {}
-    for reasons in (stats.get("rejects_by_reason") or {}).values():
-        for reason, n in (reasons or {}).items():
-            if str(reason).startswith("lossy_"):
-                out[reason] = out.get(reason, 0) + int(n)
-    return out
+OVER_LIMIT = ("over_token_limit", "over_token_limit_untruncatable")
+
+
+def _single_target_rejects(data: RunData, provider: str | None) -> dict:
+    """With one target every reject is the run's. Those that are this target's: the losses it cannot carry
+    (lossy_<feature>), its own rules (validate rejects whose detail is a RuleProblem's: "message 3: <provider>
+    requires ...") and its per-example limit (the tokens stage's over_token_limit)."""
+    rejects = data.rejects
+    if rejects.height == 0 or not {"stage", "reason", "detail"} <= set(rejects.columns):
+        return {}
+    rule = rf"^(message \d+: )?{re.escape(str(provider))} "
+    mine = rejects.filter(pl.col("reason").str.starts_with("lossy_")
+                          | ((pl.col("stage") == "validate") & pl.col("detail").fill_null("").str.contains(rule))
+                          | ((pl.col("stage") == "tokens") & pl.col("reason").is_in(list(OVER_LIMIT))))
+    return dict(mine.group_by("reason", maintain_order=True).len().iter_rows())
 
 
 def _reasons(counts: dict) -> list[dict]:
@@ -231,7 +240,8 @@ def target_cards(data: RunData) -> dict:
             "docs": source_parts(t.get("docs")), "examples": t.get("examples") or {},
             "blocking": own_blocking(t) + ([over_limit_item(t, over)] if over else []),
             "problems": [p for p in t.get("problems") or [] if isinstance(p, dict) and p.get("level") != "error"],
-            "rejected": _reasons(rejected if several else _single_target_rejects(data.stats)), "several": several,
+            "rejected": _reasons(rejected if several else _single_target_rejects(data, t.get("provider"))),
+            "several": several,
             "lossy": t.get("lossy"), "losses": [{"feature": f, "n": n, "what": FEATURE_TEXT.get(f, f)}
                                                 for f, n in losses.items()],
             "supports": t.get("supports") or [],
