@@ -156,15 +156,29 @@ def summary(stats: dict, out_dir: Path) -> str:
     for p in stats["problems"]:
         lines.append(textwrap.fill(f"{p['level'].upper()}: {p['message']}", 110, subsequent_indent="  "))
     v = stats.get("verdict") or {}
+    where = f" to {v['target_names']}" if v.get("target_names") else ""
     if v.get("ready"):
-        lines.append("verdict: READY to upload" + (f" ({len(v['warnings'])} warning(s) in the report)"
-                                                     if v.get("warnings") else ""))
+        lines.append(f"verdict: READY to upload{where}" + (f" ({len(v['warnings'])} warning(s) in the report)"
+                                                            if v.get("warnings") else ""))
     elif v:
-        lines.append("verdict: NOT READY to upload — " + "; ".join(b["code"] for b in v["blocking"])
+        lines.append(f"verdict: NOT READY to upload{where} — " + "; ".join(b["code"] for b in v["blocking"])
                      + " (details in report.html)")
-    lines.append(f"outputs in {out_dir}/: train.jsonl validation.jsonl provenance.jsonl rejects.jsonl "
-                 f"stats.json manifest.json report.html")
-    return "\n".join(lines)
+    return "\n".join(lines + target_lines(stats, out_dir))
+
+
+def target_lines(stats: dict, out_dir: Path) -> list[str]:
+    """Where the files are: one line per target (examples, folder, exact or estimated tokens, cost)."""
+    from pipeline.report.targets import console_line, target_entries
+
+    entries = target_entries(stats)
+    if len(entries) <= 1:
+        head = [(f"outputs in {out_dir}/: train.jsonl validation.jsonl provenance.jsonl rejects.jsonl "
+                 "stats.json manifest.json report.html")]
+    else:
+        head = [(f"outputs in {out_dir}/: stats.json manifest.json report.html, and one folder per target "
+                 "(train, validation, provenance, rejects, stats):")]
+    return head + [("  " if len(entries) > 1 else "") + console_line(t, out_dir, len(entries) > 1)
+                   for t in entries]
 
 
 if __name__ == "__main__":

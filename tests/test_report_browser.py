@@ -16,9 +16,10 @@ from pipeline.report import render_report
 from pipeline.report.assets import script_hash
 from tests.test_drop_shares import two_sources
 from tests.test_report_data import HOSTILE, browser_dom, chromium_or_skip, screenshot, synthetic_run
+from tests.test_targets_framework import _sample, strict  # noqa: F401  (strict: a destination written in a test)
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("verdict", "funnel", "drops", "drop-shares", "distributions", "estimate", "duplicates", "moderation", "pii",
+SECTIONS = ("verdict", "targets", "funnel", "drops", "drop-shares", "distributions", "estimate", "duplicates", "moderation", "pii",
             "language", "stages", "viewer", "run")
 
 
@@ -201,3 +202,35 @@ def test_high_drop_share_warning_and_table_in_chromium(browser, run_config, tmp_
     assert all(f"<code>{i}</code>" in samples for i in
                [s["example_id"] for s in result.stats["drop_shares"]["stages"]["heuristics"]["by_source"][
                    str(tmp_path / "hard.csv")]["samples"]])
+
+
+@pytest.mark.slow
+def test_two_target_report_shows_each_target_in_chromium(browser, run_config, tmp_path, monkeypatch,
+                                                          strict):  # noqa: F811
+    """openai and an estimating destination in one run: the Targets section draws both, the estimate wording is
+    on every count of the second, the deadlines sit in the verdict, and the page runs without a console message."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CHATPREP_TODAY", "2026-12-06")
+    result, out = run_config(_sample(tmp_path, targets=[{"provider": "openai"}, {"provider": "strict"}]))
+    dom, console = browser_dom(browser, out / "report.html")
+    _assert_page_ran(dom, console)
+    verdict = dom.split('id="verdict"')[1].split("</section>")[0]
+    assert "to openai gpt-4o-mini-2024-07-18 and strict s-1</h2>" in verdict
+    assert "the last day to create a fine-tuning job is 2027-01-06 (31 days from today)" in verdict
+    assert "shut down on 2027-01-14 (39 days from today)" in verdict
+    assert re.search(r'<a href="https://developers\.openai\.com/api/docs/deprecations" rel="noreferrer">', verdict)
+    section = dom.split('<section id="targets"')[1].split("</section>")[0]
+    articles = re.findall(r'<article class="target" data-target="([^"]+)"', section)
+    assert articles == ["openai-gpt-4o-mini-2024-07-18", "strict-s-1"]
+    strict_card = section.split('data-target="strict-s-1"')[1]
+    stats = result.stats["targets"]["strict-s-1"]
+    train = stats["tokens"]["train_tokens"]
+    assert f'<div class="v">≈ {train:,}</div>' in strict_card
+    assert strict_card.count("(estimate: counted with o200k_base, not strict's own tokenizer)") == 1  # said once,
+    assert strict_card.count('<div class="mut">(estimate)</div>') == 2  # then on each other count
+    assert "price not published" in strict_card and "lossy_names" in strict_card
+    openai_card = section.split('data-target="openai-gpt-4o-mini-2024-07-18"')[1].split("</article>")[0]
+    assert f'<div class="v">{result.stats["targets"]["openai-gpt-4o-mini-2024-07-18"]["tokens"]["train_tokens"]:,}' \
+           in openai_card and "≈" not in openai_card.split("Facts and their sources")[0]
+    png = screenshot(browser, out / "report.html", tmp_path / "report-targets.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

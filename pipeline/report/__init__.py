@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page (no network) that says whether the data can be uploaded and why.
 
-Each section's data is prepared by its own module (verdict, funnel, drop_shares, distributions, training,
+Each section's data is prepared by its own module (verdict, targets, funnel, drop_shares, distributions, training,
 duplicates, moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
 (autoescaped), the stylesheet and the script; vendor/ holds Chart.js. drop_review computes stats.json
 `drop_shares` and the high_drop_share warnings for the runner. Charts and the sample viewer get their
@@ -28,6 +28,7 @@ from pipeline.report.run_data import RunData
 from pipeline.report.run_facts import run_facts
 from pipeline.report.sample_viewer import sample_examples
 from pipeline.report.stage_cards import stage_cards
+from pipeline.report.targets import size_text, source_parts, target_cards, target_entries, target_names
 from pipeline.report.training import estimate
 from pipeline.report.verdict import verdict
 
@@ -59,10 +60,12 @@ def _fmt_usd(v) -> str:
 _ENV.filters["n"] = _fmt_n
 _ENV.filters["usd"] = _fmt_usd
 _ENV.filters["pct"] = _fmt_pct
+_ENV.filters["size"] = size_text
+_ENV.filters["sources"] = source_parts
 _ENV.filters["role_class"] = role_class
 
 
-SECTION_TITLES = {"verdict": "Verdict", "funnel": "Funnel", "drops": "Why examples were dropped",
+SECTION_TITLES = {"verdict": "Verdict", "targets": "Targets", "funnel": "Funnel", "drops": "Why examples were dropped",
                   "drop_shares": "Drop shares per source and language",
                   "distributions": "Distributions", "estimate": "Cost and training estimate",
                   "duplicates": "Duplicates", "moderation": "Moderation", "pii_language": "PII and language",
@@ -74,6 +77,7 @@ def _sections(data: RunData) -> dict:
     mod, pii_part, lang = (lambda: moderation(data)), (lambda: pii(data)), (lambda: language(data))
     return {
         "verdict": lambda: {"verdict": verdict(data)},
+        "targets": lambda: {"targets": target_cards(data)},
         "funnel": lambda: {"funnel": funnel(data)},
         "drops": lambda: {"drops": drop_reasons(data)},
         "drop_shares": lambda: {"shares": drop_shares(data)},
@@ -131,4 +135,5 @@ def _header(data: RunData) -> dict:
     ex = data.stats.get("examples") or {}
     return {"config_file": m.get("config_file") or "", "config_sha256": str(m.get("config_sha256") or ""),
             "version": (m.get("versions") or {}).get("chatprep", ""), "rows": (data.stats.get("rows") or {}).get("input"),
-            "built": ex.get("built"), "train": ex.get("train"), "validation": ex.get("validation")}
+            "built": ex.get("built"), "train": ex.get("train"), "validation": ex.get("validation"),
+            "targets": target_names(data.stats), "several": len(target_entries(data.stats)) > 1}

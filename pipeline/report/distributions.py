@@ -97,6 +97,7 @@ def distributions(data: RunData) -> dict:
         specs.append(comparison["chart"])
     return {"charts": [s for s in specs if s], "summaries": {k: v for k, v in summaries.items() if v},
             "sampled": sampled, "total": ex.height, "limit": limit, "has_tokens": n_tok is not None,
+            "tokens_counted": _tokens_counted(data),
             "comparison": comparison["rows"]}
 
 
@@ -124,3 +125,11 @@ def _train_vs_validation(data: RunData, per_example: pl.DataFrame) -> dict:
         chart = charts.histogram_spec("split_messages", "Train vs validation: messages per example (% of split)",
                                       series, "messages", percent=True)
     return {"chart": chart, "rows": rows}
+
+
+def _tokens_counted(data: RunData) -> dict:
+    """What the token charts were counted with (the first target's tokenizer) and whether that is exact."""
+    facts = data.facts("tokens")
+    target = f"{facts['provider']} {facts.get('model')}" if facts.get("provider") else facts.get("model")
+    return {"target": target, "tokenizer": facts.get("tokenizer") or facts.get("encoding"),
+            "exact": facts.get("tokens_exact") is not False, "note": facts.get("tokenizer_note")}

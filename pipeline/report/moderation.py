@@ -6,6 +6,7 @@ from __future__ import annotations
 from pipeline.report import charts
 from pipeline.report.chat_preview import clip, preview
 from pipeline.report.run_data import RunData, first_key
+from pipeline.report.targets import providers
 
 MAX_FLAGGED_SHOWN = 20
 RUN_KEYS = ("screen", "unique_texts", "from_cache", "sent", "requests", "seconds", "inputs_per_second",
@@ -15,10 +16,12 @@ RUN_KEYS = ("screen", "unique_texts", "from_cache", "sent", "requests", "seconds
 def screening(data: RunData) -> dict:
     """{"screened": bool, "why": text} — why the data counts as not screened, when it does not."""
     if not data.ran("moderation"):
+        found = providers(data.stats)
+        openai = ("OpenAI screens every training file with its Moderation API and rejects files with unsafe "
+                  "content; " if not found or "openai" in found else "")
         return {"screened": False,
-                "why": "moderation did not run: the data was NOT screened. OpenAI screens every training file "
-                       "with its Moderation API and rejects files with unsafe content; add the moderation stage "
-                       "and set OPENAI_API_KEY"}
+                "why": f"moderation did not run: the data was NOT screened for unsafe content. {openai}add the "
+                       "moderation stage and set OPENAI_API_KEY"}
     facts = data.facts("moderation")
     skipped = first_key(facts, "skipped", "skip_reason")
     if skipped or facts.get("screened") is False:

@@ -113,4 +113,5 @@ def sample_examples(data: RunData) -> dict:
                 item[c] = r[c]
         out.append(item)
     return {"examples": out, "total": ex.height, "shown": len(out),
+            "tokens_estimate": data.facts("tokens").get("tokens_exact") is False,
             "per_split": {s: sum(1 for e in out if e["split"] == s) for s in sorted(quota)}}

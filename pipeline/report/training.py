@@ -1,8 +1,10 @@
 """Token limits and the cost / training estimate, from the tokens stage's facts and its n_tokens column.
 
-The tokens stage runs before the split, so its facts.training_estimate covers all kept examples; OpenAI
-bills only the training file, so the estimate shown is recomputed here on the train split with the same
+The tokens stage runs before the split, so its facts.training_estimate covers all kept examples; training is
+billed on the training file only, so the estimate shown is recomputed here on the train split with the same
 function (pipeline.chat.token_counting.training_estimate) and the stage's limit, price and epochs setting.
+The stage's facts describe the first target (its tokenizer, limit and price); the Targets section
+(targets.py) shows every target's. Counts from an estimating tokenizer are shown as "≈ N (estimate: …)".
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import polars as pl
 
 from pipeline.chat.token_counting import training_estimate
 from pipeline.report.run_data import RunData, first_key
+from pipeline.report.targets import count_parts, target_entries
 
 
 def token_limit(data: RunData) -> int | None:
@@ -22,7 +25,7 @@ def token_limit(data: RunData) -> int | None:
 
 
 def over_limit_kept(data: RunData) -> int:
-    """Exported examples longer than the model's limit (OpenAI truncates them in training)."""
+    """Exported examples longer than the first target's limit (OpenAI truncates them in training)."""
     limit, n_tok = token_limit(data), data.column("n_tokens")
     if limit and n_tok is not None:
         return int((n_tok > limit).sum())
@@ -49,8 +52,17 @@ def estimate(data: RunData) -> dict | None:
     train = _train_tokens(data)
     est = (training_estimate(train, limit, price, params.get("n_epochs")) if train is not None and limit
            else stage_est)
+    exact = facts.get("tokens_exact") is not False
+    tokens = {"exact": exact, "note": facts.get("tokenizer_note"), "counted_with": facts.get("tokenizer")}
+    provider = facts.get("provider")
+    entries = target_entries(data.stats)
     return {
         "model": first_key(facts, "model") or params.get("model"),
+        "provider": provider, "target": f"{provider} {facts.get('model')}" if provider else None,
+        "several": len(entries) > 1, "exact": exact,
+        "tokenizer": facts.get("tokenizer") or (f"tiktoken:{facts['encoding']}" if facts.get("encoding") else None),
+        "billed_count": count_parts(est.get("billed_tokens_per_epoch"), tokens, provider),
+        "trained_count": count_parts(est.get("billed_tokens"), tokens, provider),
         "encoding": facts.get("encoding"),
         "limit": limit, "limit_source": facts.get("limit_source"),
         "on_overflow": first_key(facts, "on_overflow") or params.get("on_overflow"),

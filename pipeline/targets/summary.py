@@ -34,7 +34,8 @@ def target_summary(target: Target, first: bool, slim: pl.DataFrame, own_rejects:
     for (reason,), part in own_rejects.group_by(["reason"], maintain_order=True):
         by_reason[reason] = part.height
     cap = target.files.max_file_bytes.value
-    return {**target.describe(), "examples": counts, "rejected_for_this_target": by_reason, "losses": losses,
+    described = target.describe()
+    return {**described, "file_rules": described["files"], "examples": counts, "rejected_for_this_target": by_reason, "losses": losses,
             "tokens": tokens, "files": {name: {"bytes": size, "limit_bytes": cap} for name, size in sizes.items()},
             "extra_files": extras, "problems": [p.__dict__ for p in problems],
             "notices": [n.json() for n in notices(target)]}

@@ -104,6 +104,7 @@
   /* ---- sample viewer ----------------------------------------------------------------------- */
   var PAGE = 10;
   var examples = (data.samples && data.samples.examples) || [];
+  var approx = data.samples && data.samples.tokens_estimate ? "≈ " : "";  // counted with an estimating tokenizer
   var state = {query: "", split: "", page: 0};
   var haystacks = null;
 
@@ -123,8 +124,8 @@
     var meta = el("div", "meta");
     meta.appendChild(el("span", "split-" + e.split, e.split));
     meta.appendChild(el("span", "", e.source + (e.rows && e.rows.length ? " rows " + e.rows.join(", ") : "")));
-    if (e.n_tokens !== undefined) meta.appendChild(el("span", "", fmt(e.n_tokens) + " tokens"));
-    if (e.n_assistant_tokens !== undefined) meta.appendChild(el("span", "", fmt(e.n_assistant_tokens) + " assistant tokens"));
+    if (e.n_tokens !== undefined) meta.appendChild(el("span", "", approx + fmt(e.n_tokens) + " tokens"));
+    if (e.n_assistant_tokens !== undefined) meta.appendChild(el("span", "", approx + fmt(e.n_assistant_tokens) + " assistant tokens"));
     if (e.language) meta.appendChild(el("span", "", "language " + e.language));
     (e.flags || []).forEach(function (f) { meta.appendChild(el("span", "tag", f)); });
     meta.appendChild(el("code", "", e.id));
@@ -137,7 +138,7 @@
       var label = m.role + (m.name ? " (" + m.name + ")" : "") + (m.weight === 0 ? " · weight 0" : "");
       var r = el("span", "role", label);
       b.appendChild(r);
-      b.appendChild(el("span", "tokens", m.tokens !== undefined ? fmt(m.tokens) + " tokens" : fmt(m.text.length) + " chars"));
+      b.appendChild(el("span", "tokens", m.tokens !== undefined ? approx + fmt(m.tokens) + " tokens" : fmt(m.text.length) + " chars"));
       b.appendChild(el("div", "text", m.text));
       chat.appendChild(b);
     });
