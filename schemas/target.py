@@ -23,8 +23,9 @@ class TargetConfig(StrictModel):
         "reject", description="an example using a feature the destination cannot take (weight-0 turns, tools, "
         "message names, images): reject it (reason lossy_<feature>), drop the feature (counted), or drop it and warn")
     file_format: Literal["jsonl", "parquet"] = Field(
-        "jsonl", description="parquet where the destination reads chat rows from it (hf; Together's Parquet is "
-        "pre-tokenized data, so jsonl there); jsonl everywhere")
+        "jsonl", description="jsonl, what every destination here reads chat rows from (Together's Parquet is "
+        "pre-tokenized data; TRL/axolotl/LLaMA-Factory read JSONL with per-row tool schemas Parquet cannot hold); "
+        "parquet is refused with that reason")
     max_tokens: int | None = Field(None, ge=16, description="per-example limit; default: the destination's table")
     price_per_million_training_tokens: float | None = Field(
         None, ge=0, description="USD per 1M training tokens; default: the destination's price table (null where "

@@ -183,3 +183,20 @@ def test_targets_command_lists_sources_and_dates(capsys):
         assert f"\n{name} — " in text
     assert "2027-01-06" in text and "as of" in text
     assert main(["targets", "nope"]) == 2
+
+
+def test_file_rules_name_the_limit_its_source_and_the_fix():
+    from pipeline.targets.files import file_problems
+
+    vertex = resolve_target(TargetConfig(provider="vertex-gemini"))
+    codes = {p.code: p.message for p in file_problems(vertex, {"train": 12, "validation": 5_001},
+                                                       {"train.jsonl": 2 * 2**30, "validation.jsonl": 10})}
+    assert set(codes) == {"target_validation_too_large", "target_file_too_large"}
+    assert "set split.validation_max: 5000" in codes["target_validation_too_large"]
+    assert "train.jsonl is 2,048.0 MiB" in codes["target_file_too_large"]
+    fireworks = resolve_target(TargetConfig(provider="fireworks"))
+    [few] = file_problems(fireworks, {"train": 2, "validation": 0}, {"train.jsonl": 10})
+    assert few.code == "target_too_few_examples" and "at least 3" in few.message
+    assert file_problems(fireworks, {"train": 3, "validation": 0}, {"train.jsonl": 10}) == []
+    [many] = file_problems(fireworks, {"train": 3_000_001, "validation": 0}, {})
+    assert many.code == "target_too_many_examples" and "at most 3,000,000" in many.message

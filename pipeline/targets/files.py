@@ -1,11 +1,9 @@
-"""The files of one destination: its train/validation lines (with a byte-order mark or as Parquet where it asks),
+"""The files of one destination: its train/validation lines (with a byte-order mark where it asks),
 its extra files (e.g. LLaMA-Factory's dataset_info.json), its rejects when several targets are written, and the
 checks of its file rules (example counts, file size) against what was written."""
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import polars as pl
@@ -44,8 +42,7 @@ def target_rejects(slim: pl.DataFrame, examples: Parts, folder: str, reject_sche
 
 
 def file_names(target: Target) -> dict[str, str]:
-    ext = "parquet" if target.config.file_format == "parquet" else "jsonl"
-    return {split: f"{split}.{ext}" for split in SPLITS}
+    return {split: f"{split}.jsonl" for split in SPLITS}
 
 
 def write_splits(folder: Path, target: Target, line_column: str, examples: Parts, order: str | None) -> dict:
@@ -55,8 +52,6 @@ def write_splits(folder: Path, target: Target, line_column: str, examples: Parts
     columns = ["split", line_column, "example", *([COLUMN] if several else []), *([order] if order else [])]
     frames = [examples.read_all(columns).sort(order)] if order else examples.frames(columns)
     bom = bool(target.files.byte_order_mark.value)
-    if target.config.file_format == "parquet":
-        return _write_parquet(folder, names, frames, line_column, target.folder)
     files = {split: AtomicFile(folder / names[split]) for split in SPLITS}
     sizes = dict.fromkeys(names.values(), 0)
     try:
@@ -80,28 +75,6 @@ def write_splits(folder: Path, target: Target, line_column: str, examples: Parts
     return sizes
 
 
-def _write_parquet(folder: Path, names: dict, frames, line_column: str, target_folder: str) -> dict:
-    lines = {split: [] for split in SPLITS}
-    for frame in frames:
-        frame = frame.filter(kept_mask(frame, target_folder))
-        for split in SPLITS:
-            lines[split] += frame.filter(pl.col("split") == split).select(
-                pl.coalesce(line_column, "example"))[line_column].to_list()
-    sizes = {}
-    for split in SPLITS:
-        buffer = io.BytesIO()
-        records = [json.loads(line) for line in lines[split]]
-        table = pl.DataFrame({"messages": [r["messages"] for r in records]}) if records else pl.DataFrame(
-            schema={"messages": pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))})
-        if any("tools" in r for r in records):
-            table = table.with_columns(pl.Series("tools", [json.dumps(r.get("tools")) if "tools" in r else None
-                                                           for r in records], pl.Utf8))
-        table.write_parquet(buffer, statistics=False)
-        atomic_write(folder / names[split], buffer.getvalue())
-        sizes[names[split]] = len(buffer.getvalue())
-    return sizes
-
-
 def _contains(path: Path, needle: bytes, block: int = 1 << 24) -> bool:
     """Whether the file holds `needle`, read a block at a time (bounded memory whatever the file size)."""
     tail = b""
@@ -118,10 +91,7 @@ def write_extras(folder: Path, target: Target) -> list[str]:
     if make is None:
         return []
     names = file_names(target)
-    if target.config.file_format == "parquet":
-        uses_tools = any("tools" in pl.read_parquet_schema(folder / n) for n in names.values())
-    else:
-        uses_tools = any(_contains(folder / n, b'"tool_calls"') for n in names.values())
+    uses_tools = any(_contains(folder / n, b'"tool_calls"') for n in names.values())
     extras = make(target, names, uses_tools)
     for name, text in extras.items():
         atomic_write(folder / name, text)

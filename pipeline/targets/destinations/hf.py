@@ -48,7 +48,8 @@ FILES = FileRules(
     max_train=Sourced(None, "no maximum", AS_OF),
     max_validation=Sourced(None, "no maximum", AS_OF),
     max_file_bytes=Sourced(None, "no maximum", AS_OF),
-    formats=("jsonl", "parquet"),
+    formats=("jsonl",),  # TRL, axolotl and LLaMA-Factory all read it; tool schemas vary per row, which a
+    # Parquet column cannot hold without turning them into strings the templates would not read
 )
 CUSTOM_MODEL_HINT = ("; or any model: set target.tokenizer to its tokenizer.json (with target.chat_template) or "
                      "to a local model folder, and target.max_tokens")
@@ -123,11 +124,10 @@ def extra_files(target, names: dict[str, str], uses_tools: bool) -> dict[str, st
     info = {f"chatprep_{split}": {"file_name": name, "formatting": "openai" if uses_tools else "sharegpt",
                                   "columns": columns, "tags": tags}
             for split, name in names.items()}
-    ds_type = {"jsonl": "json", "parquet": "parquet"}
-    axolotl = {"datasets": [{"path": names["train"], "ds_type": ds_type[names["train"].rsplit(".", 1)[1]],
+    axolotl = {"datasets": [{"path": names["train"], "ds_type": "json",
                              "type": "chat_template", "field_messages": "messages",
                              "message_property_mappings": {"role": "role", "content": "content"}}],
-               "test_datasets": [{"path": names["validation"], "ds_type": ds_type[names["validation"].rsplit(".", 1)[1]],
+               "test_datasets": [{"path": names["validation"], "ds_type": "json",
                                   "split": "train", "type": "chat_template", "field_messages": "messages",
                                   "message_property_mappings": {"role": "role", "content": "content"}}]}
     head = (f"# axolotl datasets for {target.model}, written by chatprep (paths relative to this folder;\n"
