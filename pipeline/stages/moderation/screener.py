@@ -189,6 +189,7 @@ class Screener:
                     raise _Stopped from e
                 continue
             self.budget.observe_limits(*answer.limits)
+            self.budget.on_answered(slot)
             with self._lock:
                 self._rate_limited_since = None
                 self._answered_requests += 1
