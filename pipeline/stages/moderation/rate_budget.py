@@ -13,14 +13,17 @@ costs what the server asks, not a queue of phantom slots). The event lasts until
 request sent after it began: the 429s of requests sent before then (in flight at the cut, or sent right
 after the pause into a server window still full of earlier requests) neither cut again nor pause longer
 than their own retry-after (the pause ends at the latest end asked for, not after a sum of waits), and
-the retries go out at the cut pace, not all at once when a pause ends. A 429 on a request sent alone
-opens an event without cutting (the server is busy for other reasons than our pace).
+the retries go out at the cut pace, not all at once when a pause ends. An event of a single 429 whose
+next request is answered was a near miss (one request over, e.g. two bunched by jitter): most of the cut
+is given back (ONE_OFF_FACTOR of the refused pace). A 429 on a request sent alone opens an event without
+cutting (the server is busy for other reasons than our pace).
 
 Once the server answers again the pace grows back linearly with time, RECOVERY_PER_SECOND of the full
 pace per second (by time, not per success, so a deep cut does not leave the stage crawling for long).
-When the refused pace was under the full one (a second event: the budget is above the server's real
-limit), the pace grows back quickly only up to APPROACH of the refused pace and slowly beyond it, so it
-settles just under the limit instead of overshooting it again at full speed.
+When the refused pace was under the full one, or a cut came less than RECENT_CUT_SECONDS before (the
+budget is above the server's real limit), the pace grows back quickly only up to APPROACH of the refused
+pace and slowly beyond it, so it settles just under the limit instead of overshooting it again at full
+speed.
 
 The per-minute limits OpenAI announces in x-ratelimit-limit-requests / -tokens headers replace the
 configured ones (follow_server=True: the account's real limits, higher or lower; False: only lower ones,
@@ -43,6 +46,7 @@ APPROACH = 0.8  # after a cut that shows the budget above the limit: quickly bac
                 # refused...
 SLOW_RECOVERY_SHARE = 0.1  # ...then at this share of RECOVERY_PER_SECOND
 MIN_FACTOR = 0.02
+ONE_OFF_FACTOR = 0.9  # an event of one 429 (the next request answered) leaves this share of the refused pace
 RECENT_CUT_SECONDS = 60.0  # a 429 at full pace this soon after the last cut is that cut's overshoot
 SEND_TOLERANCE = 1.0  # a request may follow the one before this share of the spacing early when that one went late
 WAKE_SECONDS = 0.25  # a waiting sender rechecks the pace this often
@@ -78,6 +82,8 @@ class RateBudget:
         self._event_since = -math.inf  # when the last congestion event began
         self._last_cut = -math.inf
         self._news_since = -math.inf  # a 429 for a request sent from then on begins a new event
+        self._event_429s = 0  # the 429s of the event in course (or of the last one) if it began with a cut
+        self._refused = 1.0  # the pace factor the last cut was made from
         self._epoch = 0
 
     # --- reserving -----------------------------------------------------------------------------
@@ -157,8 +163,9 @@ class RateBudget:
             if slot.send_at >= self._news_since:  # a new congestion event
                 self._news_since = math.inf  # until the server answers a request sent after now
                 self._event_since = now
+                self._event_429s = 1 if cut else 0
                 if cut:
-                    refused = self._factor_at(slot.send_at)  # the pace that was too much
+                    refused = self._refused = self._factor_at(slot.send_at)  # the pace that was too much
                     # refused before the pace was back to full, or soon after: the budget is above the
                     # server's limit, which lies under the refused pace (else a one-off: grow back to full)
                     above = refused < 1.0 or now - self._last_cut < RECENT_CUT_SECONDS
@@ -167,8 +174,11 @@ class RateBudget:
                     self._cut_factor = max(MIN_FACTOR, refused * DECREASE)
                     self._recovering_since = math.inf  # until the server answers again (on_answered)
                     self.slowdowns += 1
-            elif until <= self._paused_until:
-                return  # already paused at least this long: the bookings stand
+            else:
+                if self._news_since == math.inf and self._event_429s:
+                    self._event_429s += 1  # more than the one that cut: not a near miss
+                if until <= self._paused_until:
+                    return  # already paused at least this long: the bookings stand
             self._paused_until = max(self._paused_until, until)
             # every booking not yet sent is void (the epoch moves on) and its reservation returned: the
             # senders book again from the end of the pause, no closer than the pace to the last request
@@ -184,6 +194,11 @@ class RateBudget:
             if self._news_since == math.inf and slot.send_at >= self._event_since:
                 now = self._clock()
                 self._news_since = now
+                if self._event_429s == 1:  # one request over, the next one answered: a near miss
+                    self._cut_factor = max(self._cut_factor, ONE_OFF_FACTOR * self._refused)
+                    # the bookings made at the cut pace are void: the senders book again at this one
+                    self._next_request, self._next_token = self._sent_request, self._sent_token
+                    self._epoch += 1
                 if self._recovering_since == math.inf:
                     self._recovering_since = now
 
