@@ -42,8 +42,7 @@ from dataclasses import dataclass
 PACE_FRACTION = 0.95
 DECREASE = 0.5
 RECOVERY_PER_SECOND = 0.1  # from half pace back to full pace in 5 s
-APPROACH = 0.8  # after a cut that shows the budget above the limit: quickly back up to this share of the pace
-                # refused...
+APPROACH = 0.8  # budget above the limit: quickly back up to this share of the pace refused...
 SLOW_RECOVERY_SHARE = 0.1  # ...then at this share of RECOVERY_PER_SECOND
 MIN_FACTOR = 0.02
 ONE_OFF_FACTOR = 0.9  # an event of one 429 (the next request answered) leaves this share of the refused pace
