@@ -72,6 +72,23 @@ def test_the_first_request_is_a_one_input_probe_that_teaches_the_budget_the_serv
     assert (s.budget.requests_per_minute, s.budget.tokens_per_minute) == (30_000, 5_000_000)
 
 
+def test_after_a_429_on_the_probe_the_batches_start_when_its_wait_ends_without_a_cut(tmp_path, fake, prompts):
+    """The probe's 429 already carries the limits, and its wait is in force for everyone: the batches do not
+    wait for the probe's own answer; a second 429 in the same busy spell cuts nothing."""
+    fake.rpm, fake.tpm, fake.retry_after_ms, fake.latency = 30_000, 5_000_000, 200, 0.3
+    fake.script("429ms", "429ms")
+    s = screener(tmp_path, rpm=500, tpm=10_000, batch_size=8, batch_max_tokens=10**6)
+    assert len(screen(s, prompts[:33])) == 33
+    probe, *later = fake.records()
+    assert len(probe.texts) == 1 and probe.fault == "429ms"
+    assert min(r.arrived for r in later) >= probe.arrived + fake.latency + 0.2  # the wait asked, for everyone
+    probe_ok = next(r for r in later if r.texts == probe.texts and r.status == 200)
+    batches = [r for r in later if len(r.texts) == 8]
+    assert min(r.arrived for r in batches) < probe_ok.arrived + fake.latency  # sent before its answer came
+    assert s.budget.slowdowns == 0 and s.stats.retries["rate_limited"] == 2
+    assert (s.budget.requests_per_minute, s.budget.tokens_per_minute) == (30_000, 5_000_000)
+
+
 def test_answers_follow_openai_labels_of_the_real_prompts(tmp_path, fake, realdata, prompts):
     rows = {}
     for line in (realdata / "openai-moderation/samples-1680.jsonl").open(encoding="utf-8"):

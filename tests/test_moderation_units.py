@@ -137,14 +137,18 @@ def test_429_halves_the_pace_once_per_event_pauses_and_recovers():
     assert nxt.send_at == pytest.approx(clock.t + 2.0)  # the pause is honoured
     later = budget.reserve(1)
     assert later.send_at - nxt.send_at == pytest.approx(60 / (600 * PACE_FRACTION * DECREASE))
-    clock.t = later.send_at + 0.01
-    budget.on_rate_limited(later, wait=0.0)  # a new event after the cut: cut again
-    assert budget.factor == pytest.approx(DECREASE * (DECREASE + RECOVERY_PER_SECOND * (clock.t - nxt.send_at)))
-    assert budget.slowdowns == 2
+    clock.t = nxt.send_at + 0.1
+    assert budget.factor == DECREASE  # no growth before the server has answered since the cut
+    budget.on_answered(nxt)  # it answered a request sent after the cut: the event is over
+    answered_at = clock.t
     clock.t += 1.0
-    assert budget.factor == pytest.approx(budget._cut_factor + RECOVERY_PER_SECOND)  # grows back with time
-    clock.t += 1 / RECOVERY_PER_SECOND
+    assert budget.factor == pytest.approx(DECREASE + RECOVERY_PER_SECOND)  # grows back with time
+    clock.t = answered_at + (1 - DECREASE) / RECOVERY_PER_SECOND
     assert budget.factor == 1.0  # full speed again
+    budget.on_rate_limited(later, wait=0.0)  # sent after the event ended: a new event, cut again
+    assert budget.slowdowns == 2
+    refused = DECREASE + RECOVERY_PER_SECOND * (later.send_at - answered_at)
+    assert budget.factor == pytest.approx(DECREASE * refused)
 
 
 def test_server_announced_limits_are_adopted():

@@ -3,8 +3,9 @@
 Unique texts (by sha256) not yet in the cache are grouped into batches (up to `batch_size` inputs and
 `batch_max_tokens` estimated tokens; one OpenAI request classifies a whole array; when the budget follows
 the server's announced limits, the first request carries one input so those limits are learned before the
-big batches are paced) and sent by `concurrency` worker threads, each request waiting for its slot in the RateBudget. Answers are written to the cache
-by the calling thread as each batch completes. A batch that fails is retried: 429s honour the server's
+big batches are paced; they start at its first answer, a 429 included: OpenAI's carry the limits too, and its
+wait is then in force for every sender) and sent by `concurrency` worker threads, each request waiting for
+its slot in the RateBudget. Answers are written to the cache by the calling thread as each batch completes. A batch that fails is retried: 429s honour the server's
 retry-after and slow everyone down (AIMD) until 429s alone have lasted `rate_limited_give_up_seconds`;
 5xx, timeouts, dropped connections and unusable answers back off exponentially. A batch the server refuses
 (HTTP 400, e.g. one input it cannot take) is split in halves until the refused inputs are alone: those go to
@@ -104,6 +105,7 @@ class Screener:
         self._lock = threading.Lock()
         self._backoff = Backoff(settings.backoff_seconds, settings.backoff_cap_seconds)
         self._rate_limited_since: float | None = None  # the first 429 since the last answer
+        self._probe_answered = threading.Event()  # the one-input first request got an answer (or gave up)
         self._answered_requests = 0
         self.rejected: dict[str, str] = {}  # sha256 -> the server's message, for inputs it refused (HTTP 400)
 
@@ -126,8 +128,11 @@ class Screener:
         pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="moderation")
         try:
             futures = [pool.submit(self._send, probe, True)] if probe else []
-            if futures and futures[0].exception() is not None:  # the probe failed: it is reported below
-                batches = []
+            if futures:
+                futures[0].add_done_callback(lambda _: self._probe_answered.set())
+                self._probe_answered.wait()  # an answer (a 429 included: OpenAI's carry the limits too)
+                if futures[0].done() and futures[0].exception() is not None:  # it failed: reported below
+                    batches = []
             futures += [pool.submit(self._send, batch) for batch in batches]
             for future in as_completed(futures):
                 try:
@@ -155,7 +160,8 @@ class Screener:
 
     def _send(self, batch: Batch, alone: bool = False) -> Batch:
         """Worker: classify one batch, retrying as the failure kind allows. Returns (sha256, result) pairs.
-        alone: the only request in flight (the probe), so a 429 on it pauses but does not cut the pace."""
+        alone: the probe; until it has an answer it is the only request in flight, so a 429 on it pauses
+        but does not cut the pace."""
         errors = rate_limited = 0
         texts = [t for _, t in batch]
         tokens = sum(estimate_tokens(t) for t in texts)
@@ -163,6 +169,7 @@ class Screener:
             slot = self.budget.acquire(tokens, self._stop)
             if slot is None:
                 raise _Stopped
+            sent_alone = alone and not self._probe_answered.is_set()
             with self._lock:
                 self.stats.requests += 1
             try:
@@ -179,7 +186,9 @@ class Screener:
                     rate_limited += 1
                     if rate_limited > self.settings.max_rate_limited_retries:
                         raise ScreeningFailed(self._gave_up(batch, rate_limited, e)) from e
-                    self._slow_down(slot, e, rate_limited, cut=not alone)
+                    self._slow_down(slot, e, rate_limited, cut=not sent_alone)
+                    if alone:
+                        self._probe_answered.set()  # the pause is in force: the batches may book
                     continue
                 errors += 1
                 if errors > self.settings.max_retries:
@@ -189,6 +198,9 @@ class Screener:
                     raise _Stopped from e
                 continue
             self.budget.observe_limits(*answer.limits)
+            self.budget.on_answered(slot)
+            if alone:
+                self._probe_answered.set()
             with self._lock:
                 self._rate_limited_since = None
                 self._answered_requests += 1
