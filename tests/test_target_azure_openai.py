@@ -3,31 +3,21 @@ retirement dates; whole runs checked by the independent checker (tests/destinati
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import pytest
 
-from pipeline.targets import UnknownTargetError, resolve_target
+from pipeline.targets import UnknownTargetError
 from pipeline.targets.base import FEATURES
 from pipeline.targets.deadlines import notices
 from pipeline.targets.destinations import azure_openai as azure
 from pipeline.targets.features import features_used, prepare
-from schemas.target import TargetConfig
-from tests.conftest import ROOT
-from tests.destination_runs import (
-    STAGES,
-    chat_by_id,
-    checker_problems,
-    featured_file,
-    real_inputs,
-    records_by_id,
-    round_trip_mismatches,
-    rows_accounted,
-    sample_run,
-)
+from tests import destination_runs as runs
+from tests.destination_checkers import DESTINATIONS
+from tests.destination_runs import resolved
 
 BOM = b"\xef\xbb\xbf"
+checker = DESTINATIONS["azure-openai"]
 FULL = {"messages": [{"role": "system", "content": "Be brief.", "name": "policy"},
                      {"role": "user", "content": [{"type": "text", "text": "What is this?"},
                                                   {"type": "image_url", "image_url": {"url": "https://e.test/a.png"}}]},
@@ -40,7 +30,7 @@ FULL = {"messages": [{"role": "system", "content": "Be brief.", "name": "policy"
 
 
 def target(**kw):
-    return resolve_target(TargetConfig(provider="azure-openai", **kw))
+    return resolved("azure-openai", **kw)
 
 
 def test_the_record_is_the_chat_line_with_every_feature():
@@ -101,14 +91,9 @@ def test_retirement_dates_from_the_retirement_schedule(model, job, stop, monkeyp
 
 
 def test_sample_config_with_set_provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.chdir(ROOT)
-    result, out = sample_run(tmp_path, "target.provider=azure-openai")
+    result, out, stats = runs.checked_sample_run(tmp_path, monkeypatch, "azure-openai", checker, "gpt-4o-mini-2024-07-18")
     assert (out / "train.jsonl").read_bytes().startswith(BOM)
     assert (out / "validation.jsonl").read_bytes().startswith(BOM)
-    assert checker_problems(out, "azure-openai", "gpt-4o-mini-2024-07-18") == {"train": [], "validation": []}
-    stats = json.loads((out / "stats.json").read_text())
-    rows_accounted(out, stats["rows"])
     summary = stats["targets"]["azure-openai-gpt-4o-mini-2024-07-18"]
     assert summary["files"]["train.jsonl"]["limit_bytes"] == 512 * 2**20 - 1 and summary["tokens"]["exact"] is True
     assert any(p["code"] == "last_new_job" and "2027-04-01" in p["message"] for p in (x.__dict__ for x in result.problems))
@@ -116,14 +101,12 @@ def test_sample_config_with_set_provider(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_exports_are_openais_lines_with_a_bom(realdata, run_config, tmp_path):
-    inputs = [*real_inputs(realdata).values(), featured_file(tmp_path)]
-    targets = [{"provider": "openai"}, {"provider": "azure-openai"}]
-    _result, out = run_config({"inputs": inputs, "stages": STAGES, "targets": targets})
-    o, z = out / "openai-gpt-4o-mini-2024-07-18", out / "azure-openai-gpt-4o-mini-2024-07-18"
+    inputs = [*runs.real_inputs(realdata).values(), runs.featured_file(tmp_path)]
+    _result, o, z = runs.with_openai(run_config, inputs, "azure-openai")
+    assert (o.name, z.name) == ("openai-gpt-4o-mini-2024-07-18", "azure-openai-gpt-4o-mini-2024-07-18")
     for split in ("train", "validation"):
         assert (z / f"{split}.jsonl").read_bytes() == BOM + (o / f"{split}.jsonl").read_bytes()
-    assert checker_problems(z, "azure-openai", "gpt-4o-mini-2024-07-18") == {"train": [], "validation": []}
-    stats = json.loads((z / "stats.json").read_text())
-    rows_accounted(z, stats["rows"])
+    assert runs.checker_problems(z, checker, "gpt-4o-mini-2024-07-18") == {"train": [], "validation": []}
+    stats = runs.rows_accounted(z)
     assert stats["target"]["rejected_for_this_target"] == {} and stats["target"]["losses"] == {}
-    assert not round_trip_mismatches(chat_by_id(o), records_by_id(z), azure)
+    runs.assert_round_trips(o, z, azure, checker, target())

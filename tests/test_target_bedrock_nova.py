@@ -8,33 +8,25 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 
 import pytest
 
-from pipeline.targets import UnknownTargetError, resolve_target
+from pipeline.targets import UnknownTargetError
 from pipeline.targets.destinations import bedrock_nova as nova
 from pipeline.targets.features import prepare
-from schemas.target import TargetConfig
+from tests import destination_runs as runs
 from tests.conftest import read_jsonl
 from tests.destination_checkers import bedrock_nova as checker
-from tests.target_runs import assert_accounted, comparable, joined, reasons, sample_run, with_openai
+from tests.destination_runs import chat, comparable, details, image_chat, resolved
 
 CALL = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}
 WEATHER = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {
     "city": {"type": "string"}}}}}
 
 
-def chat(*turns, **top) -> dict:
-    roles = {"s": "system", "u": "user", "a": "assistant", "t": "tool"}
-    return {"messages": [{"role": roles[t[0]], "content": t[2:]} for t in turns], **top}
-
-
-def target(lossy: str = "reject", model: str | None = None, **kw):
-    return resolve_target(TargetConfig(provider="bedrock-nova", lossy=lossy, model=model, **kw))
-
-
-def texts(problems) -> list[str]:
-    return [p.detail("bedrock-nova") for p in problems]
+target = partial(resolved, "bedrock-nova")
+texts = partial(details, provider="bedrock-nova")
 
 
 # ----------------------------------------------------------------------------------------- rules
@@ -106,10 +98,7 @@ def test_a_lookalike_is_not_reserved():
 
 
 def test_image_parts_are_not_text():
-    example = chat("u:x", "a:Hi")
-    example["messages"][0]["content"] = [{"type": "text", "text": "What is it?"},
-                                         {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
-    assert [p.code for p in nova.check(example)] == ["non_text_content"]
+    assert [p.code for p in nova.check(image_chat())] == ["non_text_content"]
 
 
 # ----------------------------------------------------------------------------------------- losses
@@ -175,26 +164,13 @@ def test_unknown_model_and_a_user_limit():
 
 # ----------------------------------------------------------------------------------------- whole runs
 
-def assert_valid_round_trip(openai_folder, folder, lossy: str = "drop_feature") -> int:
-    for split in ("train", "validation"):
-        assert checker.check_file(folder / f"{split}.jsonl", split=split) == []
-    pairs = joined(openai_folder, folder)
-    t = target(lossy)
-    for chat_line, record in pairs:
-        exported = prepare(chat_line, t).chat   # the chat example after the loss handling: what was written
-        assert comparable(nova.from_record(record)) == comparable(exported)
-        assert comparable(checker.to_chat(record)) == comparable(exported)
-    return len(pairs)
+def round_trips(openai_folder, folder, lossy: str = "drop_feature") -> int:
+    return len(runs.assert_round_trips(openai_folder, folder, nova, checker, target(lossy), comparable))
 
 
 @pytest.mark.slow
 def test_sample_config_with_set_target_provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    _, out = sample_run(tmp_path, "bedrock-nova")
-    stats = json.loads((out / "stats.json").read_text())
-    assert stats["rows"]["input"] == stats["rows"]["exported"] + stats["rows"]["rejected"]
-    for split in ("train", "validation"):
-        assert checker.check_file(out / f"{split}.jsonl", split=split) == []
+    _, _, stats = runs.checked_sample_run(tmp_path, monkeypatch, "bedrock-nova", checker)
     (summary,) = stats["targets"].values()
     assert summary["examples"]["train"] > 100 and summary["tokens"]["exact"] is False
     assert summary["limit_source"].startswith("not published")
@@ -215,35 +191,30 @@ def test_a_reserved_string_in_a_run_is_a_reject_naming_it(run_config, tmp_path):
 
 
 def test_fastchat_passes_the_checker_and_round_trips(realdata, run_config):
-    inp = {"path": str(realdata / "fastchat-dummy/dummy_conversation.json"), "layout": "conversations",
-           "columns": {"messages": "conversations", "id": "id", "role_key": "from", "content_key": "value"},
-           "roles": {"human": "user", "gpt": "assistant"}}
-    _, openai_folder, folder = with_openai(run_config, [inp], "bedrock-nova")
-    stats = assert_accounted(folder)
-    assert assert_valid_round_trip(openai_folder, folder, "reject") == stats["rows"]["exported"] == 500
+    _, openai_folder, folder = runs.with_openai(run_config, [runs.real_inputs(realdata)["fastchat"]], "bedrock-nova")
+    stats = runs.rows_accounted(folder)
+    assert round_trips(openai_folder, folder, "reject") == stats["rows"]["exported"] == 500
 
 
 def test_glaive_tool_calls_rejected_then_dropped(realdata, run_config):
-    inp = {"path": str(realdata / "llamafactory-demo/glaive_toolcall_en_demo.json"), "layout": "conversations",
-           "columns": {"messages": "conversations", "role_key": "from", "content_key": "value", "tools": "tools"},
-           "roles": {"human": "user", "gpt": "assistant"}, "tool_calls": {"format": "sharegpt"}}
-    _, _, folder = with_openai(run_config, [inp], "bedrock-nova")
-    stats = assert_accounted(folder)
-    with_tools = reasons(folder)["lossy_tools"]
+    inp = runs.real_inputs(realdata)["glaive"]
+    _, _, folder = runs.with_openai(run_config, [inp], "bedrock-nova")
+    stats = runs.rows_accounted(folder)
+    with_tools = runs.reasons(folder)["lossy_tools"]
     assert with_tools > 0 and stats["rows"]["exported"] + with_tools == 300
-    _, openai_folder, folder = with_openai(run_config, [inp], "bedrock-nova", "drop_feature")
-    stats = assert_accounted(folder)
+    _, openai_folder, folder = runs.with_openai(run_config, [inp], "bedrock-nova", "drop_feature")
+    stats = runs.rows_accounted(folder)
     assert stats["target"]["losses"] == {"tools": with_tools}
-    assert assert_valid_round_trip(openai_folder, folder) == stats["rows"]["exported"]
+    assert round_trips(openai_folder, folder) == stats["rows"]["exported"]
 
 
 def test_drone_calls_only_tools_so_nothing_is_left(realdata, run_config):
     """Every drone conversation ends on a tool call: without tools it ends on the user, which Nova rejects."""
-    inp = [{"path": str(realdata / "openai-cookbook-ft/drone_training.jsonl"), "layout": "conversations"}]
-    _, _, folder = with_openai(run_config, inp, "bedrock-nova")
-    assert_accounted(folder)
-    assert reasons(folder) == {"lossy_tools": 103}
-    result, _, folder = with_openai(run_config, inp, "bedrock-nova", "drop_feature")
-    assert_accounted(folder)
-    assert reasons(folder) == {"last_role": 103}
+    inp = [runs.real_inputs(realdata)["drone"]]
+    _, _, folder = runs.with_openai(run_config, inp, "bedrock-nova")
+    runs.rows_accounted(folder)
+    assert runs.reasons(folder) == {"lossy_tools": 103}
+    result, _, folder = runs.with_openai(run_config, inp, "bedrock-nova", "drop_feature")
+    runs.rows_accounted(folder)
+    assert runs.reasons(folder) == {"last_role": 103}
     assert any(p.code == "target_too_few_examples" and "bedrock-nova" in p.message for p in result.problems)

@@ -8,32 +8,21 @@ import json
 import pytest
 
 from pipeline.targets import UnknownTargetError, resolve_target
-from pipeline.targets.base import FEATURES
 from pipeline.targets.destinations import fireworks
 from pipeline.targets.features import prepare
 from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 from schemas.target import TargetConfig
-from tests.conftest import ROOT
-from tests.destination_runs import (
-    STAGES,
-    chat_by_id,
-    checker_problems,
-    featured_file,
-    read_lines,
-    real_inputs,
-    records_by_id,
-    round_trip_mismatches,
-    rows_accounted,
-    sample_run,
-)
+from tests import destination_runs as runs
+from tests.destination_checkers import DESTINATIONS
+from tests.destination_runs import resolved
 
-LOST = [f for f in FEATURES if f not in fireworks.SUPPORTS]
+checker = DESTINATIONS["fireworks"]
 CALLS = [{"id": f"c{i}", "type": "function", "function": {"name": "look", "arguments": "{}"}} for i in (1, 2)]
 TOOLS = [{"type": "function", "function": {"name": "look"}}]
 
 
 def verdict(example, **kw):
-    return prepare(example, resolve_target(TargetConfig(provider="fireworks", **kw)))
+    return prepare(example, resolved("fireworks", **kw))
 
 
 def test_openai_lines_with_weights_tools_and_parallel_calls_pass_as_they_are():
@@ -131,36 +120,25 @@ def test_fireworks_minimum_is_three_examples(tmp_path, run_config, n, errors):
 
 
 def test_sample_config_with_set_provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.chdir(ROOT)
-    _result, out = sample_run(tmp_path, "target.provider=fireworks")
-    assert checker_problems(out, "fireworks") == {"train": [], "validation": []}
-    stats = json.loads((out / "stats.json").read_text())
-    rows_accounted(out, stats["rows"])
+    _result, out, stats = runs.checked_sample_run(tmp_path, monkeypatch, "fireworks", checker)
     summary = stats["targets"]["fireworks-accounts_fireworks_models_gpt-oss-20b"]
     assert summary["max_example_tokens"] == 131_072 and summary["examples"]["train"] >= 3
     assert summary["tokens"]["note"] and summary["tokens"]["exact"] is (summary["tokenizer"] != ESTIMATE)
     assert not (out / "train.jsonl").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert all(set(r) <= {"messages", "tools", "parallel_tool_calls"} for r in read_lines(out / "train.jsonl"))
+    assert all(set(r) <= {"messages", "tools", "parallel_tool_calls"} for r in runs.read_lines(out / "train.jsonl"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lossy", ["reject", "drop_feature"])
 def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
-    inputs = [*real_inputs(realdata).values(), featured_file(tmp_path)]
-    targets = [{"provider": "openai"}, {"provider": "fireworks", "lossy": lossy}]
-    _result, out = run_config({"inputs": inputs, "stages": STAGES, "targets": targets})
-    folder = out / "fireworks-accounts_fireworks_models_gpt-oss-20b"
-    chats = chat_by_id(out / "openai-gpt-4o-mini-2024-07-18")
-    assert checker_problems(folder, "fireworks") == {"train": [], "validation": []}
-    stats = json.loads((folder / "stats.json").read_text())
-    rows_accounted(folder, stats["rows"])
-    records = records_by_id(folder)
+    inputs = [*runs.real_inputs(realdata).values(), runs.featured_file(tmp_path)]
+    _result, openai_folder, folder = runs.with_openai(run_config, inputs, "fireworks", lossy)
+    assert folder.name == "fireworks-accounts_fireworks_models_gpt-oss-20b"
+    stats = runs.rows_accounted(folder)
     if lossy == "reject":  # the crafted names and refusals; drone's tools and settings travel as they are
         assert stats["target"]["rejected_for_this_target"] == {"lossy_names": 3, "lossy_refusals": 3}
-        assert not round_trip_mismatches(chats, records, fireworks)
     else:
         assert stats["target"]["rejected_for_this_target"] == {}
         assert stats["target"]["losses"] == {"names": 3, "refusals": 3}
-        assert not round_trip_mismatches(chats, records, fireworks, LOST)
-    assert sum(1 for r in records.values() if r.get("parallel_tool_calls") is False) == 103  # drone's setting kept
+    pairs = runs.assert_round_trips(openai_folder, folder, fireworks, checker, resolved("fireworks", lossy))
+    assert sum(1 for _, r in pairs if r.get("parallel_tool_calls") is False) == 103  # drone's setting kept

@@ -9,28 +9,17 @@ import json
 import pytest
 
 from pipeline.targets import UnknownTargetError, resolve_target
-from pipeline.targets.base import FEATURES
 from pipeline.targets.destinations import together
 from pipeline.targets.features import prepare
 from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 from schemas.target import TargetConfig
-from tests.conftest import ROOT
-from tests.destination_runs import (
-    STAGES,
-    chat_by_id,
-    checker_problems,
-    featured_file,
-    read_lines,
-    real_inputs,
-    records_by_id,
-    round_trip_mismatches,
-    rows_accounted,
-    sample_run,
-)
+from tests import destination_runs as runs
+from tests.destination_checkers import DESTINATIONS
+from tests.destination_runs import comparable, resolved
 
 CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": \"x\"}"}}
 CALL2 = {**CALL, "id": "c2"}
-LOST = [f for f in FEATURES if f not in together.SUPPORTS]
+checker = DESTINATIONS["together"]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 
 
@@ -51,7 +40,7 @@ def tool(call_id="c1", text="in transit"):
 
 
 def verdict(example, **target):
-    return prepare(example, resolve_target(TargetConfig(provider="together", **target)))
+    return prepare(example, resolved("together", **target))
 
 
 # ----------------------------------------------------------------------------------------------- rules
@@ -179,16 +168,11 @@ def test_parquet_is_refused_because_togethers_parquet_is_pre_tokenized():
 
 
 def test_sample_config_with_set_provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.chdir(ROOT)
-    _result, out = sample_run(tmp_path, "target.provider=together")
-    assert checker_problems(out, "together") == {"train": [], "validation": []}
-    stats = json.loads((out / "stats.json").read_text())
-    rows_accounted(out, stats["rows"])
+    _result, out, stats = runs.checked_sample_run(tmp_path, monkeypatch, "together", checker)
     summary = stats["targets"]["together-openai_gpt-oss-20b"]
     assert summary["model"] == "openai/gpt-oss-20b" and summary["examples"]["train"] >= 1
     assert summary["tokens"]["exact"] is (summary["tokenizer"] != ESTIMATE) and summary["tokens"]["note"]
-    assert all(set(r) == {"messages"} for r in read_lines(out / "train.jsonl"))
+    assert all(set(r) == {"messages"} for r in runs.read_lines(out / "train.jsonl"))
 
 
 def test_a_few_examples_are_enough_for_together(tmp_path, run_config):
@@ -205,40 +189,45 @@ def test_a_few_examples_are_enough_for_together(tmp_path, run_config):
 @pytest.mark.slow
 @pytest.mark.parametrize("lossy", ["reject", "drop_feature", "warn"])
 def test_real_exports_and_every_feature(realdata, run_config, tmp_path, lossy):
-    inputs = [*real_inputs(realdata).values(), featured_file(tmp_path)]
-    targets = [{"provider": "openai"}, {"provider": "together", "lossy": lossy}]
-    result, out = run_config({"inputs": inputs, "stages": STAGES, "targets": targets})
-    folder, chats = out / "together-openai_gpt-oss-20b", chat_by_id(out / "openai-gpt-4o-mini-2024-07-18")
-    assert checker_problems(folder, "together") == {"train": [], "validation": []}
-    stats = json.loads((folder / "stats.json").read_text())
-    rows_accounted(folder, stats["rows"])
-    own, records = stats["target"]["rejected_for_this_target"], records_by_id(folder)
+    inputs = [*runs.real_inputs(realdata).values(), runs.featured_file(tmp_path)]
+    result, openai_folder, folder = runs.with_openai(run_config, inputs, "together", lossy)
+    assert folder.name == "together-openai_gpt-oss-20b"
+    stats = runs.rows_accounted(folder)
+    own = stats["target"]["rejected_for_this_target"]
     if lossy == "reject":  # the crafted names and refusals: each named (parallel_tool_calls is a setting, left out)
         assert (own["lossy_names"], own["lossy_refusals"]) == (3, 3) and "lossy_parallel_tool_calls" not in own
         assert own["role_alternation"] == 3  # the crafted parallel tool results: two tool messages in a row
-        assert not round_trip_mismatches(_texts(chats), records, together)
     else:  # the same written without what Together cannot carry; parallel tool results still break its turn rule
         assert stats["target"]["losses"] == {"names": 3, "refusals": 3}
         assert own == {"role_alternation": 3}
-        assert not round_trip_mismatches(_texts(chats), records, together, LOST)
+    pairs = runs.assert_round_trips(openai_folder, folder, together, checker, resolved("together", lossy), _texts,
+                               checker_sees=lambda example: comparable(_inputs_unweighted(example)))
+    records = [record for _, record in pairs]
+    # from_record gives strings, so _texts changes nothing on its side: the read-back is to the letter
+    assert all(not isinstance(m.get("content"), list) for r in records for m in together.from_record(r)["messages"])
     warned = [p for p in result.problems if p.code == "lossy_conversion"]
-    flagged = {f for p in read_lines(folder / "provenance.jsonl") for f in p["flags"] if f.startswith("target:")}
+    flagged = {f for p in runs.read_lines(folder / "provenance.jsonl") for f in p["flags"] if f.startswith("target:")}
     if lossy == "warn":  # as drop_feature, and said: a run warning and a flag on every example that lost something
         assert len(warned) == 1 and "message `name` fields (removed) in 3 example(s)" in warned[0].message
         assert flagged == {"target:lossy_names", "target:lossy_refusals"}
     else:
         assert not warned and not flagged
-    weighted = [r for r in records.values() if any("weight" in m for m in r["messages"])]
+    weighted = [r for r in records if any("weight" in m for m in r["messages"])]
     assert len(weighted) == (0 if lossy == "reject" else 3)  # the weighted chats carry names: lost or rejected
     assert all(m["weight"] == 0 for r in weighted for m in r["messages"] if m["role"] != "assistant")
 
-def _texts(examples: dict[str, dict]) -> dict[str, dict]:
+
+def _texts(example: dict) -> dict:
     """Text-part lists as the one string Together records carry (parts joined by a newline)."""
-    out = {}
-    for key, ex in examples.items():
-        ex = copy.deepcopy(ex)
-        for m in ex["messages"]:
-            if isinstance(m.get("content"), list) and all(p.get("type") == "text" for p in m["content"]):
-                m["content"] = "\n".join(p["text"] for p in m["content"])
-        out[key] = ex
-    return out
+    example = copy.deepcopy(example)
+    for m in example["messages"]:
+        if isinstance(m.get("content"), list) and all(p.get("type") == "text" for p in m["content"]):
+            m["content"] = "\n".join(p["text"] for p in m["content"])
+    return example
+
+
+def _inputs_unweighted(example: dict) -> dict:
+    """Without the weight 0 Together's records spell out on every input once a message is weighted (the
+    independent checker reads a record as it is)."""
+    return {**example, "messages": [{k: v for k, v in m.items() if k != "weight" or m.get("role") == "assistant"}
+                                    for m in example["messages"]]}

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 
 import pytest
 
-from pipeline.targets import UnknownTargetError, resolve_target
+from pipeline.targets import UnknownTargetError
 from pipeline.targets.destinations import vertex_gemini as vg
 from pipeline.targets.features import prepare
-from schemas.target import TargetConfig
+from tests import destination_runs as runs
 from tests.conftest import read_jsonl
 from tests.destination_checkers import vertex_gemini as checker
-from tests.target_runs import assert_accounted, comparable, joined, reasons, sample_run, with_openai
+from tests.destination_runs import chat, comparable, details, image_chat, resolved
 
 WEATHER = {"type": "function", "function": {"name": "weather", "description": "Weather now", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -45,17 +46,8 @@ TOOL_RECORD = {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]}]}
 
 
-def chat(*turns, **top) -> dict:
-    roles = {"s": "system", "u": "user", "a": "assistant", "t": "tool", "f": "function"}
-    return {"messages": [{"role": roles[t[0]], "content": t[2:]} for t in turns], **top}
-
-
-def target(lossy: str = "reject", model: str | None = None, **kw):
-    return resolve_target(TargetConfig(provider="vertex-gemini", lossy=lossy, model=model, **kw))
-
-
-def texts(problems) -> list[str]:
-    return [p.detail("vertex-gemini") for p in problems]
+target = partial(resolved, "vertex-gemini")
+texts = partial(details, provider="vertex-gemini")
 
 
 # ----------------------------------------------------------------------------------------- rules
@@ -158,10 +150,7 @@ def test_a_last_turn_that_only_calls_a_function_is_a_training_target():
 
 
 def test_image_parts_are_not_text():
-    example = chat("u:x", "a:Hi")
-    example["messages"][0]["content"] = [{"type": "text", "text": "What is it?"},
-                                         {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
-    assert [p.code for p in vg.check(example)] == ["non_text_content"]
+    assert [p.code for p in vg.check(image_chat())] == ["non_text_content"]
 
 
 # ----------------------------------------------------------------------------------------- losses
@@ -224,26 +213,9 @@ def test_discontinued_and_unknown_models():
 
 # ----------------------------------------------------------------------------------------- whole runs
 
-def assert_valid_round_trip(openai_folder, folder) -> int:
-    for split in ("train", "validation"):
-        assert checker.check_file(folder / f"{split}.jsonl", split=split) == []
-    pairs = joined(openai_folder, folder)
-    t = target("drop_feature")
-    for chat_line, record in pairs:
-        exported = prepare(chat_line, t).chat   # the chat example after the loss handling: what was written
-        assert comparable(vg.from_record(record)) == comparable(exported)
-        assert comparable(checker.to_chat(record)) == comparable(exported)
-    return len(pairs)
-
-
 @pytest.mark.slow
 def test_sample_config_with_set_target_provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    _, out = sample_run(tmp_path, "vertex-gemini")
-    stats = json.loads((out / "stats.json").read_text())
-    assert stats["rows"]["input"] == stats["rows"]["exported"] + stats["rows"]["rejected"]
-    for split in ("train", "validation"):
-        assert checker.check_file(out / f"{split}.jsonl", split=split) == []
+    _, _, stats = runs.checked_sample_run(tmp_path, monkeypatch, "vertex-gemini", checker)
     (summary,) = stats["targets"].values()
     assert summary["examples"]["train"] > 100 and summary["tokens"]["exact"] is False
     assert summary["tokens"]["counted_with"] == "estimate:o200k_base"
@@ -251,27 +223,17 @@ def test_sample_config_with_set_target_provider(tmp_path, monkeypatch):
 
 def test_drone_file_is_written_whole(realdata, run_config):
     """Its parallel_tool_calls: false is OpenAI's training setting, not data: nothing is lost without it."""
-    inp = [{"path": str(realdata / "openai-cookbook-ft/drone_training.jsonl"), "layout": "conversations"}]
-    _, openai_folder, folder = with_openai(run_config, inp, "vertex-gemini")
-    stats = assert_accounted(folder)
-    assert reasons(folder) == {} and stats["target"]["losses"] == {}
-    assert assert_valid_round_trip(openai_folder, folder) == 103
+    _, openai_folder, folder = runs.with_openai(run_config, [runs.real_inputs(realdata)["drone"]], "vertex-gemini")
+    stats = runs.rows_accounted(folder)
+    assert runs.reasons(folder) == {} and stats["target"]["losses"] == {}
+    assert len(runs.assert_round_trips(openai_folder, folder, vg, checker, target("drop_feature"), comparable)) == 103
 
 
 @pytest.mark.parametrize("name", ["glaive", "fastchat"])
 def test_real_files_pass_the_checker_and_round_trip(realdata, run_config, name):
-    inputs = {
-        "glaive": {"path": str(realdata / "llamafactory-demo/glaive_toolcall_en_demo.json"), "layout": "conversations",
-                   "columns": {"messages": "conversations", "role_key": "from", "content_key": "value",
-                               "tools": "tools"},
-                   "roles": {"human": "user", "gpt": "assistant"}, "tool_calls": {"format": "sharegpt"}},
-        "fastchat": {"path": str(realdata / "fastchat-dummy/dummy_conversation.json"), "layout": "conversations",
-                     "columns": {"messages": "conversations", "id": "id", "role_key": "from", "content_key": "value"},
-                     "roles": {"human": "user", "gpt": "assistant"}},
-    }
-    _, openai_folder, folder = with_openai(run_config, [inputs[name]], "vertex-gemini", "drop_feature")
-    stats = assert_accounted(folder)
-    n = assert_valid_round_trip(openai_folder, folder)
+    _, openai_folder, folder = runs.with_openai(run_config, [runs.real_inputs(realdata)[name]], "vertex-gemini", "drop_feature")
+    stats = runs.rows_accounted(folder)
+    n = len(runs.assert_round_trips(openai_folder, folder, vg, checker, target("drop_feature"), comparable))
     assert n > 0 and stats["rows"]["exported"] > 0
     if name == "glaive":
         records = read_jsonl(folder / "train.jsonl")
