@@ -68,12 +68,6 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
         if (reader.line_num != 1 or not all(header) or len(set(header)) != len(header)
                 or record_is_marker(header, sep) or any("\ufffd" in h for h in header)):
             return None  # unusual header (or undecodable bytes in it): let the exact path explain it
-    invalid: list = []
-
-    def on_invalid(row) -> str:
-        invalid.append(row)
-        return "skip"
-
     # a record that may be a conflict marker or the header again (checked on the first column only,
     # cheap next to parsing): the exact path decides
     first = pl.nth(0)  # by position: a column may be named like a polars pattern ("*", "^a$")
@@ -87,14 +81,13 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             reader = pacsv.open_csv(
                 data,
                 read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=options.quote,
-                                                 newlines_in_values=True, invalid_row_handler=on_invalid),
+                # no invalid_row_handler: Arrow decodes an invalid row's text as strict UTF-8 before calling it,
+                # and prints "Exception ignored … Traceback" for a non-UTF-8 row; an invalid row is ArrowInvalid
+                parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=options.quote, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
             for batch in reader:
-                if invalid:
-                    return None
                 frame = pl.from_arrow(batch)
                 if frame.height and frame.select(maybe_not_a_record.any()).item():
                     return None
@@ -103,7 +96,7 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             return None
         finally:
             pa.default_memory_pool().release_unused()
-    if invalid or not frames or sum(f.height for f in frames) == 0 or _may_hold_unclosed_quote(frames, sep):
+    if not frames or sum(f.height for f in frames) == 0 or _may_hold_unclosed_quote(frames, sep):
         return None
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
