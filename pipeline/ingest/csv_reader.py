@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest.binary_sniff import has_control_bytes, scan_for_binary
 from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
 from pipeline.ingest.file_streams import compression_of, is_utf8, open_bytes, open_text
 from pipeline.ingest.raw_table import ROW, RawTable, RowReject
@@ -87,7 +88,11 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
+            scanned = False
             for batch in reader:
+                if not scanned and has_control_bytes(batch):
+                    scan_for_binary(source, options.encoding)  # stops at binary data; else reads on
+                    scanned = True
                 frame = pl.from_arrow(batch)
                 if frame.height and frame.select(maybe_not_a_record.any()).item():
                     return None
