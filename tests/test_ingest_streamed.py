@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import UserError
-from pipeline.ingest import read_table
+from pipeline.ingest import csv_reader, raw_table, read_table
 from pipeline.ingest.binary_guard import WINDOW_BYTES, BinaryGuard
+from pipeline.ingest.csv_reader import _read_csv_exact, read_csv
 from pipeline.ingest.json_stream import JsonStream
 from pipeline.ingest.sources import SourceFile
 from schemas.inputs import CsvOptions
@@ -224,6 +225,44 @@ def test_json_records_in_batches_keep_column_order_and_rows(tmp_path, monkeypatc
     assert [(r.row, r.reason) for r in table.rejects] == [(16, "invalid_record")]
 
 
+# ----------------------------------------------------------------------------- records over the limit
+
+
+def test_a_line_over_the_record_limit_is_rejected_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(raw_table, "RECORD_CHARS_FLOOR", 10_000)
+    lines = messages_csv(50).splitlines()
+    lines[4:4] = ["c9,customer," + "A" * 50_000, "c9,too,many,fields"]
+    p = tmp_path / "long.csv"
+    p.write_text("\n".join(lines) + "\n")
+    for options in ({}, {"encoding": "latin-1"}):
+        table = read_csv(SourceFile(0, str(p), "csv"), CsvOptions(**options))
+        assert table.n_rows == 102 and table.frame.height == 100
+        assert [(r.row, r.reason) for r in table.rejects] == [(4, "record_too_large"), (5, "malformed_csv")]
+        assert "line 5: over 10,000 characters without a line break" in table.rejects[0].detail
+        assert table.rejects[1].detail.startswith("line 6: 4 fields")
+        assert table.frame["text"][4] == "question 2"
+    jsonl = tmp_path / "long.jsonl"
+    rows = [json.dumps({"t": "x" * n}) for n in (5, 40_000, 7)]
+    jsonl.write_text("\n".join(rows) + "\n")
+    table = read_table(SourceFile(0, str(jsonl), "jsonl"), CsvOptions(), 1_000)  # limit: max(10,000, 8 × 1,000)
+    assert table.frame["t"].to_list() == ["x" * 5, "x" * 7] and table.frame["__row"].to_list() == [1, 3]
+    assert [(r.row, r.reason) for r in table.rejects] == [(2, "record_too_large")]
+
+
+def test_a_quote_open_over_the_record_limit_resyncs_as_before(tmp_path, monkeypatch):
+    lines = messages_csv(1000).splitlines()
+    lines[2] = 'c0,customer,"never closed'
+    p = tmp_path / "q.csv"
+    p.write_text("\n".join(lines) + "\n")
+    whole = _read_csv_exact(SourceFile(0, str(p), "csv"), CsvOptions())
+    monkeypatch.setattr(csv_reader, "EXACT_BATCH_ROWS", 7)
+    capped = _read_csv_exact(SourceFile(0, str(p), "csv"), CsvOptions(), max_chars=2_000)
+    assert capped.frame.equals(whole.frame) and capped.n_rows == whole.n_rows == 2000
+    assert [(r.row, r.reason) for r in capped.rejects] == [(r.row, r.reason) for r in whole.rejects] == [
+        (2, "unclosed_quote")]
+    assert "over 2,000 characters" in capped.rejects[0].detail
+
+
 # ----------------------------------------------------------------------------- peak memory (slow)
 
 PEAK_PROBE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -284,3 +323,17 @@ def test_300_mb_json_array_is_read_in_bounded_memory(tmp_path):
     peak, code, out = peak_kib(sys.executable, "-c", READ_TABLE, str(p), "json")
     assert code == 0 and out.split()[:2] == [str(n), "0"], out
     assert peak < 1_000_000, f"peak {peak:,} KiB"
+
+
+@pytest.mark.slow
+def test_a_250_mb_line_of_text_is_skipped_in_bounded_memory(tmp_path):
+    """250 MiB of letters with no line break after the first MiB: read whole into one record it took 1.7 GB
+    (the line, the csv module's 4-byte-per-character field, the record). Now it is read 16 Mi characters
+    at a time and rejected as record_too_large: under 800 MB (it measures ~370 MB) and the run goes on."""
+    p = tmp_path / "long.csv"
+    with open(p, "wb") as f:
+        f.write(CLEAN)
+        f.writelines(b"A" * (1 << 20) for _ in range(250))
+    peak, code, out = peak_kib(sys.executable, "-c", READ_TABLE, str(p), "csv")
+    assert code == 0 and out.split()[:2] == [str(CLEAN_LINES - 1), "1"], out
+    assert peak < 800_000, f"peak {peak:,} KiB"

@@ -14,6 +14,7 @@ record as a Python dict (≈ 10× the file). Binary data stops the read within a
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import polars as pl
 
@@ -24,7 +25,7 @@ from pipeline.ingest.conflict_markers import is_marker
 from pipeline.ingest.file_streams import open_text
 from pipeline.ingest.json_stream import JsonStream
 from pipeline.ingest.json_text import TooDeeplyNested
-from pipeline.ingest.raw_table import ROW, RawTable, RowReject
+from pipeline.ingest.raw_table import ROW, RawTable, RowReject, max_record_chars
 from pipeline.ingest.sources import SourceFile
 
 BATCH_RECORDS = 20_000
@@ -83,14 +84,24 @@ class _Records:
         return RawTable(source, frame, self.rejects, n_rows)
 
 
-def read_jsonl(source: SourceFile, options) -> RawTable:
+def read_jsonl(source: SourceFile, options, max_cell_chars: int = 0) -> RawTable:
     records, n = _Records(), 0
     rejects = records.rejects
+    max_chars = max_record_chars(max_cell_chars)
     with open_text(source, options.encoding, options.encoding_errors, newline="\n") as text:
-        for line_no, line in enumerate(text, start=1):
+        lines = iter(partial(text.readline, max_chars + 1), "")  # a line is read whole only up to max_chars
+        for line_no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             n += 1
+            if len(line) > max_chars and not line.endswith("\n"):
+                while line and not line.endswith("\n"):  # the rest of the line, in pieces
+                    line = text.readline(max_chars)
+                rejects.append(RowReject(line_no, "record_too_large",
+                                         f"line {line_no}: over {max_chars:,} characters; skipped unread (a "
+                                         f"damaged export? set max_cell_chars above {max_chars // 8:,} if "
+                                         f"records this long are real)"))
+                continue
             try:
                 obj = json_text.loads(line)
             except TooDeeplyNested as e:
