@@ -249,6 +249,23 @@ def test_a_line_over_the_record_limit_is_rejected_unread(tmp_path, monkeypatch):
     assert [(r.row, r.reason) for r in table.rejects] == [(2, "record_too_large")]
 
 
+def test_a_json_record_over_the_limit_stops_naming_its_line(tmp_path, monkeypatch):
+    from pipeline.ingest import json_stream
+
+    monkeypatch.setattr(raw_table, "RECORD_CHARS_FLOOR", 10_000)
+    monkeypatch.setattr(json_stream, "READ_CHARS", 1_000)  # the limit holds for values read on past a read
+    p = tmp_path / "long.json"
+    p.write_text(json.dumps([{"t": "short"}, {"t": "x" * 50_000}], indent=1))
+    with pytest.raises(UserError) as e:
+        read_table(SourceFile(0, str(p), "json"), CsvOptions(), 1_000)
+    msg = str(e.value)
+    assert "long.json: the value at line 5, column 2 runs over 10,000 characters; not read" in msg
+    deep = tmp_path / "deep.json"  # skipped on the way to json.path, element by element: no RecursionError
+    deep.write_text('{"other": [' + "[" * 100_000 + "]" * 100_000 + '], "data": [{"t": "a"}]}')
+    with pytest.raises(UserError, match="nested too deeply"):
+        read_table(SourceFile(0, str(deep), "json", json_path=("data",)), CsvOptions(), 100)
+
+
 def test_a_quote_open_over_the_record_limit_resyncs_as_before(tmp_path, monkeypatch):
     lines = messages_csv(1000).splitlines()
     lines[2] = 'c0,customer,"never closed'

@@ -23,7 +23,7 @@ from pipeline.ingest import json_text
 from pipeline.ingest.binary_sniff import scan_for_binary
 from pipeline.ingest.conflict_markers import is_marker
 from pipeline.ingest.file_streams import open_text
-from pipeline.ingest.json_stream import JsonStream
+from pipeline.ingest.json_stream import JsonStream, ValueTooLong
 from pipeline.ingest.json_text import TooDeeplyNested
 from pipeline.ingest.raw_table import ROW, RawTable, RowReject, max_record_chars
 from pipeline.ingest.sources import SourceFile
@@ -133,15 +133,19 @@ _NOT_JSONL_HINT = ("If the file is one JSON document (an array or object over se
                    "if it is CSV, set format: csv")
 
 
-def read_json(source: SourceFile, options) -> RawTable:
+def read_json(source: SourceFile, options, max_cell_chars: int = 0) -> RawTable:
     with open_text(source, options.encoding, options.encoding_errors, newline="") as text:
-        doc = JsonStream(text)
+        doc = JsonStream(text, max_value_chars=max_record_chars(max_cell_chars))
         try:
             found = _walk(doc, source, 0)
             doc.end()
         except TooDeeplyNested as e:
             raise UserError(f"{source.path}: {e}; the file cannot be read as records. Check that it is the "
                             f"export you meant") from None
+        except ValueTooLong as e:
+            raise UserError(f"{source.path}: the value at line {e.lineno}, column {e.colno} runs over {e.limit:,} "
+                            f"characters; not read (a damaged export? set max_cell_chars above {e.limit // 8:,} "
+                            f"if records this long are real)") from None
         except json.JSONDecodeError as e:
             scan_for_binary(source, options.encoding)  # binary data read before its MiB was judged?
             raise UserError(f"{source.path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "

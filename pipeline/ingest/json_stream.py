@@ -2,7 +2,7 @@
 records (`[`, `{`, keys, commas) here and decodes each record with json's `raw_decode`, so only the
 record being decoded and about a MiB of read-ahead text are in memory — never the whole file as text
 plus all of its records as Python objects (≈ 10× the file). A single value bigger than the read-ahead
-(a huge record) is read whole, with geometrically growing reads.
+(a huge record) is read whole with geometrically growing reads, up to `max_value_chars` (ValueTooLong).
 
 Errors are `json.JSONDecodeError`s located in the whole document (line, column), as `json.loads` gives.
 """
@@ -21,11 +21,17 @@ _CUT_SLACK = 32  # an error this close to the end of the text read so far may be
 _SEPARATOR = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")  # after an array element
 
 
+class ValueTooLong(Exception):
+    def __init__(self, lineno: int, colno: int, limit: int):
+        super().__init__(f"line {lineno}, column {colno}: a value of over {limit:,} characters")
+        self.lineno, self.colno, self.limit = lineno, colno, limit
+
+
 class JsonStream:
     """A position in a JSON document read from `text` (a text stream) `read_chars` at a time."""
 
-    def __init__(self, text, read_chars: int | None = None):
-        self._text, self._read_chars = text, read_chars or READ_CHARS
+    def __init__(self, text, read_chars: int | None = None, max_value_chars: int | None = None):
+        self._text, self._read_chars, self._max_value = text, read_chars or READ_CHARS, max_value_chars
         self._buf, self._pos = "", 0
         self._lines_before = 0  # newlines in the text dropped from before the buffer
         self._column_before = 0  # characters since the last of them
@@ -76,6 +82,9 @@ class JsonStream:
                 raise TooDeeplyNested from None
             except json.JSONDecodeError as e:
                 cut = e.pos >= len(self._buf) - _CUT_SLACK or e.msg.startswith("Unterminated string")
+                if cut and self._max_value and len(self._buf) - start > self._max_value:
+                    e = self.error("", start)
+                    raise ValueTooLong(e.lineno, e.colno, self._max_value) from None
                 if self._at_end or not cut or not self._read_more(chars):
                     raise self.error(e.msg, self._pos + e.pos - start) from None
                 chars *= 2
@@ -149,10 +158,14 @@ class JsonStream:
             yield batch
 
     def skip(self) -> None:
-        """Read past the next value, an array element by element (its elements are not kept)."""
-        if self.peek() == "[":
+        """Read past the next value, an array's or object's members one at a time (none is kept)."""
+        char = self.peek()
+        if char == "[":
             for _ in self.array_items():
-                self.skip()
+                self.value()
+        elif char == "{":
+            for _ in self.object_keys():
+                self.value()
         else:
             self.value()
 

@@ -27,7 +27,7 @@ def read_table(source: SourceFile, options, max_cell_chars: int) -> RawTable:
     elif source.format == "jsonl":
         table = read_jsonl(source, options, max_cell_chars)
     elif source.format == "json":
-        table = read_json(source, options)
+        table = read_json(source, options, max_cell_chars)
     else:
         table = _read_parquet(source, options)
     return _reject_huge_cells(table, max_cell_chars)
