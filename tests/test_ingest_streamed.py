@@ -346,7 +346,7 @@ def test_300_mb_json_array_is_read_in_bounded_memory(tmp_path):
 def test_a_250_mb_line_of_text_is_skipped_in_bounded_memory(tmp_path):
     """250 MiB of letters with no line break after the first MiB: read whole into one record it took 1.7 GB
     (the line, the csv module's 4-byte-per-character field, the record). Now it is read 16 Mi characters
-    at a time and rejected as record_too_large: under 800 MB (it measures ~370 MB) and the run goes on."""
+    at a time and rejected as record_too_large: under 800 MB (it measures ~270 MB) and the run goes on."""
     p = tmp_path / "long.csv"
     with open(p, "wb") as f:
         f.write(CLEAN)
