@@ -20,14 +20,19 @@ from contextlib import contextmanager
 import polars as pl
 
 from pipeline.errors import UserError
+from pipeline.ingest.binary_sniff import has_control_bytes, scan_for_binary
 from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
 from pipeline.ingest.file_streams import compression_of, is_utf8, open_bytes, open_text
-from pipeline.ingest.raw_table import ROW, RawTable, RowReject
+from pipeline.ingest.raw_table import RECORD_CHARS_FLOOR, ROW, RawTable, RowReject, max_record_chars
 from pipeline.ingest.sources import SourceFile
 
 csv.field_size_limit(sys.maxsize)
-CSV_BLOCK_BYTES = 64 << 20
+# Arrow's streaming reader reads up to 32 blocks ahead of the batches taken: with 8 MiB blocks a file it
+# does not finish (binary data, a row it cannot parse) costs at most 256 MiB of read-ahead (64 MiB blocks
+# read a 2 GB file whole); a row longer than a block goes to the exact path. As fast as 64 MiB on the bench.
+CSV_BLOCK_BYTES = 8 << 20
 BOM = "\ufeff"
+EXACT_BATCH_ROWS = 50_000
 SUSPECT_CELL_LINES = 200  # a cell of more lines sends a file to the exact path (an unclosed quote?)
 MARKER_START = r"^(?:<{7}|={7}|>{7}|\|{7})"  # polars regex: where a git conflict marker line starts
 
@@ -39,9 +44,9 @@ def separator_for(source: SourceFile, options) -> str:
     return "\t" if source.data_name.lower().endswith(".tsv") else ","
 
 
-def read_csv(source: SourceFile, options) -> RawTable:
+def read_csv(source: SourceFile, options, max_cell_chars: int = 0) -> RawTable:
     fast = _read_csv_arrow(source, options)
-    return fast if fast is not None else _read_csv_exact(source, options)
+    return fast if fast is not None else _read_csv_exact(source, options, max_record_chars(max_cell_chars))
 
 
 def header_cells(record: list[str]) -> list[str]:
@@ -68,12 +73,6 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
         if (reader.line_num != 1 or not all(header) or len(set(header)) != len(header)
                 or record_is_marker(header, sep) or any("\ufffd" in h for h in header)):
             return None  # unusual header (or undecodable bytes in it): let the exact path explain it
-    invalid: list = []
-
-    def on_invalid(row) -> str:
-        invalid.append(row)
-        return "skip"
-
     # a record that may be a conflict marker or the header again (checked on the first column only,
     # cheap next to parsing): the exact path decides
     first = pl.nth(0)  # by position: a column may be named like a polars pattern ("*", "^a$")
@@ -87,14 +86,17 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             reader = pacsv.open_csv(
                 data,
                 read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=options.quote,
-                                                 newlines_in_values=True, invalid_row_handler=on_invalid),
+                # no invalid_row_handler: Arrow decodes an invalid row's text as strict UTF-8 before calling it,
+                # and prints "Exception ignored … Traceback" for a non-UTF-8 row; an invalid row is ArrowInvalid
+                parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=options.quote, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
+            scanned = False
             for batch in reader:
-                if invalid:
-                    return None
+                if not scanned and has_control_bytes(batch):
+                    scan_for_binary(source, options.encoding)  # stops at binary data; else reads on
+                    scanned = True
                 frame = pl.from_arrow(batch)
                 if frame.height and frame.select(maybe_not_a_record.any()).item():
                     return None
@@ -103,7 +105,7 @@ def _read_csv_arrow(source: SourceFile, options) -> RawTable | None:
             return None
         finally:
             pa.default_memory_pool().release_unused()
-    if invalid or not frames or sum(f.height for f in frames) == 0 or _may_hold_unclosed_quote(frames, sep):
+    if not frames or sum(f.height for f in frames) == 0 or _may_hold_unclosed_quote(frames, sep):
         return None
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
@@ -138,17 +140,22 @@ def _arrow_input(source: SourceFile) -> Iterator:
             yield f
 
 
-def _read_csv_exact(source: SourceFile, options) -> RawTable:
+def _read_csv_exact(source: SourceFile, options, max_chars: int = RECORD_CHARS_FLOOR) -> RawTable:
     sep, skip = separator_for(source, options), options.skip_rows
     with open_text(source, options.encoding, options.encoding_errors, newline="") as text:
         for skipped in range(skip):
             if not text.readline():
                 raise UserError(f"{source.path}: csv.skip_rows is {skip} but the file has only {skipped} lines")
-        lines = _Lines(text, skip)
+        lines = _Lines(text, skip, max_chars)
         reader = csv.reader(lines, delimiter=sep, quotechar=options.quote, strict=True)
-        header = _read_header(reader, source, options, sep) if options.has_header else None
+        try:
+            header = _read_header(reader, source, options, sep) if options.has_header else None
+        except _RecordTooLong:
+            raise UserError(f"{source.path}: the header line (line {skip + 1}) runs over {max_chars:,} characters: "
+                            f"not a CSV header. Check that this is the export you meant") from None
         rows: list[list[str]] = []
         row_numbers: list[int] = []
+        frames: list[pl.DataFrame] = []  # the records, EXACT_BATCH_ROWS at a time: no Python lists of all
         rejects: list[RowReject] = []
         n = 0
         width = len(header) if header else None
@@ -159,6 +166,18 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
                 record = next(reader)
             except StopIteration:
                 break
+            except _RecordTooLong:
+                n += 1
+                if lines.record_spans_lines():  # a quote open for longer than any record: resync
+                    rejects.append(_unclosed_quote(n, line, lines, f"over {max_chars:,} characters"))
+                    reader = lines.resync(reader)
+                else:
+                    rejects.append(RowReject(n, "record_too_large",
+                                             f"line {line}: over {max_chars:,} characters without a line break; "
+                                             f"skipped unread (a damaged export? set max_cell_chars above "
+                                             f"{max_chars // 8:,} if records this long are real)"))
+                    reader = lines.skip_rest_of_line(reader)
+                continue
             except csv.Error as e:
                 n += 1
                 if lines.record_spans_lines() or lines.at_end:
@@ -195,11 +214,19 @@ def _read_csv_exact(source: SourceFile, options) -> RawTable:
                 continue
             rows.append(record)
             row_numbers.append(n)
+            if len(rows) >= EXACT_BATCH_ROWS:
+                frames.append(_frame_of(header, rows, row_numbers))
+                rows, row_numbers = [], []
     if n == 0:
         raise UserError(f"{source.path}: no data rows below the header")
+    if rows or not frames:
+        frames.append(_frame_of(header or [], rows, row_numbers))
+    return RawTable(source, pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0], rejects, n)
+
+
+def _frame_of(header: list[str], rows: list[list[str]], row_numbers: list[int]) -> pl.DataFrame:
     cols = {name: [r[i] for r in rows] for i, name in enumerate(header)}
-    frame = pl.DataFrame({**cols, ROW: row_numbers}, schema={**{h: pl.Utf8 for h in header}, ROW: pl.Int64})
-    return RawTable(source, frame, rejects, n)
+    return pl.DataFrame({**cols, ROW: row_numbers}, schema={**{h: pl.Utf8 for h in header}, ROW: pl.Int64})
 
 
 def _unclosed_quote(n: int, line: int, lines: _Lines, problem: str) -> RowReject:
@@ -210,15 +237,21 @@ def _unclosed_quote(n: int, line: int, lines: _Lines, problem: str) -> RowReject
                      f"(close or double the quote character in the file)")
 
 
+class _RecordTooLong(Exception):
+    """The record being read ran over the reader's limit (raised by _Lines through the csv reader)."""
+
+
 class _Lines:
     """The physical lines the `csv` reader reads, numbered, with those of the record being read kept so a
     record broken by an unclosed quote can be given back: its first line is rejected and the others are
-    read again as records of their own (`resync`), so no row disappears into one cell."""
+    read again as records of their own (`resync`), so no row disappears into one cell. A record of more
+    than `max_chars` characters raises _RecordTooLong before the csv reader sees the line that overflows."""
 
-    def __init__(self, text, skipped: int):
-        self._text = text
+    def __init__(self, text, skipped: int, max_chars: int):
+        self._text, self._max_chars = text, max_chars
         self._given_back: list[str] = []  # lines to read again, last first
         self._taken: list[str] = []  # lines of the record being read
+        self._taken_chars = 0
         self.next_line = skipped + 1  # physical line number of the next line served
         self.at_end = False
 
@@ -226,16 +259,28 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self._given_back.pop() if self._given_back else self._text.readline()
+        line = self._given_back.pop() if self._given_back else self._text.readline(self._max_chars + 1)
         if not line:
             self.at_end = True
             raise StopIteration
         self._taken.append(line)
+        self._taken_chars += len(line)
         self.next_line += 1
+        if self._taken_chars > self._max_chars:
+            raise _RecordTooLong
         return line
 
     def start_record(self) -> None:
-        self._taken = []
+        self._taken, self._taken_chars = [], 0
+
+    def skip_rest_of_line(self, reader):
+        """Read past the rest of the (too long) line last served, in pieces; a fresh reader reads on."""
+        piece = self._taken[-1]
+        while piece and not piece.endswith(("\n", "\r")):
+            piece = self._text.readline(self._max_chars)
+        self.at_end = not piece
+        self.start_record()
+        return csv.reader(self, dialect=reader.dialect)
 
     def record_spans_lines(self) -> bool:
         return len(self._taken) > 1
@@ -246,7 +291,7 @@ class _Lines:
         self._given_back.extend(reversed(again))
         self.next_line -= len(again)
         self.at_end = False
-        self._taken = []
+        self.start_record()
         return csv.reader(self, dialect=reader.dialect)
 
 

@@ -2,8 +2,10 @@
 goes — never decompressed whole into memory. gzip, bz2 and zstd are decoded by Arrow's codecs, xz by
 `lzma`, zip members by `zipfile`.
 
-Text streams decode as they read; a byte the encoding cannot decode stops the run naming its line and
-offset in the decompressed data (found by a second pass, only on that error path).
+Text streams decode as they read, through a guard that judges every MiB for binary data (binary_guard.py:
+the run stops naming where the binary data begins, instead of reading hundreds of MB of NULs into one
+cell); a byte the encoding cannot decode stops the run naming its line and offset in the decompressed data
+(found by a second pass, only on that error path, which also tells binary data from another encoding).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from pipeline.errors import UserError
+from pipeline.ingest.binary_guard import WINDOW_BYTES, BinaryGuard, wide_encoding
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 _ARROW_CODECS = {"gzip", "bz2", "zstd"}
@@ -33,6 +36,11 @@ def compression_of(name: str) -> str | None:
 def without_compression(name: str) -> str:
     """`test.jsonl.gz` -> `test.jsonl`: the name that tells the format of the data inside."""
     return name[: -len(PurePosixPath(name).suffix)] if compression_of(name) else name
+
+
+def is_compressed(source) -> bool:
+    """Whether the source's data is decompressed as it is read (a compressed file or a zip member)."""
+    return source.member is not None or compression_of(source.file) is not None
 
 
 def is_utf8(encoding: str) -> bool:
@@ -80,7 +88,8 @@ def open_text(source, encoding: str, errors: str, newline: str) -> Iterator[io.T
     except LookupError:
         raise UserError(f"{source.path}: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
     with open_bytes(source) as raw:
-        text = io.TextIOWrapper(raw, encoding=enc, errors=errors, newline=newline)
+        guarded = raw if wide_encoding(encoding) else BinaryGuard(raw, source, is_compressed(source))
+        text = io.TextIOWrapper(guarded, encoding=enc, errors=errors, newline=newline)
         try:
             yield text
         except UnicodeDecodeError:
@@ -90,22 +99,31 @@ def open_text(source, encoding: str, errors: str, newline: str) -> Iterator[io.T
 
 
 def _decode_error(source, encoding: str) -> UserError:
-    """Where the first undecodable byte is: its line (1-based) and offset in the decompressed data."""
+    """Where the first undecodable byte is: its line (1-based) and offset in the decompressed data; or,
+    when the data there (up to the next MiB) is binary, where the binary data begins."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     offset = newlines = 0
-    with open_bytes(source) as raw:
-        for chunk in iter(lambda: raw.read(1 << 20), b""):
-            pending = decoder.getstate()[0]
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as e:
-                start = offset - len(pending) + e.start
-                line = newlines - pending.count(b"\n") + e.object[: e.start].count(b"\n") + 1
-                return UserError(
-                    f"{source.path}: line {line}: byte 0x{e.object[e.start]:02x} at offset {start} is not valid "
-                    f"{encoding}. Set the input's csv.encoding (e.g. cp1252 or latin-1) if the file uses another "
-                    f"encoding, or csv.encoding_errors: replace to keep going with U+FFFD in place of bad bytes.")
-            offset += len(chunk)
-            newlines += chunk.count(b"\n")
-    return UserError(f"{source.path}: the data ends inside a {encoding} character; set csv.encoding_errors: "
-                     f"replace to keep going with U+FFFD in its place")
+    found = None
+    try:
+        with open_bytes(source) as raw:
+            data = raw if wide_encoding(encoding) else BinaryGuard(raw, source, is_compressed(source))
+            for chunk in iter(lambda: data.read(WINDOW_BYTES), b""):
+                if found is not None:
+                    return found  # the window after the bad byte was judged too: not binary data
+                pending = decoder.getstate()[0]
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as e:
+                    start = offset - len(pending) + e.start
+                    line = newlines - pending.count(b"\n") + e.object[: e.start].count(b"\n") + 1
+                    found = UserError(
+                        f"{source.path}: line {line}: byte 0x{e.object[e.start]:02x} at offset {start} is not "
+                        f"valid {encoding}. Set the input's csv.encoding (e.g. cp1252 or latin-1) if the file uses "
+                        f"another encoding, or csv.encoding_errors: replace to keep going with U+FFFD in place of "
+                        f"bad bytes.")
+                offset += len(chunk)
+                newlines += chunk.count(b"\n")
+    except UserError as binary:
+        return binary
+    return found or UserError(f"{source.path}: the data ends inside a {encoding} character; set "
+                              f"csv.encoding_errors: replace to keep going with U+FFFD in its place")

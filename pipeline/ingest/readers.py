@@ -22,8 +22,14 @@ from pipeline.ingest.sources import SourceFile
 def read_table(source: SourceFile, options, max_cell_chars: int) -> RawTable:
     if source.format != "parquet":
         check_text_data(source, options.encoding)
-    reader = {"csv": read_csv, "parquet": _read_parquet, "jsonl": read_jsonl, "json": read_json}
-    table = reader[source.format](source, options)
+    if source.format == "csv":
+        table = read_csv(source, options, max_cell_chars)
+    elif source.format == "jsonl":
+        table = read_jsonl(source, options, max_cell_chars)
+    elif source.format == "json":
+        table = read_json(source, options, max_cell_chars)
+    else:
+        table = _read_parquet(source, options)
     return _reject_huge_cells(table, max_cell_chars)
 
 
