@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
-from pipeline.targets import UnknownTargetError, resolve_target
+from pipeline.targets import UnknownTargetError, check_tokenizer_files, resolve_target
 from schemas.config import Config
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
@@ -103,7 +103,9 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
     tokens = config.stage("tokens")
     for i, cfg in enumerate(config.target_configs()):
         try:
-            resolve_target(cfg, tokens)
+            target = resolve_target(cfg, tokens)
+            if tokens is not None:
+                check_tokenizer_files(target)
         except UnknownTargetError as e:
             if config.targets is not None:
                 loc = ("targets", i, e.key)

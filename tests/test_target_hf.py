@@ -137,3 +137,20 @@ def test_unknown_model_without_a_tokenizer_says_what_to_set(tmp_path, capsys):
     assert main(["check-config", str(p)]) == 2
     err = capsys.readouterr().err
     assert "target.model (line 3): unknown model 'llama-9' for hf" in err and "target.tokenizer" in err
+
+
+def test_a_wrong_tokenizer_path_stops_before_any_work(tmp_path, capsys):
+    from pipeline.cli import main
+
+    sets = ["--set", "target.provider=hf", "--set", "target.model=my-model", "--set", "target.max_tokens=4096",
+            "--set", f"output.dir={tmp_path / 'out'}", "--set", f"cache.dir={tmp_path / 'cache'}"]
+    missing = ["--set", f"target.tokenizer={tmp_path / 'nope.json'}"]
+    assert main(["prepare", "--config", str(ROOT / "configs/default.yaml"), *sets, *missing]) == 2
+    err = capsys.readouterr().err
+    assert "target.tokenizer" in err and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "cache").exists()  # stopped before any work
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"x": 1}')
+    assert main(["check-config", str(ROOT / "configs/default.yaml"), *sets, "--set", f"target.tokenizer={bad}",
+                 "--set", f"target.chat_template={bad}"]) == 2
+    assert "is not a Hugging Face tokenizer.json" in capsys.readouterr().err

@@ -94,3 +94,27 @@ def resolve_target(cfg, tokens_params=None) -> Target:
 def resolve_targets(config) -> list[Target]:
     tokens = config.stage("tokens")
     return [resolve_target(cfg, tokens) for cfg in config.target_configs()]
+
+
+def check_tokenizer_files(target: Target) -> None:
+    """A user-given tokenizer (target.tokenizer, target.chat_template) loads — checked when the config loads, so a
+    wrong path stops the run before any work, naming the key and the fix."""
+    cfg = target.config
+    if not target.tokenizer.startswith("open:") or not (cfg.tokenizer or cfg.chat_template):
+        return
+    from pathlib import Path
+
+    if cfg.tokenizer and not Path(cfg.tokenizer).exists():
+        raise UnknownTargetError("tokenizer", f"{cfg.tokenizer!r} does not exist: give the model's tokenizer.json "
+                                 "(with chat_template) or a local model folder holding tokenizer.json and "
+                                 "tokenizer_config.json")
+    if cfg.chat_template and not Path(cfg.chat_template).is_file():
+        raise UnknownTargetError("chat_template", f"{cfg.chat_template!r} is not a file: give the path of the model's "
+                                 "Jinja chat template (e.g. chat_template.jinja)")
+    from pipeline.chat.open_models import OpenModelError
+    from pipeline.targets.counting import open_counter, open_spec
+
+    try:
+        open_counter(open_spec(target.tokenizer, cfg), str(Path(".cache")))
+    except OpenModelError as e:
+        raise UnknownTargetError("tokenizer", str(e)) from None
