@@ -1,11 +1,13 @@
 # chatprep — `make prepare` runs the default job, `make test` runs every test. Both set up .venv first.
+# `make setup` installs no Ray; `make setup-ray` adds the pinned Ray of requirements-ray.lock (execution.backend: ray).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup prepare test test-fast lint bench bench-moderation clean
+.PHONY: setup setup-ray prepare test test-fast lint bench bench-moderation clean
 
 setup: $(STAMP)
 
@@ -16,6 +18,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(PY) -m pipeline.setup_checks
 	@touch $(STAMP)
+
+# requirements-ray.lock = requirements.lock (same pins, as constraints) + Ray and its own dependencies
+setup-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP) requirements-ray.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-ray.lock
+	$(PY) -c 'import ray; print("setup-ray: Ray", ray.__version__)'
+	@touch $(RAY_STAMP)
 
 prepare: setup
 	$(PY) -m pipeline prepare --config $(CONFIG)
@@ -29,7 +39,7 @@ test-fast: setup
 lint: setup
 	$(PY) -m ruff check pipeline schemas tests data/sample
 
-bench: setup
+bench: setup-ray
 	$(PY) -m bench
 	$(PY) -m bench.bench_moderation
 

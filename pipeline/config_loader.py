@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import re
 import typing
@@ -114,6 +115,10 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
             else:
                 loc = ("stages", config.stages.index(tokens), "model") if tokens else ("target", e.key)
             problems.append((loc, str(e)))
+    if config.execution.backend == "ray" and importlib.util.find_spec("ray") is None:
+        why = ("'ray' needs Ray, which is not installed in this environment: run `make setup-ray` (it installs "
+               "the pinned Ray of requirements-ray.lock into .venv), or set execution.backend: local")
+        problems.append((("execution", "backend"), why))
     return problems
 
 

@@ -20,7 +20,7 @@ from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
 from pipeline.engine.accounting import account_rows
 from pipeline.engine.checkpoints import CheckpointStore, cache_lock, chain_key, code_hash
-from pipeline.engine.executor import LocalExecutor
+from pipeline.engine.executor import Executor, LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, empty_rejects
 from pipeline.engine.run_checks import check_run_paths
@@ -59,13 +59,22 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
     with cache_lock(cache_dir, _warn):  # one run at a time per cache folder; leftovers of killed runs go
         finish_interrupted_outputs(out_dir)
         store = CheckpointStore(cache_dir, config.cache.checkpoints)
-        executor = LocalExecutor.from_config(config.execution)  # started once, reused by every step
+        executor = make_executor(config.execution)  # started once, reused by every step
         ctx = StageContext(config, out_dir, cache_dir, _progress, _warn, executor=executor)
         try:
             return _run(config, config_path, ctx, store, sources, quiet)
         finally:
             executor.close()
             store.cleanup()
+
+
+def make_executor(execution) -> Executor:
+    """The run's Executor, by `execution.backend`: a local process pool, or Ray tasks (imported only then)."""
+    if execution.backend == "ray":
+        from pipeline.engine.ray_executor import RayExecutor
+
+        return RayExecutor.from_config(execution)
+    return LocalExecutor.from_config(execution)
 
 
 def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, sources, quiet: bool) -> RunResult:

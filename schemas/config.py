@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
 from schemas.conversion_options import WeightOptions, WindowOptions
 from schemas.inputs import InputConfig
 from schemas.stages import StageParams
 from schemas.target import TargetConfig
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
 
 
 class ConvertConfig(StrictModel):
@@ -33,10 +38,34 @@ class CacheConfig(StrictModel):
                                  "beyond this size (never the current run's); null = keep all")
 
 
+class RayConfig(StrictModel):
+    address: str | None = Field(
+        None, description="null: the RAY_ADDRESS environment variable if set, else start a local Ray instance sized "
+        "to execution.workers; 'auto' joins the cluster this machine belongs to; 'ray://host:10001' one by its client "
+        "address")
+    max_retries: int = Field(3, ge=0, description="times Ray reruns a task whose worker process died (then the "
+                             "run stops, nothing half-written)")
+    object_store_mb: int | None = Field(None, ge=100, description="object store of a local Ray instance started by "
+                                        "chatprep (null: Ray's default, 30 % of memory)")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value == "auto" or value.startswith("ray://") or _HOST_PORT.fullmatch(value):
+            return value
+        raise ValueError(f"{value!r} is not a Ray address: use auto, ray://host:10001 (Ray client) or host:6379 "
+                         "(the head node's GCS), or leave it out to start a local Ray instance")
+
+
 class ExecutionConfig(StrictModel):
-    workers: int | None = Field(None, ge=1, description="processes for chunked batch stages (default: all cores)")
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local: a process pool on this machine; ray: Ray tasks on a local Ray instance or a "
+        "cluster (make setup-ray)")
+    workers: int | None = Field(None, ge=1, description="processes for chunked batch stages (default: all cores; "
+                                "on ray: the cluster's CPUs)")
     chunk_size: int = Field(20_000, ge=1, description="examples per chunk; results do not depend on it")
     parallel_min_examples: int = Field(40_000, ge=0, description="below this, chunks run in-process")
+    ray: RayConfig = RayConfig()
 
 
 class ReportConfig(StrictModel):

@@ -7,8 +7,9 @@ returns only small results (counts, facts, problems). Results come back in task 
 of workers, so outputs never depend on the backend or the worker count.
 
 `LocalExecutor` runs tasks in a spawn-context process pool on this machine (spawn, not fork: the parent
-holds polars' thread pool), or in-process when the work is small. A Ray executor is a second module
-beside this one implementing the same protocol (`workers_for`, `map`, `close`); no stage changes.
+holds polars' thread pool), or in-process when the work is small. `RayExecutor`
+(pipeline/engine/ray_executor.py, `execution.backend: ray`) implements the same protocol with Ray tasks; no stage
+changes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
+
+    def shared(self, factory: Callable, *args, **kwargs):
+        """One object of `factory(*args, **kwargs)` that every task and thread of the run reaches (moderation's
+        rate budget): the object itself here, an actor behind a proxy with the same methods on Ray."""
 
 
 def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
@@ -126,6 +131,9 @@ class LocalExecutor:
         if pool is None:
             pool = self._pools[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         return pool
+
+    def shared(self, factory: Callable, *args, **kwargs):
+        return factory(*args, **kwargs)  # the callers are threads of this process
 
     def close(self) -> None:
         while self._pools:
