@@ -55,3 +55,24 @@ def sample_config(stage: str) -> dict:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance (2 CPUs, a 500 MB object store) for every Ray test of the session, stopped at
+    its end; RayExecutor joins it and leaves it running. Without Ray installed the tests are skipped, or fail
+    when CHATPREP_REQUIRE_RAY is set (CI installs Ray: a missing install must not pass as skips)."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("CHATPREP_REQUIRE_RAY"):
+            pytest.fail("Ray is not installed but CHATPREP_REQUIRE_RAY is set: run `make setup-ray`")
+        pytest.skip("Ray is not installed (make setup-ray)")
+    from pipeline.engine.ray_executor import WORKER_ENV
+
+    ray.init(address="local", num_cpus=2, object_store_memory=500 * 2**20, include_dashboard=False,
+             configure_logging=False, runtime_env={"env_vars": dict(WORKER_ENV)})
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

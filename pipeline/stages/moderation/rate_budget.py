@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 PACE_FRACTION = 0.95
 DECREASE = 0.5
@@ -108,21 +109,21 @@ class RateBudget:
         return slot.epoch == self._epoch and self._clock() >= self._paused_until
 
     def acquire(self, tokens: int, stop: threading.Event) -> Slot | None:
-        """Block until a request of `tokens` may go out; None when `stop` was set while waiting.
-        A waiting sender books again when the pace changed meanwhile (a 429, new server limits)."""
-        while True:
-            slot = self.reserve(tokens)
-            send_at: float | None = slot.send_at
-            while send_at is not None:
-                while (delay := send_at - self._clock()) > 0 and slot.epoch == self._epoch:
-                    if stop.wait(min(delay, WAKE_SECONDS)):
-                        return None
-                if stop.is_set():
-                    return None
-                taken = self.take(slot)
-                if isinstance(taken, Slot):
-                    return taken
-                send_at = taken  # None: void, book again; a time: wait for the spacing after the last sent
+        """Block until a request of `tokens` may go out; None when `stop` was set while waiting."""
+        return acquire(self, tokens, stop)
+
+    def poll(self, slot: Slot) -> Slot | float | None:
+        """Non-blocking: the slot as sent (its time has come), the seconds to wait before asking again, or None
+        when it is void (book again). What `acquire` loops on; a budget shared between processes answers it
+        in one round trip (the waiting is done by the caller, on its own clock)."""
+        with self._lock:
+            if not self._valid(slot):
+                return None
+            delay = slot.send_at - self._clock()
+        if delay > 0:
+            return delay
+        taken = self.take(slot)
+        return taken - self._clock() if isinstance(taken, float) else taken
 
     def take(self, slot: Slot) -> Slot | float | None:
         """The slot's time has come. None: it is void (book again). A time: the request before it went out
@@ -220,3 +221,32 @@ class RateBudget:
                 self._sent_token = min(self._sent_token, now)
                 self._knee = math.inf
                 self._epoch += 1
+
+
+class Budget(Protocol):
+    """What the screener needs of a rate budget: a RateBudget, or a proxy to one shared by several processes
+    (RayExecutor.shared: an actor). Every method returns at once; waiting happens in `acquire` below."""
+
+    follow_server: bool
+
+    def reserve(self, tokens: int) -> Slot: ...
+    def poll(self, slot: Slot) -> Slot | float | None: ...
+    def on_rate_limited(self, slot: Slot, wait: float, cut: bool = True) -> None: ...
+    def on_answered(self, slot: Slot) -> None: ...
+    def observe_limits(self, requests: float | None, tokens: float | None) -> None: ...
+
+
+def acquire(budget: Budget, tokens: int, stop: threading.Event) -> Slot | None:
+    """Block until a request of `tokens` may go out under `budget`; None when `stop` was set while waiting.
+    A waiting sender books again when the pace changed meanwhile (a 429, new server limits): it asks again
+    at least every WAKE_SECONDS."""
+    while not stop.is_set():
+        slot = budget.reserve(tokens)
+        while not stop.is_set():
+            answer = budget.poll(slot)
+            if answer is None:
+                break  # void: book again
+            if isinstance(answer, Slot):
+                return answer
+            stop.wait(min(answer, WAKE_SECONDS))
+    return None

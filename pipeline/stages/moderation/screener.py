@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from pipeline.stages.moderation.cache import ModerationCache
 from pipeline.stages.moderation.client import FatalError, InputRejected, ModerationClient, RetryableError
-from pipeline.stages.moderation.rate_budget import RateBudget, Slot
+from pipeline.stages.moderation.rate_budget import Budget, Slot, acquire
 from pipeline.stages.moderation.response import ModerationResult
 from pipeline.stages.moderation.retry_policy import Backoff
 
@@ -96,7 +96,7 @@ def make_batches(items: Batch, batch_size: int, max_tokens: int) -> list[Batch]:
 
 
 class Screener:
-    def __init__(self, client: ModerationClient, cache: ModerationCache, budget: RateBudget,
+    def __init__(self, client: ModerationClient, cache: ModerationCache, budget: Budget,
                  settings: ScreeningSettings, progress: Callable[..., object] | None = None):
         self.client, self.cache, self.budget, self.settings = client, cache, budget, settings
         self.progress = progress
@@ -166,7 +166,7 @@ class Screener:
         texts = [t for _, t in batch]
         tokens = sum(estimate_tokens(t) for t in texts)
         while True:
-            slot = self.budget.acquire(tokens, self._stop)
+            slot = acquire(self.budget, tokens, self._stop)
             if slot is None:
                 raise _Stopped
             sent_alone = alone and not self._probe_answered.is_set()

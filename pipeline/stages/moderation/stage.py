@@ -81,8 +81,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     client = ModerationClient(params.model, params.timeout_seconds)
     cache_dir = Path(params.cache_dir) if params.cache_dir else Path(ctx.cache_dir) / "moderation"
     cache = ModerationCache(cache_dir, endpoint_id(client.base_url), params.model)
-    budget = RateBudget(params.requests_per_minute, params.tokens_per_minute,
-                        follow_server=params.follow_server_limits)
+    # one budget for every sender of the run: this process's object locally, an actor on Ray (ctx.executor)
+    budget = ctx.executor.shared(RateBudget, params.requests_per_minute, params.tokens_per_minute,
+                                 follow_server=params.follow_server_limits)
     settings = ScreeningSettings(params.batch_size, params.batch_max_tokens, params.concurrency, params.max_retries,
                                  params.max_rate_limited_retries, params.rate_limited_give_up_seconds,
                                  params.backoff_seconds)
@@ -145,7 +146,7 @@ def _not_screened(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput
 
 
 def _facts(frame, params, per_example: list[ExampleTexts], decisions: list[ExampleDecision], results,
-           screener: Screener, budget: RateBudget) -> dict:
+           screener: Screener, budget) -> dict:
     by_category: dict[str, int] = {}
     decided_by = {"openai_flag": 0, "threshold": 0}
     samples = []
