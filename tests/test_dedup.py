@@ -20,12 +20,18 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from bench.planted_duplicates import jaccard, planted_corpus, shingle_set
-from pipeline.engine.executor import LocalExecutor
+from pipeline.engine.executor import LocalExecutor, SerialExecutor
 from pipeline.engine.records import EXAMPLE_SCHEMA, dumps_example, example_id
 from pipeline.engine.stage import StageContext
 from pipeline.errors import UserError
+from pipeline.stages.dedup import fingerprints as fingerprints_mod
 from pipeline.stages.dedup import stage as dedup_stage
-from pipeline.stages.dedup.fingerprints import FingerprintSpec, fingerprint_examples, shingle_sets
+from pipeline.stages.dedup.fingerprints import (
+    FingerprintSpec,
+    fingerprint_examples,
+    pair_jaccard,
+    shingle_sets,
+)
 from pipeline.stages.dedup.near_duplicates import (
     LshSettings,
     candidate_probability,
@@ -161,6 +167,46 @@ def test_candidate_pairs_equal_datasketch_lsh_buckets():
     assert high and all(p in ours for p in high)
 
 
+class _FanOut(SerialExecutor):
+    """Claims three workers (so callers cut their work into tasks) and runs the tasks here, counting them."""
+
+    def __init__(self):
+        super().__init__()
+        self.tasks = 0
+
+    def workers_for(self, n_items: int, n_tasks: int) -> int:
+        return 3
+
+    def map(self, fn, tasks, workers):
+        for task in tasks:
+            self.tasks += 1
+            yield fn(*task)
+
+
+def test_banding_and_verification_as_tasks_give_the_same_pairs(monkeypatch):
+    """The LSH shuffle band by band and the exact check in tasks of a few pairs (what the Executor fans out
+    on a pool or Ray) find exactly the pairs and similarities of the one-pass, in-process path."""
+    corpus = planted_corpus(n_singletons=150, pairs_per_level=10, seed=3)
+    spec = FingerprintSpec(3, 128, 1, False)
+    fp = fingerprint_examples(corpus.examples, spec)
+    signatures = np.concatenate([fp.signatures, fp.signatures[:5], fp.signatures[:5]])  # buckets of 3: capped
+    one = candidate_pairs(signatures, 21, 6, bucket_limit=1)
+    fan = _FanOut()
+    split = candidate_pairs(signatures, 21, 6, bucket_limit=1, executor=fan)
+    assert fan.tasks == 21 and one[2] == split[2] > 0
+    assert np.array_equal(one[0], split[0]) and np.array_equal(one[1], split[1]) and len(one[0]) > 50
+    examples = corpus.examples + corpus.examples[:5] * 2
+    texts_of = lambda rows_: [examples[i] for i in rows_.tolist()]
+    whole = pair_jaccard(one[0], one[1], texts_of, spec)
+    monkeypatch.setattr(fingerprints_mod, "PAIRS_PER_TASK", 7)
+    fan = _FanOut()
+    assert np.array_equal(pair_jaccard(one[0], one[1], texts_of, spec, fan), whole)
+    assert fan.tasks == -(-len(one[0]) // 7)
+    sets = shingle_sets(examples, spec)
+    assert whole.tolist() == [len(np.intersect1d(sets[a], sets[b])) / len(np.union1d(sets[a], sets[b]))
+                              for a, b in zip(one[0].tolist(), one[1].tolist())]
+
+
 def test_bucket_limit_bounds_work_but_keeps_giant_clusters_connected():
     base = words(60, 1)
     convs = [chat(" ".join(base), " ".join(edit(base, [i % 60], 100 + i))) for i in range(40)]
@@ -199,10 +245,10 @@ def _measure(corpus, verify: str, threshold: float = 0.8):
     fp = fingerprint_examples(corpus.examples, spec)
     bands, rows = choose_banding(threshold, 128)
 
-    def sets_of(rows_):
-        return dict(zip(rows_.tolist(), shingle_sets([corpus.examples[i] for i in rows_.tolist()], spec)))
+    def exact(left, right):
+        return pair_jaccard(left, right, lambda rows_: [corpus.examples[i] for i in rows_.tolist()], spec)
 
-    found = near_duplicate_pairs(fp.signatures, LshSettings(threshold, bands, rows, 200, verify), sets_of)
+    found = near_duplicate_pairs(fp.signatures, LshSettings(threshold, bands, rows, 200, verify), exact)
     pairs = dict(zip(zip(found.left.tolist(), found.right.tolist()), found.similarity.tolist()))
     true_j = {p: corpus.pairs.get(p) for p in pairs}
     for p, j in true_j.items():   # a pair nobody planted: measure it instead of assuming it is unrelated

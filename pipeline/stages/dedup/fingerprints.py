@@ -28,10 +28,12 @@ import numpy as np
 import polars as pl
 
 from pipeline.engine.executor import Executor, SerialExecutor
+from pipeline.stages.dedup.near_duplicates.pairs import exact_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
 
 BATCH = 2000
+PAIRS_PER_TASK = 50_000  # candidate pairs verified per task
 _HASHER = TokenHasher()
 _TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
 
@@ -269,3 +271,32 @@ def fingerprint_examples(examples, spec: FingerprintSpec, executor: Executor | N
 
 def shingle_sets(examples, spec: FingerprintSpec, executor: Executor | None = None) -> list[np.ndarray]:
     return [s for part in _run_batches(shingle_set_batch, examples, spec, executor) for s in part]
+
+
+def jaccard_batch(texts: list[str], left: np.ndarray, right: np.ndarray, spec: FingerprintSpec) -> np.ndarray:
+    """Exact Jaccard of the pairs (left[i], right[i]) of positions in `texts`: one verification task."""
+    return exact_jaccard(shingle_set_batch(texts, spec), left, right)
+
+
+def pair_jaccard(left: np.ndarray, right: np.ndarray, texts_of, spec: FingerprintSpec,
+                 executor: Executor | None = None) -> np.ndarray:
+    """Exact Jaccard of each candidate pair of rows, `texts_of(rows)` giving the rows' texts (read once). On the
+    executor, a task takes PAIRS_PER_TASK pairs with the texts of their rows and shingles and compares them
+    there (a row in several tasks' pairs is shingled by each); in-process, every row is shingled once."""
+    if not len(left):
+        return np.empty(0, np.float64)
+    rows = np.unique(np.concatenate([left, right]))
+    texts = texts_of(rows)
+    executor = executor or SerialExecutor()
+    n_tasks = -(-len(left) // PAIRS_PER_TASK)
+    workers = executor.workers_for(len(rows), n_tasks)
+    step = len(left) if workers <= 1 else PAIRS_PER_TASK
+
+    def tasks():
+        for i in range(0, len(left), step):
+            lo, hi = left[i:i + step], right[i:i + step]
+            mine = np.unique(np.concatenate([lo, hi]))
+            at = np.searchsorted(rows, mine)
+            yield ([texts[k] for k in at.tolist()], np.searchsorted(mine, lo), np.searchsorted(mine, hi), spec)
+
+    return np.concatenate(list(executor.map(jaccard_batch, tasks(), workers)))

@@ -46,7 +46,7 @@ from pipeline.stages.dedup.fingerprints import (
     Fingerprints,
     FingerprintSpec,
     fingerprint_examples,
-    shingle_sets,
+    pair_jaccard,
 )
 from pipeline.stages.dedup.near_duplicates import (
     CLUSTER_COLUMN,
@@ -162,12 +162,11 @@ def _near_edges(params, fp, texts: _Texts, executor, bands: int, rows: int, near
     if reps.size >= 2:
         spec = FingerprintSpec(params.shingle_size, params.num_perm, params.seed, params.include_system, False)
 
-        def sets_of(rows_: np.ndarray) -> dict[int, np.ndarray]:
-            found = shingle_sets(texts.at(reps[rows_]), spec, executor)
-            return dict(zip(rows_.tolist(), found))
+        def verify(left: np.ndarray, right: np.ndarray) -> np.ndarray:   # in tasks on the executor
+            return pair_jaccard(left, right, lambda rows_: texts.at(reps[rows_]), spec, executor)
 
         settings = LshSettings(params.threshold, bands, rows, params.bucket_limit, params.verify)
-        pairs = near_duplicate_pairs(fp.signatures[reps], settings, sets_of)
+        pairs = near_duplicate_pairs(fp.signatures[reps], settings, verify, executor)
         lefts.append(reps[pairs.left])
         rights.append(reps[pairs.right])
         sims.append(pairs.similarity)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.shingles import fmix64
 
 RECALL_AT_THRESHOLD = 0.995
@@ -52,16 +53,40 @@ def _band_key(block: np.ndarray) -> np.ndarray:
     return acc
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, bucket_limit: int) -> tuple[np.ndarray, np.ndarray, int]:
+def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, bucket_limit: int,
+                    executor: Executor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Unique candidate pairs (left < right, row indices into `signatures`) and the number of buckets
     larger than `bucket_limit + 1`, where each member was compared only with the `bucket_limit`
-    members before it (in row order) instead of with all of them."""
+    members before it (in row order) instead of with all of them.
+
+    Each band is an independent shuffle (bucket by band key, pair within buckets), so bands are tasks on the
+    executor: a task gets its band's columns of the signatures and returns that band's pair codes; the union
+    does not depend on how the bands were cut or where they ran."""
     n = signatures.shape[0]
+    executor = executor or SerialExecutor()
+    workers = executor.workers_for(n, bands)
+    if workers <= 1:
+        tasks = [(signatures[:, :bands * rows], rows, bucket_limit)]
+    else:  # one band per task: n x rows values each
+        tasks = ((np.ascontiguousarray(signatures[:, b * rows:(b + 1) * rows]), rows, bucket_limit)
+                 for b in range(bands))
+    found, capped = [], 0
+    for codes, band_capped in executor.map(band_pairs, tasks, workers):
+        found.append(codes)
+        capped += band_capped
+    codes = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+    return codes // max(n, 1), codes % max(n, 1), capped
+
+
+def band_pairs(block: np.ndarray, rows: int, bucket_limit: int) -> tuple[np.ndarray, int]:
+    """The pairs of the bands in `block` (docs x k*rows: k bands) as unique codes left * n + right, and the
+    number of capped buckets."""
+    n = block.shape[0]
     found: list[np.ndarray] = []
     capped = 0
     idx = np.arange(n, dtype=np.int64)
-    for band in range(bands):
-        keys = _band_key(signatures[:, band * rows:(band + 1) * rows])
+    for band in range(block.shape[1] // rows):
+        keys = _band_key(block[:, band * rows:(band + 1) * rows])
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         new_bucket = np.ones(n, dtype=bool)
@@ -78,8 +103,5 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, bucket_limit:
         left = order[np.repeat(idx, per) - 1 - back]
         lo, hi = np.minimum(left, right), np.maximum(left, right)
         found.append(np.unique(lo * n + hi))
-    if not found:
-        empty = np.empty(0, np.int64)
-        return empty, empty, capped
-    codes = np.unique(np.concatenate(found))
-    return codes // n, codes % n, capped
+    codes = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+    return codes, capped

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.engine.executor import Executor
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
 from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
 
@@ -41,8 +42,8 @@ class NearPairs:
     capped_buckets: int
 
 
-def exact_jaccard(sets: dict[int, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Jaccard of sorted unique shingle-id arrays for each pair."""
+def exact_jaccard(sets, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Jaccard of sorted unique shingle-id arrays for each pair (`sets`: indexable by the pairs' rows)."""
     out = np.empty(len(left), dtype=np.float64)
     for i, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
         sa, sb = sets[a], sets[b]
@@ -52,22 +53,23 @@ def exact_jaccard(sets: dict[int, np.ndarray], left: np.ndarray, right: np.ndarr
 
 
 def near_duplicate_pairs(signatures: np.ndarray, settings: LshSettings,
-                         shingle_sets: Callable[[np.ndarray], dict[int, np.ndarray]] | None = None) -> NearPairs:
+                         verify: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                         executor: Executor | None = None) -> NearPairs:
     """Verified pairs among the rows of `signatures` (every row must come from a non-empty shingle set).
 
-    `shingle_sets(rows)` returns {row: sorted unique shingle ids}; required for verify="exact".
+    Banding runs band by band on `executor` (banding.candidate_pairs); `verify(left, right)` returns the exact
+    Jaccard of each pair (required for verify="exact"; the dedup stage computes it in tasks on the executor).
     """
-    left, right, capped = candidate_pairs(signatures, settings.bands, settings.rows, settings.bucket_limit)
+    left, right, capped = candidate_pairs(signatures, settings.bands, settings.rows, settings.bucket_limit, executor)
     n_candidates = len(left)
     estimate = estimated_jaccard(signatures, left, right)
     if settings.verify == "estimate":
         keep = estimate >= settings.threshold
         return NearPairs(left[keep], right[keep], estimate[keep], n_candidates, 0, capped)
-    if shingle_sets is None:
-        raise ValueError("verify='exact' needs shingle_sets")
+    if verify is None:
+        raise ValueError("verify='exact' needs a verify function")
     likely = estimate >= settings.threshold - PREFILTER_MARGIN
     left, right = left[likely], right[likely]
-    sets = shingle_sets(np.unique(np.concatenate([left, right])))
-    similarity = exact_jaccard(sets, left, right)
+    similarity = verify(left, right)
     keep = similarity >= settings.threshold
     return NearPairs(left[keep], right[keep], similarity[keep], n_candidates, len(left), capped)
