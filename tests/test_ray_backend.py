@@ -7,6 +7,7 @@ budget) is one actor every worker paces against."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -243,3 +244,57 @@ def test_50k_synthetic_identical_to_local_with_a_worker_killed(ray_session, run_
     _same_files(local, on_ray)
     dedup = next(s for s in result.stats["stages"] if s["name"] == "dedup")
     assert sum(dedup["dropped"].values()) > 5_000      # the duplicates were found, not just passed through
+
+
+@pytest.mark.slow
+def test_moderation_on_ray_resumes_after_a_killed_run(ray_session, tmp_path, realdata):
+    """`chatprep prepare` with the ray backend in a subprocess that joins this session's Ray instance through
+    RAY_ADDRESS: moderation runs on the driver with its rate budget in an actor and its answer cache in
+    cache.dir; killed with SIGKILL mid-screening, the rerun sends only the rest, and the outputs equal a clean
+    run of the local backend."""
+    from tests.fake_moderation_server import FakeModerationServer
+    from tests.test_moderation_resume import finish, prepare
+
+    prompts = list(dict.fromkeys(json.loads(line)["prompt"] for line in
+                                 (realdata / "openai-moderation/samples-1680.jsonl").open(encoding="utf-8")))[:90]
+    data = tmp_path / "chats.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": p}, {"role": "assistant",
+                                                      "content": f"Noted, case {i}."}]}) + "\n"
+                            for i, p in enumerate(prompts)), encoding="utf-8")
+
+    def config(cache: str, backend: str) -> Path:
+        cfg = {"inputs": [{"path": str(data), "layout": "conversations"}],
+               "stages": [{"name": "normalize"}, {"name": "moderation", "batch_size": 2, "concurrency": 2,
+                                                  "requests_per_minute": 60_000, "tokens_per_minute": None},
+                          {"name": "split"}, {"name": "export"}],
+               "execution": {"backend": backend, "workers": 2, "chunk_size": 30, "parallel_min_examples": 0},
+               "cache": {"dir": str(tmp_path / cache)}}
+        path = tmp_path / f"{cache}-{backend}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+
+    address = ray_session.get_runtime_context().gcs_address
+    with FakeModerationServer(latency=0.08) as fake, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_ADDRESS", address)                 # env_for copies os.environ: the subprocess joins us
+        proc = prepare(config("cache", "ray"), tmp_path / "out1", fake)
+        deadline = time.monotonic() + 120
+        while len(fake.answered()) < 30:
+            assert proc.poll() is None, f"the run ended before it could be killed:\n{proc.stderr.read()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        first = set(fake.answered())
+        fake.reset_log()
+        code, _, err = finish(prepare(config("cache", "ray"), tmp_path / "out2", fake))
+        assert code == 0, err
+        resent = {t for r in fake.records() for t in r.texts}
+        assert resent and len(first & resent) <= 8      # only answers in flight at the kill are asked again
+        stats = json.loads((tmp_path / "out2" / "stats.json").read_text())
+        facts = stats["facts"]["moderation"]
+        assert facts["from_cache"] >= len(first) - 8 and facts["rate_budget"]["requests_per_minute"] == 60_000
+        assert [s["workers"] for s in stats["stages"] if s["name"] == "normalize"] == [2]  # Ray tasks ran
+        mp.delenv("RAY_ADDRESS")
+        code, _, err = finish(prepare(config("clean", "local"), tmp_path / "clean", fake))
+        assert code == 0, err
+    _same_files(tmp_path / "clean", tmp_path / "out2")
