@@ -5,19 +5,20 @@ their input part and write their output parts themselves, so the main process ne
 whole frame for batch stages, and a step's output on disk is its checkpoint. Only global stages
 (dedup, split) and the report read a whole frame, and they may read just the columns they need.
 
-Parts are written with LZ4 (fast to write and read; they are working files, not an archive).
+Parts are written with LZ4 (fast to write and read; they are working files, not an archive), through
+pipeline/engine/storage.py: a part's location is a local path or a URI (s3://, gs://) every node can open.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-COMPRESSION = "lz4"
+from pipeline.engine import storage
+from pipeline.engine.storage import Location
+
 # the bulky columns, left on disk where a step does not need them; a name ending in ":" is a prefix (line:<x>)
 TEXT_COLUMNS = ("example", "line", "line:")
 
@@ -28,9 +29,10 @@ def _left_out(name: str, without: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class Parts:
-    """Files `names` (in order) inside `folder`, holding `heights` rows each."""
+    """Files `names` (in order) inside `folder` (a local Path, or a URI: pipeline/engine/storage.py), holding
+    `heights` rows each."""
 
-    folder: Path
+    folder: Location
     names: tuple[str, ...]
     heights: tuple[int, ...]
 
@@ -39,11 +41,11 @@ class Parts:
         return sum(self.heights)
 
     @property
-    def paths(self) -> list[Path]:
-        return [self.folder / n for n in self.names]
+    def paths(self) -> list[Location]:
+        return [storage.join(self.folder, n) for n in self.names]
 
     def read(self, i: int, columns: list[str] | None = None) -> pl.DataFrame:
-        return _read(self.folder / self.names[i], columns)
+        return _read(storage.join(self.folder, self.names[i]), columns)
 
     def frames(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
         for i in range(len(self.names)):
@@ -54,7 +56,7 @@ class Parts:
         if without:
             frames = []
             for path in self.paths:
-                names = list(pl.read_parquet_schema(path))
+                names = storage.parquet_columns(path)
                 frames.append(_read(path, [c for c in (columns or names) if not _left_out(c, without) and c in names]))
         else:
             frames = list(self.frames(columns))
@@ -65,47 +67,49 @@ class Parts:
         if not len(ids):
             return {}
         wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
-        found = (pl.scan_parquet(self.paths).select("example_id", "example")
-                 .filter(pl.col("example_id").is_in(wanted)).collect())
+        if storage.is_uri(self.folder):  # part by part through pyarrow.fs
+            found = pl.concat([f.filter(pl.col("example_id").is_in(wanted))
+                               for f in self.frames(["example_id", "example"])])
+        else:
+            found = (pl.scan_parquet(self.paths).select("example_id", "example")
+                     .filter(pl.col("example_id").is_in(wanted)).collect())
         return dict(found.iter_rows())
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "heights": list(self.heights)}
 
     @staticmethod
-    def from_json(folder: Path, data: dict) -> Parts:
-        return Parts(Path(folder), tuple(data["names"]), tuple(data["heights"]))
+    def from_json(folder: Location, data: dict) -> Parts:
+        return Parts(storage.folder_of(folder), tuple(data["names"]), tuple(data["heights"]))
 
-    def moved(self, folder: Path) -> Parts:
-        return Parts(Path(folder), self.names, self.heights)
-
-
-def _read(path: Path, columns: list[str] | None) -> pl.DataFrame:
-    return pl.read_parquet(path, columns=columns, use_pyarrow=False)
+    def moved(self, folder: Location) -> Parts:
+        return Parts(storage.folder_of(folder), self.names, self.heights)
 
 
-def write_part(frame: pl.DataFrame, path: Path) -> None:
-    """One part, written to a temporary name and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp, compression=COMPRESSION, statistics=False)
-    tmp.replace(path)
+def _read(path: Location, columns: list[str] | None) -> pl.DataFrame:
+    return storage.read_parquet(path, columns)
+
+
+def write_part(frame: pl.DataFrame, path: Location) -> None:
+    """One part, published whole (a temporary name renamed into place; one object on S3 / GCS)."""
+    storage.write_parquet(frame, path)
 
 
 def part_name(prefix: str, i: int) -> str:
     return f"{prefix}-{i:05d}.parquet"
 
 
-def write_parts(frame: pl.DataFrame, folder: Path, prefix: str, size: int) -> Parts:
+def write_parts(frame: pl.DataFrame, folder: Location, prefix: str, size: int) -> Parts:
     """`frame` as parts of at most `size` rows (always at least one part, so the schema survives)."""
     writer = PartWriter(folder, prefix, size)
     writer.add(frame)
     return writer.parts()
 
 
-def gather_parts(folder: Path, prefix: str, heights: list[int]) -> Parts:
+def gather_parts(folder: Location, prefix: str, heights: list[int]) -> Parts:
     """The Parts of files `prefix-00000.parquet`, ... already written (e.g. by workers)."""
-    return Parts(Path(folder), tuple(part_name(prefix, i) for i in range(len(heights))), tuple(heights))
+    return Parts(storage.folder_of(folder), tuple(part_name(prefix, i) for i in range(len(heights))),
+                 tuple(heights))
 
 
 class PartWriter:
@@ -113,8 +117,8 @@ class PartWriter:
     memory). With `schema`, every part gets exactly those columns (missing ones null), so parts of
     inputs with different metadata columns still share one schema."""
 
-    def __init__(self, folder: Path, prefix: str, size: int, schema: dict | None = None):
-        self.folder, self.prefix, self.size, self.schema = Path(folder), prefix, size, schema
+    def __init__(self, folder: Location, prefix: str, size: int, schema: dict | None = None):
+        self.folder, self.prefix, self.size, self.schema = storage.folder_of(folder), prefix, size, schema
         self.names: list[str] = []
         self.heights: list[int] = []
         self._empty = pl.DataFrame(schema=schema or {})  # what an empty result is written as
@@ -131,13 +135,13 @@ class PartWriter:
         for start in range(0, frame.height, self.size):
             chunk = frame.slice(start, self.size)
             name = part_name(self.prefix, len(self.names))
-            write_part(chunk, self.folder / name)
+            write_part(chunk, storage.join(self.folder, name))
             self.names.append(name)
             self.heights.append(chunk.height)
 
     def parts(self) -> Parts:
         if not self.names:
             name = part_name(self.prefix, 0)
-            write_part(self._empty, self.folder / name)
+            write_part(self._empty, storage.join(self.folder, name))
             return Parts(self.folder, (name,), (0,))
         return Parts(self.folder, tuple(self.names), tuple(self.heights))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import polars as pl
 
@@ -23,6 +22,7 @@ from pipeline.engine.facts import merge_parts, render
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, gather_parts, part_name, write_part
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON
 from pipeline.engine.stage import RUNS_PER_PART, RUNS_WHOLE_WITHOUT_TEXT, Problem, StageContext, runs
+from pipeline.engine.storage import Location, join, read_parquet
 from pipeline.errors import InternalInvariantError
 
 
@@ -91,7 +91,7 @@ def _reasons(dropped: pl.DataFrame) -> dict[str, int]:
     return dict(sorted(dropped.group_by(DROP_REASON).len().iter_rows())) if dropped.height else {}
 
 
-def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext) -> tuple[Parts, list[StageResult]]:
+def run_segment(segment: Segment, examples: Parts, work: Location, ctx: StageContext) -> tuple[Parts, list[StageResult]]:
     """Run a segment over `examples`; its kept rows and each stage's dropped rows are written as parts
     into `work` (kept-NNNNN.parquet, dropped_<k>-NNNNN.parquet)."""
     if segment.chunked:
@@ -122,8 +122,8 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
         if not with_text:
             part = examples.read(i).with_columns(part.get_columns())
         kept, dropped = _split(part)
-        write_part(kept, work / part_name("kept", i))
-        write_part(dropped, work / part_name("dropped_0", i))
+        write_part(kept, join(work, part_name("kept", i)))
+        write_part(dropped, join(work, part_name("dropped_0", i)))
         kept_heights.append(kept.height)
         dropped_heights.append(dropped.height)
         reasons.append(_reasons(dropped))
@@ -132,8 +132,8 @@ def run_segment(segment: Segment, examples: Parts, work: Path, ctx: StageContext
     return gather_parts(work, "kept", kept_heights), [result]
 
 
-def _feature_task(module_name: str, params, path: Path) -> pl.DataFrame:
-    return importlib.import_module(module_name).features(pl.read_parquet(path, columns=["example"]), params)
+def _feature_task(module_name: str, params, path: Location) -> pl.DataFrame:
+    return importlib.import_module(module_name).features(read_parquet(path, columns=["example"]), params)
 
 
 def _features(module, params, examples: Parts, ctx: StageContext) -> pl.DataFrame:
@@ -160,11 +160,11 @@ def _check_contract(name: str, before: pl.DataFrame, after: pl.DataFrame) -> Non
 # ----------------------------------------------------------------------------- chunked execution
 
 
-def _run_chunk(specs: list[tuple[str, object]], source: Path, work: Path, index: int,
+def _run_chunk(specs: list[tuple[str, object]], source: Location, work: Location, index: int,
                ctx: StageContext) -> list[tuple]:
     """One part through the segment's stages ([(stage module name, params)]); writes kept + dropped parts.
-    Runs in a worker or in-process."""
-    chunk = pl.read_parquet(source)
+    Runs in a worker or in-process; `source` and `work` may be URIs (pipeline/engine/storage.py)."""
+    chunk = read_parquet(source)
     out = []
     for k, (module_name, params) in enumerate(specs):
         module = importlib.import_module(module_name)
@@ -172,11 +172,11 @@ def _run_chunk(specs: list[tuple[str, object]], source: Path, work: Path, index:
         output = module.run(chunk, params, ctx)
         kept, dropped = split_decisions(params.name, chunk, output.frame)
         seconds = time.perf_counter() - t
-        write_part(dropped, work / part_name(f"dropped_{k}", index))
+        write_part(dropped, join(work, part_name(f"dropped_{k}", index)))
         out.append((chunk.height, kept.height, dropped.height, _reasons(dropped), output.facts, output.problems,
                     seconds))
         chunk = kept
-    write_part(chunk, work / part_name("kept", index))
+    write_part(chunk, join(work, part_name("kept", index)))
     return out
 
 
@@ -198,7 +198,7 @@ def _merge_reasons(dicts) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _run_chunked(segment: Segment, examples: Parts, work: Path, ctx: StageContext):
+def _run_chunked(segment: Segment, examples: Parts, work: Location, ctx: StageContext):
     specs = [(m.__name__, p) for p, m in segment.stages]
     workers = ctx.executor.workers_for(examples.height, len(examples.names))
     # a task never fans out again (its context's executor is serial) and never draws the main bar

@@ -25,6 +25,7 @@ from pipeline.chat.texts import message_text
 from pipeline.engine.drop_shares import DROPPED_AT, UNITS, drop_shares
 from pipeline.engine.parts import Parts
 from pipeline.engine.stage import Problem
+from pipeline.engine.storage import parquet_columns
 from pipeline.errors import InternalInvariantError
 from pipeline.stages.language.detection import DetectionCache
 from schemas.stages.language_codes import DEFAULT_FOLD
@@ -110,7 +111,7 @@ def _example_outcomes(dropped_parts, exported: pl.DataFrame, rejects: pl.DataFra
 
 
 def _has_column(parts: Parts, column: str) -> bool:
-    return bool(parts.names) and column in pl.read_parquet_schema(parts.paths[0])
+    return bool(parts.names) and column in parquet_columns(parts.paths[0])
 
 
 def _row_outcomes(rejects: pl.DataFrame, rows_by_source: dict) -> pl.DataFrame:

@@ -11,6 +11,7 @@ import polars as pl
 from pipeline.engine.atomic_files import AtomicFile, atomic_write, line_bytes
 from pipeline.engine.parts import Parts
 from pipeline.engine.stage import Problem
+from pipeline.engine.storage import parquet_columns
 from pipeline.targets.base import Target
 from pipeline.targets.target_drops import COLUMN, dropped_for
 
@@ -45,7 +46,7 @@ def file_names(target: Target) -> dict[str, str]:
 def write_splits(folder: Path, target: Target, line_column: str, examples: Parts, order: str | None) -> dict:
     """train and validation files of `target` from the example parts; returns {file name: bytes written}."""
     names = file_names(target)
-    several = COLUMN in pl.read_parquet_schema(examples.paths[0]) if examples.names else False
+    several = COLUMN in parquet_columns(examples.paths[0]) if examples.names else False
     columns = ["split", line_column, "example", *([COLUMN] if several else []), *([order] if order else [])]
     frames = [examples.read_all(columns).sort(order)] if order else examples.frames(columns)
     bom = bool(target.files.byte_order_mark.value)
