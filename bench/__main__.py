@@ -1,11 +1,13 @@
 """`make bench`: the default pipeline at 100k and 1M synthetic conversations, side by side with peers.
 
 Prints per-stage seconds and throughput, wall time, peak RSS, the scaling ratio (1M / 100k), the warm
-rerun speed-up, the OpenAI-cookbook loop and Data-Juicer on the same data, and writes it all as JSON to
-bench/results/bench.json. Not part of `make test`; no test asserts a time.
+rerun speed-up, the Ray backend against the local one at the smallest size (a local Ray instance with this
+machine's CPUs, started by the run: its start-up is part of its time), the OpenAI-cookbook loop and
+Data-Juicer on the same data, and writes it all as JSON to bench/results/bench.json. Not part of `make test`;
+no test asserts a time.
 
-    python -m bench                      # 100k and 1M, peers included
-    python -m bench --sizes 20000 --no-peers
+    python -m bench                      # 100k and 1M, Ray at 100k, peers included
+    python -m bench --sizes 20000 --no-peers --no-ray
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bench_config(csv: Path, work: Path, moderation: bool) -> Path:
+def bench_config(csv: Path, work: Path, moderation: bool, backend: str = "local") -> Path:
     cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
     cfg["inputs"] = [{"name": "synthetic", "path": str(csv), "layout": "messages",
                       "columns": {"conversation_id": "conversation_id", "role": "speaker", "content": "text"},
@@ -41,8 +43,10 @@ def bench_config(csv: Path, work: Path, moderation: bool) -> Path:
         if s["name"] == "language":
             s.pop("allowed", None)  # the synthetic data is multilingual on purpose; keep the detector running
     cfg["output"] = {"dir": str(work / "out")}
-    cfg["cache"] = {"dir": str(work / "cache")}
-    path = work / "bench.yaml"
+    cfg["cache"] = {"dir": str(work / f"cache-{backend}")}
+    if backend != "local":
+        cfg["execution"] = {"backend": backend, "ray": {"object_store_mb": 1000}}
+    path = work / f"bench-{backend}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
@@ -116,11 +120,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ray_vs_local(n: int, data: Path, work: Path, moderation: bool, local: dict) -> dict:
+    """The same cold run with execution.backend: ray (a local Ray instance sized to this machine's CPUs):
+    wall time against the local backend's, per stage, and whether the data files are byte-identical."""
+    log(f"running the pipeline on {n:,} with the Ray backend …")
+    config = bench_config(synthetic.write(n, data)["csv"], work, moderation, "ray")
+    ray = measured_run(config, work / "out-ray")
+    ray["label"] = f"{n:,} cold, Ray backend"
+    same = all((work / "out" / f).read_bytes() == (work / "out-ray" / f).read_bytes()
+               for f in ("train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl"))
+    print(table([ray]))
+    by_stage = {s["name"]: s["seconds"] for s in local["stats"]["stages"]}
+    print(f"\nRay backend at {n:,}: wall {ray['wall_s']:.1f} s vs local {local['wall_s']:.1f} s "
+          f"({ray['wall_s'] / local['wall_s'] - 1:+.0%}); data files byte-identical: {same}")
+    for s in ray["stats"]["stages"]:
+        print(f"   {s['name']:<12}{by_stage.get(s['name'], 0):>8.2f} s local {s['seconds']:>8.2f} s ray")
+    return {"local": {k: v for k, v in local.items() if k != "stats"} | {"stages": local["stats"]["stages"]},
+            "ray": ray, "overhead": round(ray["wall_s"] / local["wall_s"] - 1, 3), "identical": same}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--no-peers", action="store_true", help="skip Data-Juicer (its install takes minutes)")
     ap.add_argument("--moderation", action="store_true", help="keep the moderation stage (needs a server)")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray backend run (needs make setup-ray)")
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     args = ap.parse_args()
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken_cache"))
@@ -147,6 +171,9 @@ def main() -> int:
         print(f"\nscaling: {sizes[-1]:,} / {sizes[0]:,} conversations took {b / a:.2f}× the time "
               f"(data ×{sizes[-1] / sizes[0]:.0f})")
     base = sizes[0]
+    if not args.no_ray:
+        results["ray"] = ray_vs_local(base, args.data, Path(results["sizes"][base]["work"]), args.moderation,
+                                      results["sizes"][base]["cold"])
     train = Path(results["sizes"][base]["work"]) / "out" / "train.jsonl"
     cook = cookbook_baseline.run(train)
     ours = results["sizes"][base]["cold"]["stats"]["stages"]
@@ -168,9 +195,10 @@ def main() -> int:
             print(f"Data-Juicer not run: {dj['why']}")
     out = ROOT / "bench" / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    for n in results["sizes"].values():
-        for k in ("cold", "warm"):
-            n[k]["stages"] = n[k].pop("stats")["stages"]
+    for n in [*results["sizes"].values(), *([results["ray"]] if "ray" in results else [])]:
+        for k in ("cold", "warm", "local", "ray"):
+            if k in n and "stats" in n[k]:
+                n[k]["stages"] = n[k].pop("stats")["stages"]
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nfigures written to {out.relative_to(ROOT)}")
     return 0
