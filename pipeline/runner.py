@@ -54,6 +54,8 @@ def _warn(message: str) -> None:
 
 def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: bool = False) -> RunResult:
     out_dir, cache_dir = Path(out_dir or config.output.dir), Path(config.cache.dir)
+    if config.execution.backend == "ray":  # a worker elsewhere has another working directory: absolute paths
+        cache_dir = cache_dir.absolute()
     sources = resolve_sources(config.inputs)
     check_run_paths(sources, out_dir, cache_dir)
     with cache_lock(cache_dir, _warn):  # one run at a time per cache folder; leftovers of killed runs go
@@ -62,6 +64,8 @@ def run_pipeline(config, config_path: str, out_dir: Path | None = None, quiet: b
         executor = make_executor(config.execution)  # started once, reused by every step
         ctx = StageContext(config, out_dir, cache_dir, _progress, _warn, executor=executor)
         try:
+            if hasattr(executor, "check_shared"):  # tasks on other machines read and write the parts in cache.dir
+                executor.check_shared(store.root.parent)
             return _run(config, config_path, ctx, store, sources, quiet)
         finally:
             executor.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from pipeline.config_loader import load_config
-from pipeline.engine.ray_executor import RayExecutor, resolve_address
+from pipeline.engine.ray_executor import RayExecutor, _node_sees, not_shared_message, resolve_address
 from pipeline.errors import UserError
 from pipeline.stages.moderation.rate_budget import RateBudget, acquire
 from tests.conftest import ROOT
@@ -117,6 +118,14 @@ def test_a_killed_worker_is_retried_or_stops_the_map(ray_session, tmp_path, retr
             assert "died 1 time" in str(e.value) and "execution.ray.max_retries (now 0)" in str(e.value)
     finally:
         killer.join()
+
+
+def test_every_node_must_see_the_cache_folder(ray_session, tmp_path):
+    RayExecutor(2).check_shared(tmp_path / "cache")      # one machine: every node sees it
+    assert list((tmp_path / "cache").iterdir()) == []    # the probe is gone
+    assert _node_sees(str(tmp_path / "absent")) == (False, socket.gethostname())
+    message = not_shared_message(tmp_path, "cache.dir", ["worker-3", "worker-7"], 8)
+    assert "not visible from 2 of the 8 Ray nodes (worker-3, worker-7)" in message and "every node mounts" in message
 
 
 def test_one_rate_budget_paces_every_worker(ray_session):

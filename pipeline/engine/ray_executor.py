@@ -18,7 +18,9 @@ test session) is used as it is and left running.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from pipeline.engine.executor import available_cpus
 from pipeline.errors import UserError
@@ -138,6 +140,27 @@ class RayExecutor:
                 f"workers more memory, raise execution.ray.max_retries (now {self.max_retries}) for flaky nodes, then "
                 f"rerun: finished steps are reused from the checkpoints") from None
 
+    def check_shared(self, folder: Path, key: str = "cache.dir") -> None:
+        """Stop before any work when a node of the cluster cannot see `folder`, where the tasks read and write
+        their parts: one probe file written here, looked for by a task pinned to each node."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        folder = Path(folder).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".ray-probe-{os.getpid()}-{uuid.uuid4().hex}"
+        probe.write_text("chatprep")
+        try:
+            look = self._ray.remote(_node_sees)
+            nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+            refs = [look.options(num_cpus=0, max_retries=self.max_retries,
+                                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                    .remote(str(probe)) for n in nodes]
+            blind = [where for sees, where in self._ray.get(refs) if not sees]
+        finally:
+            probe.unlink(missing_ok=True)
+        if blind:
+            raise UserError(not_shared_message(folder, key, blind, len(nodes)))
+
     def shared(self, factory: Callable, *args, **kwargs):
         """One object every task and thread of the run reaches: an actor built by `factory(*args, **kwargs)`
         behind a proxy with the same methods and attributes (each call is one round trip to the actor)."""
@@ -148,6 +171,20 @@ class RayExecutor:
         if self.started and self._ray.is_initialized():
             self._ray.shutdown()
         self.started = False
+
+
+def _node_sees(path: str) -> tuple[bool, str]:
+    """On one node: whether `path` exists there, and which node this is."""
+    import socket
+
+    return os.path.exists(path), socket.gethostname()
+
+
+def not_shared_message(folder: Path, key: str, blind: list[str], n_nodes: int) -> str:
+    return (f"{key} {folder} is not visible from {len(blind)} of the {n_nodes} Ray nodes ({', '.join(blind[:5])}"
+            f"{', …' if len(blind) > 5 else ''}): the tasks there read and write the run's parts in it. Put {key} "
+            "on a filesystem every node mounts at the same path (NFS, EFS, Filestore, a shared volume in KubeRay) "
+            "and run chatprep from there; see docs/scaling.md")
 
 
 def in_ray_worker() -> bool:
