@@ -247,3 +247,22 @@ def test_a_429_from_jitter_at_the_right_budget_costs_little():
     baseline, _, _ = run(1200)
     share, result, _ = run(1200, refuse_numbers=(100,), refuse_first_wait=0.05)  # one request refused mid-run
     assert result.slowdowns == 1 and share >= baseline - 0.02
+
+
+def test_poll_waits_out_a_pause_and_voids_only_older_bookings():
+    """What acquire loops on (and what a budget shared as a Ray actor answers): the time to wait, the slot
+    once its time has come, None only for a booking a 429 made void — never for one booked after the 429,
+    whose time lies at the end of the pause (else a sender would book again and again until it ends)."""
+    clock = FakeClock()
+    budget = RateBudget(600, None, clock=clock)
+    sent, = send(budget, clock, 1)
+    older = budget.reserve(1)
+    budget.on_rate_limited(sent, 2.0)
+    assert budget.poll(older) is None
+    fresh = budget.reserve(1)
+    assert budget.poll(fresh) == pytest.approx(2.0)          # wait out the pause, the booking stands
+    clock.t += 2.0
+    taken = budget.poll(fresh)
+    assert isinstance(taken, Slot) and taken.send_at == clock.t
+    later = budget.reserve(1)
+    assert budget.poll(later) == pytest.approx(later.send_at - clock.t) and budget.poll(later) > 0

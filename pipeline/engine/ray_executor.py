@@ -27,7 +27,7 @@ from pipeline.errors import UserError
 
 SETUP_HINT = "make setup-ray"
 # a Ray worker takes one CPU per task: polars gets one thread there instead of one per core of the node
-WORKER_ENV = {"POLARS_MAX_THREADS": "1", "RAY_DEDUP_LOGS": "0"}
+WORKER_ENV = {"POLARS_MAX_THREADS": "1"}
 
 
 def resolve_address(configured: str | None, environ=os.environ) -> str | None:

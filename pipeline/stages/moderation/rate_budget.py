@@ -117,9 +117,9 @@ class RateBudget:
         when it is void (book again). What `acquire` loops on; a budget shared between processes answers it
         in one round trip (the waiting is done by the caller, on its own clock)."""
         with self._lock:
-            if not self._valid(slot):
+            if slot.epoch != self._epoch:
                 return None
-            delay = slot.send_at - self._clock()
+            delay = slot.send_at - self._clock()  # a slot is never booked inside a pause: wait for its time first
         if delay > 0:
             return delay
         taken = self.take(slot)
