@@ -200,3 +200,24 @@ def test_file_rules_name_the_limit_its_source_and_the_fix():
     assert file_problems(fireworks, {"train": 3, "validation": 0}, {"train.jsonl": 10}) == []
     [many] = file_problems(fireworks, {"train": 3_000_001, "validation": 0}, {})
     assert many.code == "target_too_many_examples" and "at most 3,000,000" in many.message
+
+
+def test_a_duplicate_cluster_keeps_a_copy_every_target_can_take(strict, run_config, tmp_path):
+    """Two copies of one chat, the first with a message name the strict target cannot carry: dedup keeps the
+    second, so the strict target does not lose the conversation."""
+    path = tmp_path / "dups.jsonl"
+    chat = [{"role": "user", "content": "How do I reset the router in the hallway cupboard?"},
+            {"role": "assistant", "content": "Hold the reset button for ten seconds, then wait for the green light."}]
+    named = [{**chat[0], "name": "ann"}, chat[1]]
+    others = [[{"role": "user", "content": f"Question {i} about invoices and payment dates"},
+               {"role": "assistant", "content": f"Answer {i}: invoices go out on the first working day."}]
+              for i in range(10)]
+    path.write_text("".join(json.dumps({"messages": m}) + "\n" for m in [named, chat, *others]))
+    _, out = run_config({"inputs": [{"path": str(path), "layout": "conversations"}],
+                         "stages": [{"name": "validate"}, {"name": "dedup"}, {"name": "export"}],
+                         "targets": [{"provider": "openai"}, {"provider": "strict"}]})
+    strict_lines = [json.loads(x) for x in (out / "strict-s-1" / "train.jsonl").read_bytes()[3:].decode().splitlines()]
+    assert any(t["turns"][0][1].startswith("How do I reset the router") for t in strict_lines)
+    openai_rejects = read_jsonl(out / "openai-gpt-4o-mini-2024-07-18" / "rejects.jsonl")
+    [dup] = [r for r in openai_rejects if r["stage"] == "dedup"]
+    assert dup["source"]["rows"] == [1]  # the named copy went, the one both can take stayed

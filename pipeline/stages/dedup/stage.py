@@ -57,6 +57,7 @@ from pipeline.stages.dedup.near_duplicates import (
     s_curve,
 )
 from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
+from pipeline.targets.target_drops import COLUMN as TARGET_DROPS
 
 RUNS = "whole_without_text"  # fingerprints come from `features`, part by part; texts fetched by id
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
@@ -94,6 +95,14 @@ def _first_equal(keys) -> np.ndarray:
           else pl.DataFrame({"k": keys}, schema={"k": pl.Utf8})).with_row_index("i")
     first = df.select(pl.when(pl.col("k").is_null()).then(-1).otherwise(pl.col("i").min().over("k")))
     return first.to_series().cast(pl.Int64).to_numpy()
+
+
+def _target_drop_counts(frame: pl.DataFrame) -> np.ndarray | None:
+    """Per example, how many targets already reject it (several targets: pipeline/targets/target_drops.py), so a
+    cluster keeps a copy every target can take where there is one."""
+    if TARGET_DROPS not in frame.columns:
+        return None
+    return frame[TARGET_DROPS].map_elements(lambda v: len(json.loads(v)), return_dtype=pl.Int64).fill_null(0).to_numpy()
 
 
 def _keep_scores(frame: pl.DataFrame, keep: str, n_chars: np.ndarray) -> np.ndarray | None:
@@ -170,11 +179,13 @@ def _near_edges(params, fp, texts: _Texts, executor, bands: int, rows: int, near
     return np.concatenate(lefts), np.concatenate(rights), np.concatenate(sims), first
 
 
-def _survivors(labels: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
-    """For each example, the index of its cluster's survivor (highest score, ties -> lowest index)."""
+def _survivors(labels: np.ndarray, scores: np.ndarray | None, penalty: np.ndarray | None = None) -> np.ndarray:
+    """For each example, the index of its cluster's survivor: with several targets first one that the most of them
+    take (fewest target drops), then the highest score, ties -> lowest index."""
     n = len(labels)
     score = np.zeros(n) if scores is None else scores
-    order = np.lexsort((np.arange(n), -score, labels))   # by label, then score desc, then index
+    penalty = np.zeros(n) if penalty is None else penalty
+    order = np.lexsort((np.arange(n), -score, penalty, labels))   # by label, penalty, score desc, index
     lab_sorted = labels[order]
     is_first = np.ones(n, dtype=bool)
     is_first[1:] = lab_sorted[1:] != lab_sorted[:-1]
@@ -220,7 +231,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     right = np.concatenate(rights) if rights else np.empty(0, np.int64)
     labels = connected_components(n, left, right)
     sizes = np.bincount(labels, minlength=n)[labels]
-    survivor = _survivors(labels, scores)
+    survivor = _survivors(labels, scores, _target_drop_counts(frame))
 
     relation: list[str | None] = [None] * n
     similarity: list[float | None] = [None] * n
