@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
+from pipeline.stages import stage_module
 from pipeline.targets import UnknownTargetError, check_tokenizer_files, resolve_target
 from schemas.config import Config
 
@@ -114,6 +115,32 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
             else:
                 loc = ("stages", config.stages.index(tokens), "model") if tokens else ("target", e.key)
             problems.append((loc, str(e)))
+    if config.is_preference():
+        problems += preference_problems(config)
+    return problems
+
+
+def preference_problems(config: Config) -> list[tuple[tuple, str]]:
+    """A run of preference pairs: every stage must handle the rejected reply too (its module declares
+    `PREFERENCE = True`), and every target must write preference files (`to_preference_record`)."""
+    problems = []
+    for i, stage in enumerate(config.stages):
+        if not getattr(stage_module(stage.name), "PREFERENCE", False):
+            problems.append((("stages", i, "name"),
+                             (f"stage {stage.name!r} does not handle preference pairs yet: it would pass the "
+                             "rejected reply through unscreened (docs/preference-design.md); remove it from "
+                             "stages for this run")))
+    for i, cfg in enumerate(config.target_configs()):
+        try:
+            target = resolve_target(cfg, config.stage("tokens"))
+        except UnknownTargetError:
+            continue  # reported above
+        if hasattr(target.module, "to_preference_record"):
+            continue
+        loc = ("targets", i, "provider") if config.targets is not None else ("target", "provider")
+        problems.append((loc, getattr(target.module, "NO_PREFERENCE", None) or
+                         f"{target.provider}: no preference (DPO) file format is written for this destination; "
+                         "remove it from the targets of this run"))
     return problems
 
 

@@ -2,8 +2,8 @@
 
 Three layouts (docs/preference-design.md): `preference` (explicit chosen / rejected columns), and, later,
 `preference_ratings` (several rated replies to one prompt) and `preference_edits` (a draft and the reply
-actually sent). Not yet part of `schemas.inputs.InputConfig`: the stages do not carry the rejected side
-yet, so a run cannot use these layouts until they do (docs/preference-design.md, "Remaining steps").
+actually sent). `schemas.config.InputConfig` includes them; the config loader refuses a preference run whose
+stages or targets do not handle both replies yet (pipeline/config_loader.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pipeline.engine.records import rejects_frame
 
 LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
            "transcript": convert_transcript, "threads": convert_threads,
-           "preference": convert_preference}  # not yet a configurable layout: docs/preference-design.md
+           "preference": convert_preference}
 
 
 @dataclass

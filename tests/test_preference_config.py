@@ -1,0 +1,81 @@
+"""Preference runs at config load (docs/preference-design.md, 1 and 3): the sides' accessors, no mixed SFT +
+preference inputs, every stage declares it handles both replies, every target writes preference files."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.chat import preference
+from pipeline.config_loader import load_config
+from pipeline.errors import UserError
+from pipeline.stages import stage_module
+from schemas.stages import STAGE_NAMES
+
+PAIR = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "preference": {"rejected": {"role": "assistant", "content": "bad"}, "signal": "explicit"}}
+PREF_INPUT = {"path": "pairs.jsonl", "layout": "preference",
+              "columns": {"prompt": "q", "chosen": "good", "rejected": "bad"}}
+SFT_INPUT = {"path": "chats.jsonl", "layout": "conversations"}
+
+
+def load(tmp_path, **config):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"inputs": [PREF_INPUT], "stages": [{"name": "export"}], **config}))
+    return load_config(path)
+
+
+def refusal(tmp_path, **config) -> str:
+    with pytest.raises(UserError) as e:
+        load(tmp_path, **config)
+    return str(e.value)
+
+
+def test_accessors_read_both_sides():
+    assert preference.is_preference(PAIR) and not preference.is_preference({"messages": PAIR["messages"]})
+    assert preference.prompt(PAIR) == [{"role": "user", "content": "q"}]
+    assert preference.chosen(PAIR)["content"] == "good" and preference.rejected(PAIR)["content"] == "bad"
+    assert preference.sides(PAIR) == [PAIR["messages"], [{"role": "assistant", "content": "bad"}]]
+    assert preference.sides({"messages": PAIR["messages"]}) == [PAIR["messages"]]
+    swapped = preference.with_rejected(PAIR, {"role": "assistant", "content": "worse"})
+    assert preference.rejected(swapped)["content"] == "worse" and preference.rejected(PAIR)["content"] == "bad"
+    assert swapped["preference"]["signal"] == "explicit"
+    assert "preference" not in preference.chat_part(PAIR) and preference.chat_part(PAIR)["tools"] == PAIR["tools"]
+    assert preference.pair(PAIR) == {"prompt": PAIR["messages"][:1], "chosen": PAIR["messages"][1:],
+                                     "rejected": [{"role": "assistant", "content": "bad"}], "tools": PAIR["tools"]}
+
+
+def test_mixed_sft_and_preference_inputs_are_refused(tmp_path):
+    text = refusal(tmp_path, inputs=[SFT_INPUT, PREF_INPUT])
+    assert "inputs[1] give preference pairs and inputs[0] give chat (SFT) examples" in text
+    assert "one kind of file" in text
+
+
+@pytest.mark.parametrize("stage", [n for n in STAGE_NAMES if not getattr(stage_module(n), "PREFERENCE", False)])
+def test_a_stage_without_the_flag_is_refused_by_name(tmp_path, stage):
+    text = refusal(tmp_path, stages=[{"name": stage}, {"name": "split"}, {"name": "export"}] if stage != "export"
+                   else [{"name": "export"}])
+    assert f"stages[0].name (line 9): stage {stage!r} does not handle preference pairs yet" in text
+    assert "rejected reply through unscreened" in text
+    assert "'split'" not in text  # flagged stages pass
+
+
+def test_sft_runs_are_not_held_to_the_flag(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"inputs": [SFT_INPUT], "stages": [{"name": "validate"}, {"name": "export"}]}))
+    assert not load_config(path).is_preference()
+
+
+def test_exact_prompt_dedup_is_refused_for_pairs(tmp_path):
+    text = refusal(tmp_path, stages=[{"name": "dedup", "exact_prompt": True}, {"name": "export"}])
+    assert "exact_prompt is true" in text and "several pairs of one prompt" in text
+
+
+def test_vertex_refuses_with_its_message(tmp_path):
+    text = refusal(tmp_path, targets=[{"provider": "openai"}, {"provider": "vertex-gemini"}])
+    line = next(t for t in text.splitlines() if "targets[1].provider" in t)
+    assert line.endswith("vertex-gemini: Vertex AI supervised tuning of Gemini documents no preference (DPO) "
+                         "format; remove it from `targets:` for this run, or write SFT data from the chosen "
+                         "replies in a separate run")
+    assert "target.provider" in refusal(tmp_path, target={"provider": "vertex-gemini"})
