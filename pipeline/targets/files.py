@@ -86,11 +86,21 @@ def _contains(path: Path, needle: bytes, block: int = 1 << 24) -> bool:
     return False
 
 
+def _starts_with(path: Path, head: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(head)) == head
+    except OSError:
+        return False
+
+
 def write_extras(folder: Path, target: Target) -> list[str]:
+    names = file_names(target)
+    if _starts_with(folder / names["train"], b'{"prompt":'):
+        return []  # TRL preference lines: the SFT trainer configs would misread them (LLaMA-Factory ranking: not yet)
     make = getattr(target.module, "extra_files", None)
     if make is None:
         return []
-    names = file_names(target)
     uses_tools = any(_contains(folder / n, b'"tool_calls"') for n in names.values())
     extras = make(target, names, uses_tools)
     for name, text in extras.items():

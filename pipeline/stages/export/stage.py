@@ -17,10 +17,11 @@ from pipeline.engine.records import DROP_REASON
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
 from pipeline.targets import resolve_targets
 from pipeline.targets.base import Target
-from pipeline.targets.features import prepare
+from pipeline.targets.features import prepare, prepare_preference
 from pipeline.targets.target_drops import COLUMN, dropped_for, merged, split_verdicts
 
 RUNS = "per_part"
+PREFERENCE = True  # a pair goes through prepare_preference: each target's preference line, never the SFT line
 USES_TARGETS = True  # the configured destinations are part of its checkpoint key  # per-example lines; the training-set size check runs on the merged counts
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
@@ -51,7 +52,8 @@ def _openai_lines(examples: list[str], ensure_ascii: bool) -> list[str | None]:
     return [None if _is_canonical(e) else final_line(e, False) for e in examples]
 
 
-def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropped: list[dict]):
+def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropped: list[dict],
+                  pairs: bool = False):
     """The target's record per example, or None with (reason, detail) when it cannot take it (a stage list
     without validate still never writes a line a destination rejects)."""
     lines, verdicts = [], []
@@ -60,7 +62,7 @@ def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropp
             lines.append(None)
             verdicts.append(None)
             continue
-        p = prepare(json.loads(text), target)
+        p = (prepare_preference if pairs else prepare)(json.loads(text), target)
         if p.record is None:
             lines.append(None)
             verdicts.append((p.reason, p.detail))
@@ -77,12 +79,13 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     targets = resolve_targets(ctx.config) if ctx is not None and ctx.config is not None else []
     dropped = [dropped_for(v) for v in frame[COLUMN]] if COLUMN in frame.columns else [{}] * frame.height
     columns, verdicts = {}, [[None] * len(targets) for _ in examples]
-    if not targets or getattr(targets[0].module, "PASS_THROUGH", False):
+    pairs = ctx is not None and ctx.config is not None and ctx.config.is_preference()
+    if not pairs and (not targets or getattr(targets[0].module, "PASS_THROUGH", False)):
         columns["line"] = _openai_lines(examples, params.ensure_ascii)
     for j, t in enumerate(targets):
         if j == 0 and "line" in columns:
             continue
-        lines, found = _target_lines(examples, t, params.ensure_ascii, dropped)
+        lines, found = _target_lines(examples, t, params.ensure_ascii, dropped, pairs)
         columns[line_column(t, j == 0)] = lines
         for i, v in enumerate(found):
             verdicts[i][j] = v

@@ -24,7 +24,7 @@ import json
 
 import yaml
 
-from pipeline.targets import rules
+from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, Sourced
 
 PROVIDER = "hf"
@@ -134,3 +134,19 @@ def extra_files(target, names: dict[str, str], uses_tools: bool) -> dict[str, st
             "# set sequence_len to at least the report's longest example)\n")
     return {"dataset_info.json": json.dumps(info, indent=2) + "\n",
             "axolotl.yaml": head + yaml.safe_dump(axolotl, sort_keys=False)}
+
+
+PREFERENCE = Sourced("TRL conversational preference: prompt, chosen, rejected (+ tools)",
+                    "https://huggingface.co/docs/trl/dataset_formats (Preference)", AS_OF)
+
+
+def check_preference(example: dict) -> list:
+    return preference_records.check_both(check, example)
+
+
+def to_preference_record(example: dict) -> dict:
+    """TRL's conversational preference record; tool-call arguments as objects, as in the SFT records."""
+    chosen, rejected = preference_records.records_of_sides(to_record, example)
+    record = {"prompt": chosen["messages"][:-1], "chosen": chosen["messages"][-1:],
+              "rejected": rejected["messages"][-1:]}
+    return {**record, **({"tools": chosen["tools"]} if chosen.get("tools") else {})}

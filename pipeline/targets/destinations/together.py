@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline.chat.texts import message_text
-from pipeline.targets import rules
+from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
 from pipeline.targets.model_tokenizers import ESTIMATE, offline_text, tokenizer_for
 
@@ -168,3 +168,17 @@ def from_record(record: dict) -> dict:
     messages = [{k: v for k, v in m.items() if not (k == "weight" and m.get("role") != "assistant")}
                 for m in record["messages"]]
     return {"messages": messages, **({"tools": record["tools"]} if "tools" in record else {})}
+
+
+PREFERENCE = Sourced("preference_openai: input, preferred_output, non_preferred_output, no other columns; each "
+                    "output exactly one assistant message with content",
+                    f"https://docs.together.ai/docs/fine-tuning/preference-tuning; {SDK} check_file", SDK_AS_OF)
+
+
+def check_preference(example: dict) -> list[RuleProblem]:
+    return preference_records.check_both(check, example) + preference_records.prompt_ends_on_user(example)
+
+
+def to_preference_record(example: dict) -> dict:
+    return preference_records.openai_record(*preference_records.records_of_sides(to_record, example),
+                                            input_keys=("tools",))
