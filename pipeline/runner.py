@@ -171,8 +171,9 @@ def target_runs(targets, universe: pl.DataFrame, examples: Parts, slim: pl.DataF
         return [TargetRun(targets[0], slim, rejects, empty_rejects(), account_rows(universe, slim, rejects))]
     runs = []
     for t in targets:
-        own = target_rejects(slim, examples, t.folder, dict(rejects.schema))
-        kept = slim.filter(kept_mask(slim, t.folder))
+        mask = kept_mask(slim, t.folder)
+        kept = slim.filter(mask)
+        own = target_rejects(slim.filter(~mask), examples, t.folder, dict(rejects.schema))
         all_rejects = pl.concat([rejects, own], how="vertical_relaxed")
         runs.append(TargetRun(t, kept, all_rejects, own, account_rows(universe, kept, all_rejects)))
     return runs

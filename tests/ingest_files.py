@@ -7,10 +7,13 @@ import bz2
 import gzip
 import json
 import lzma
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pyarrow as pa
+import yaml
 
 CODECS = ("gzip", "bz2", "xz", "zstd")
 SUFFIX = {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz", "zstd": ".zst"}
@@ -58,3 +61,21 @@ def assert_accounted(result) -> dict:
     rows = result.stats["rows"]
     assert rows["input"] == rows["exported"] + rows["rejected"]
     return rows
+
+
+def cli(tmp_path: Path, inp: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`chatprep prepare` on one input (STAGES), in a subprocess: what a user sees, exit code included."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({"inputs": [inp], "stages": STAGES, "cache": {"dir": str(tmp_path / ".c")}}))
+    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--config", str(cfg), "--out",
+                           str(tmp_path / "o")], check=False, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_stops(proc: subprocess.CompletedProcess, *words: str) -> str:
+    """The run stopped with exit 2, no traceback or pyarrow noise, and a message holding `words`."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and "Exception ignored" not in out, out
+    for w in words:
+        assert w in out, out
+    return out

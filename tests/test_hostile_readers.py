@@ -4,22 +4,25 @@ subprocess for a stopped run: exit 2, the message, no traceback)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import subprocess
 import sys
 
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.ingest.csv_reader import _read_csv_exact, read_csv
 from pipeline.ingest.sources import SourceFile
 from schemas.inputs import CsvOptions
+from tests import ingest_files
 from tests.conftest import read_jsonl
+from tests.ingest_files import STAGES, assert_stops
+
+cli = functools.partial(ingest_files.cli, timeout=120)
 
 MESSAGES = {"layout": "messages", "columns": {"conversation_id": "cid", "role": "who", "content": "text"},
             "roles": {"customer": "user", "agent": "assistant"}}
-STAGES = [{"name": "split", "validation_fraction": 0.0}, {"name": "export"}]
 
 
 def convs(n: int, start: int = 0) -> list[str]:
@@ -30,22 +33,6 @@ def write(tmp_path, name: str, body: str | bytes):
     p = tmp_path / name
     p.write_bytes(body.encode() if isinstance(body, str) else body)
     return p
-
-
-def cli(tmp_path, inp: dict) -> subprocess.CompletedProcess:
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump({"inputs": [inp], "stages": STAGES, "cache": {"dir": str(tmp_path / ".c")}}))
-    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--config", str(cfg), "--out", str(tmp_path / "o")],
-                          check=False, capture_output=True, text=True, timeout=120)
-
-
-def assert_stops(proc: subprocess.CompletedProcess, *words: str) -> str:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 2, out
-    assert "Traceback" not in out and "Exception ignored" not in out, out
-    for w in words:
-        assert w in out, out
-    return out
 
 
 def accounted(result) -> None:

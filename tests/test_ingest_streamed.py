@@ -25,26 +25,10 @@ from pipeline.ingest.csv_reader import _read_csv_exact, read_csv
 from pipeline.ingest.json_stream import JsonStream
 from pipeline.ingest.sources import SourceFile
 from schemas.inputs import CsvOptions
-from tests.ingest_files import MESSAGES, STAGES, messages_csv, write_compressed
+from tests.ingest_files import MESSAGES, STAGES, assert_stops, cli, messages_csv, write_compressed
 
 CLEAN = messages_csv(30_000).encode()  # ~1.2 MB of text, more than the first MiB the head sniff judges
 CLEAN_LINES = CLEAN.count(b"\n")
-
-
-def cli(tmp_path: Path, inp: dict) -> subprocess.CompletedProcess:
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump({"inputs": [inp], "stages": STAGES, "cache": {"dir": str(tmp_path / ".c")}}))
-    return subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--config", str(cfg), "--out",
-                           str(tmp_path / "o")], check=False, capture_output=True, text=True, timeout=300)
-
-
-def assert_stops(proc: subprocess.CompletedProcess, *words: str) -> str:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 2, out
-    assert "Traceback" not in out and "Exception ignored" not in out, out
-    for w in words:
-        assert w in out, out
-    return out
 
 
 def read(path: Path, fmt: str, **options):

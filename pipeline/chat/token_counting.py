@@ -295,17 +295,22 @@ def count_batch(encoding_name: str, project_cache: str, texts: list[str],
     counter = counter_for(encoding_name, project_cache)
     out: list[tuple[int, int, int] | None] = []
     for text in texts:
-        try:
-            obj = json.loads(text)
-        except (TypeError, ValueError):
-            out.append(None)
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        obj = chat_object(text)
+        if obj is None:
             out.append(None)
             continue
         c = counter.example(obj, None if limit is None else capped(text, limit))
         out.append((c.total, c.assistant, len(c.messages), c.exact))
     return out
+
+
+def chat_object(text: str) -> dict | None:
+    """The example JSON text parsed, or None when it is not a JSON object with a `messages` list."""
+    try:
+        obj = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("messages"), list) else None
 
 
 # ---------------------------------------------------------------------- training estimate

@@ -8,10 +8,9 @@ the counts are shown.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pipeline.chat.token_counting import capped, count_batch
+from pipeline.chat.token_counting import capped, chat_object, count_batch
 
 _OPEN: dict[tuple, object] = {}
 
@@ -58,12 +57,8 @@ def count_texts(tokenizer: str, spec: tuple | None, cache: str, texts: list[str]
     counter = open_counter(spec, cache)
     out = []
     for text in texts:
-        try:
-            obj = json.loads(text)
-        except (TypeError, ValueError):
-            out.append(None)
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        obj = chat_object(text)
+        if obj is None:
             out.append(None)
             continue
         try:

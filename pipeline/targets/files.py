@@ -25,11 +25,8 @@ def kept_mask(frame: pl.DataFrame, folder: str) -> pl.Series:
     return pl.Series([folder not in dropped_for(v) for v in frame[COLUMN]], dtype=pl.Boolean)
 
 
-def target_rejects(slim: pl.DataFrame, examples: Parts, folder: str, reject_schema: dict) -> pl.DataFrame:
-    """The rows one target cannot take, as reject rows (stage, reason, detail, source, example text)."""
-    if COLUMN not in slim.columns:
-        return pl.DataFrame(schema=reject_schema)
-    gone = slim.filter(~kept_mask(slim, folder))
+def target_rejects(gone: pl.DataFrame, examples: Parts, folder: str, reject_schema: dict) -> pl.DataFrame:
+    """`gone`, the rows (slim) one target cannot take, as reject rows (stage, reason, detail, source, example text)."""
     if gone.height == 0:
         return pl.DataFrame(schema=reject_schema)
     texts = examples.texts(gone["example_id"])

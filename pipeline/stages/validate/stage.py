@@ -71,6 +71,7 @@ class Verdict:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (code, detail without location)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     rewritten: dict | None = None  # the example after stripping special tokens
+    parsed: object = None  # the example as parsed (after any stripping): what the targets' rules read
     tokens_found: Counter = field(default_factory=Counter)
     tokens_stripped: Counter = field(default_factory=Counter)
     fast: bool = False
@@ -185,7 +186,7 @@ def check_example(text: str, params) -> Verdict:
     """Every problem of one example (JSON text) under `params`; pure, used by run() and the tests."""
     v = Verdict()
     try:
-        obj = json.loads(text)
+        obj = v.parsed = json.loads(text)
     except ValueError as e:
         v.problems.append(("invalid_example", f"not valid JSON: {e}"))
         return v
@@ -277,7 +278,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if v.rewritten is not None:
             examples[i] = dumps_example(v.rewritten)
             rewritten = True
-        code, detail, entry, lossy_flags = _target_verdicts(examples[i], targets, judged, folders, losses)
+        code, detail, entry, lossy_flags = _target_verdicts(v.parsed, targets, judged, folders, losses)
         if code is not None:
             where = _where(sources[i], rows_list[i])
             reasons.append(code)
@@ -321,13 +322,12 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     return StageOutput(with_drops(out, reasons, details), facts, problems_from_facts(render(facts), params))
 
 
-def _target_verdicts(text: str, targets: list[Target], judged: list[Target], folders: list[str],
+def _target_verdicts(obj: dict, targets: list[Target], judged: list[Target], folders: list[str],
                      losses: dict[str, Counter]):
     """(drop code, drop detail, {folder: [stage, reason, detail]} for targets that cannot take it, flags) of
     one example that passed the chat schema: each destination's rules after its loss handling."""
     if not judged:
         return None, None, None, []
-    obj = json.loads(text)
     verdicts, flags = [], []
     for t in targets:
         if t not in judged:

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
-from pipeline.targets.model_tokenizers import ESTIMATE, offline_text, tokenizer_for
+from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 
 PROVIDER = "fireworks"
 TITLE = "Fireworks AI fine-tuning"
@@ -39,8 +39,8 @@ AS_OF = "2026-12-06"  # the day the undated stored copies were read
 CONTEXT_PAGE = "https://docs.fireworks.ai/fine-tuning/managed-finetuning-intro (Supported base models, Max " \
                "supported context length)"
 PRICES = "https://fireworks.ai/pricing (fine-tuning, $ / 1M tokens in training)"
-TOKENIZER_NOTE = (f"Fireworks trains with the base model's own tokenizer and chat template. chatprep counts with them "
-                  f"where it has them offline ({offline_text('gpt-oss')}) or where target.tokenizer "
+TOKENIZER_NOTE = ("Fireworks trains with the base model's own tokenizer and chat template. chatprep counts with them "
+                  "where it has them offline (gpt-oss) or where target.tokenizer "
                   "(+ target.chat_template) points at them; the other models are counted with an o200k_base ESTIMATE")
 
 

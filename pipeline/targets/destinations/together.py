@@ -28,7 +28,7 @@ from dataclasses import replace
 from pipeline.chat.texts import message_text
 from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
-from pipeline.targets.model_tokenizers import ESTIMATE, offline_text, tokenizer_for
+from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 
 PROVIDER = "together"
 TITLE = "Together AI fine-tuning"
@@ -42,8 +42,8 @@ SDK = "togethercomputer/together-python src/together/utils/files.py and constant
 SDK_AS_OF = "2025-12-23"
 PRICE = unpublished("rates only on together.ai/pricing, by model size, SFT/DPO and LoRA/full; not in the stored "
                     "docs", AS_OF)
-TOKENIZER_NOTE = (f"Together counts with the base model's own tokenizer and chat template. chatprep does too where it "
-                  f"has them offline ({offline_text('gpt-oss')}) or where target.tokenizer (+ target.chat_template) "
+TOKENIZER_NOTE = ("Together counts with the base model's own tokenizer and chat template. chatprep does too where it "
+                  "has them offline (gpt-oss) or where target.tokenizer (+ target.chat_template) "
                   "points at them; the other models are counted with an o200k_base ESTIMATE")
 
 
