@@ -290,6 +290,20 @@ def test_prompt_duplicates_only_when_enabled():
     assert out.facts["prompt_duplicates"] == 1
 
 
+def test_preference_pairs_differ_by_their_rejected_reply():
+    """One prompt and one chosen reply against two different rejected replies (a rated reply in two pairs) are
+    two pairs, not duplicates; the same pair twice (case and spaces aside) is one."""
+    def pair(rejected: str) -> dict:
+        return {"messages": chat("Which plan suits a family of four?", "The family plan: four lines, shared data."),
+                "preference": {"rejected": {"role": "assistant", "content": rejected}, "signal": "ratings"}}
+
+    convs = [pair("Any plan works."), pair("Buy four single plans, each with its own data allowance."),
+             pair("any   PLAN works.")]
+    out = run(frame_of(convs, groups=["p"] * 3))
+    assert reasons(out) == [None, None, "exact_duplicate"]
+    assert reasons(run(frame_of(convs[:2]), exact_prompt=True)) == [None, "prompt_duplicate"]  # the prompt key is the prompt's
+
+
 def test_near_duplicate_detail_names_kept_example_and_similarity():
     base = words(80, 2)
     convs = [chat(" ".join(base[:40]), " ".join(base[40:])), chat(" ".join(words(30, 3)), " ".join(words(30, 4))),

@@ -14,6 +14,10 @@
             top-level tool definitions are left out for the same reason.
   n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
 
+A preference pair's rejected reply is part of its exact key and of its near tokens (after a marker of
+its own), not of its prompt key or n_chars: two pairs of one prompt and one chosen reply against
+different rejected replies (a rated reply paired twice) are different pairs, not duplicates.
+
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
 input is large; results do not depend on the number of workers.
 """
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipeline.chat import preference
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
@@ -163,6 +168,18 @@ def _call_texts(message: dict) -> list[str]:
     return out
 
 
+def _rejected_keys(message) -> tuple[str, list[str]]:
+    """A rejected reply's share of its pair's exact digest, and its near tokens."""
+    if not isinstance(message, dict):
+        return "R" + _message_part(message, None), []
+    content = message.get("content")
+    folded = _content_text(content).casefold()
+    found = TOKEN.findall(folded)
+    for call in _call_texts(message):
+        found += tokens(call)
+    return "R" + _message_part(message, folded if isinstance(content, str) else None), found
+
+
 def _example_keys(example: str, include_system: bool):
     """(exact digest, prompt digest or None, characters, near tokens with role markers, word count):
     one pass over the messages, each message's text casefolded once."""
@@ -193,8 +210,13 @@ def _example_keys(example: str, include_system: bool):
         words += len(found)
         toks += found
     top = _top_part(obj)
-    exact = _digest(parts + top)
     prompt = _digest(parts[:last] + top) if last > 0 else None
+    if preference.is_preference(obj):
+        part, found = _rejected_keys(preference.rejected(obj))
+        top = [*top, part]
+        words += len(found)
+        toks += ["\x00rejected", *found]
+    exact = _digest(parts + top)
     return exact, prompt, n_chars, (toks if words else [])
 
 

@@ -59,7 +59,7 @@ from pipeline.stages.dedup.near_duplicates import (
 from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
 from pipeline.targets.target_drops import COLUMN as TARGET_DROPS
 
-PREFERENCE = True  # pairs: the exact key is prompt + chosen (`preference` is not fingerprinted); near works on prompt + chosen
+PREFERENCE = True  # pairs: exact and near keys cover prompt, chosen and rejected (fingerprints.py); prompt keys the prompt
 RUNS = "whole_without_text"  # fingerprints come from `features`, part by part; texts fetched by id
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
