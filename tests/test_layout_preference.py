@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pipeline.convert import convert_table
+from pipeline.errors import UserError
 from pipeline.ingest import SourceFile, read_table
 from schemas.config import ConvertConfig
 from schemas.preference_inputs import PreferenceInput
@@ -157,6 +158,17 @@ def test_two_conversations_must_differ_in_one_reply(chosen, rejected, reason):
 def test_config_names_the_missing_or_conflicting_columns(columns, fragment):
     with pytest.raises(ValidationError, match=fragment):
         PreferenceInput(path="p.jsonl", layout="preference", columns=columns)
+
+
+def test_a_column_not_in_the_file_stops_the_run_naming_it(tmp_path, run_config):
+    (tmp_path / "p.csv").write_text("q,good,bad\nhi,yes,no\n")
+    cfg = {"inputs": [{"path": str(tmp_path / "p.csv"), "layout": "preference",
+                       "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}}],
+           "stages": [{"name": "export"}]}
+    with pytest.raises(UserError) as e:  # was a KeyError traceback
+        run_config(cfg)
+    assert str(e.value) == (f"{tmp_path / 'p.csv'}: column 'question' (inputs[0].columns.prompt) not found; the file "
+                            f"has columns: q, good, bad")
 
 
 # ------------------------------------------------------------------ properties

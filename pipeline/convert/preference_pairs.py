@@ -44,17 +44,19 @@ def _trimmed(message: dict, cfg, counts: Counter) -> dict:
     return message
 
 
-def build_pair(prompt: list[Turn], chosen: dict, rejected: dict, cfg, counts: Counter, where: str,
-               top_level: dict | None = None, signal: str = "explicit",
-               scores: tuple[float, float] | None = None) -> tuple[dict | None, Problem | None]:
-    """The preference example of a prompt and two assistant replies, after the convert options (trim, empty
-    messages, merge, system prompt) — or the reject (reason, detail)."""
-    for side, message in (("chosen", chosen), ("rejected", rejected)):
-        if message.get("role") != "assistant":
-            return None, (f"invalid_{side}", (f"{where}: the {side} reply is a {message.get('role')} message; "
-                                             f"expected the assistant's reply"))
-        if is_empty_reply(message):
-            return None, (f"missing_{side}", f"{where}: the {side} reply is empty")
+def reply_problem(message: dict, side: str, where: str) -> Problem | None:
+    """Why `message` cannot be the `side` reply of a pair: not the assistant's, or empty."""
+    if message.get("role") != "assistant":
+        return (f"invalid_{side}", (f"{where}: the {side} reply is a {message.get('role')} message; "
+                                   f"expected the assistant's reply"))
+    if is_empty_reply(message):
+        return (f"missing_{side}", f"{where}: the {side} reply is empty")
+    return None
+
+
+def _prompt_and_chosen(prompt: list[Turn], chosen: dict, cfg, counts: Counter,
+                       where: str) -> tuple[list[dict] | None, Problem | None]:
+    """The cleaned messages (prompt + chosen), or `prompt_not_ending_on_user`."""
     chosen = _trimmed(chosen, cfg, counts)  # here: the cleanup's own trim would lose the turn's mark
     kept, _, _ = clean_turns([*prompt, Turn(chosen, label=_CHOSEN)], cfg, counts)
     if not kept or kept[-1].label != _CHOSEN:
@@ -66,6 +68,27 @@ def build_pair(prompt: list[Turn], chosen: dict, rejected: dict, cfg, counts: Co
         what = f"ends on a {last} message" if last else "is empty"
         return None, ("prompt_not_ending_on_user", (f"{where}: the prompt {what}; a preference prompt ends on the "
                                                    f"user's (or a tool's) turn"))
+    return messages, None
+
+
+def prompt_problem(prompt: list[Turn], cfg, where: str) -> Problem | None:
+    """The prompt's own problem, whatever reply answers it (layouts that pair one prompt several times check
+    it once): after the cleanup it must end on a user or tool turn. Counts nothing."""
+    return _prompt_and_chosen(prompt, {"role": "assistant", "content": "reply"}, cfg, Counter(), where)[1]
+
+
+def build_pair(prompt: list[Turn], chosen: dict, rejected: dict, cfg, counts: Counter, where: str,
+               top_level: dict | None = None, signal: str = "explicit",
+               scores: tuple[float, float] | None = None) -> tuple[dict | None, Problem | None]:
+    """The preference example of a prompt and two assistant replies, after the convert options (trim, empty
+    messages, merge, system prompt) — or the reject (reason, detail)."""
+    for side, message in (("chosen", chosen), ("rejected", rejected)):
+        bad = reply_problem(message, side, where)
+        if bad:
+            return None, bad
+    messages, bad = _prompt_and_chosen(prompt, chosen, cfg, counts, where)
+    if bad:
+        return None, bad
     rejected = _trimmed(rejected, cfg, counts)
     if messages[-1] == rejected:
         return None, ("identical_pair", f"{where}: the chosen and rejected replies are identical")
