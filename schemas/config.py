@@ -9,13 +9,14 @@ from pydantic import Field, model_validator
 from schemas.base import StrictModel
 from schemas.conversion_options import WeightOptions, WindowOptions
 from schemas.inputs import ConversationsInput, MessagesInput, PairsInput, ThreadsInput, TranscriptInput
-from schemas.preference_inputs import PreferenceInput
+from schemas.preference_inputs import PreferenceInput, RatingsInput
 from schemas.stages import StageParams
 from schemas.target import TargetConfig
 
 InputConfig = Annotated[MessagesInput | PairsInput | ConversationsInput | TranscriptInput | ThreadsInput
-                        | PreferenceInput, Field(discriminator="layout")]
-PREFERENCE_LAYOUTS = ("preference",)  # inputs whose rows give pairs (docs/preference-design.md)
+                        | PreferenceInput | RatingsInput, Field(discriminator="layout")]
+# inputs whose rows give pairs (docs/preference-design.md)
+PREFERENCE_LAYOUTS = ("preference", "preference_ratings")
 
 
 class ConvertConfig(StrictModel):

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from pipeline.config_yaml import load_yaml_value
+from schemas.config import PREFERENCE_LAYOUTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "layouts.md"
@@ -33,7 +34,7 @@ def recipe_config(recipe_id: str, path: str | Path, stages: list[dict] | None = 
     entry = dict(recipes()[recipe_id])
     convert = entry.pop("convert", None)
     entry["path"] = str(path)
-    default = [{"name": "split"}, {"name": "export"}] if entry.get("layout") == "preference" else \
+    default = [{"name": "split"}, {"name": "export"}] if entry.get("layout") in PREFERENCE_LAYOUTS else \
         [{"name": "validate"}, {"name": "split"}, {"name": "export"}]  # pairs: only the stages handling both sides
     config = {"inputs": [entry], "stages": stages or default}
     if convert:

@@ -12,6 +12,7 @@ from pipeline.convert.message_filters import filter_message_rows
 from pipeline.convert.messages import convert_messages
 from pipeline.convert.pairs import convert_pairs
 from pipeline.convert.preference import convert_preference
+from pipeline.convert.preference_ratings import convert_preference_ratings
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.speaker_roles import messages_with_roles
 from pipeline.convert.threads import convert_threads
@@ -20,7 +21,7 @@ from pipeline.engine.records import rejects_frame
 
 LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
            "transcript": convert_transcript, "threads": convert_threads,
-           "preference": convert_preference}
+           "preference": convert_preference, "preference_ratings": convert_preference_ratings}
 
 
 @dataclass
