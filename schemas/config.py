@@ -9,14 +9,14 @@ from pydantic import Field, model_validator
 from schemas.base import StrictModel
 from schemas.conversion_options import WeightOptions, WindowOptions
 from schemas.inputs import ConversationsInput, MessagesInput, PairsInput, ThreadsInput, TranscriptInput
-from schemas.preference_inputs import PreferenceInput, RatingsInput
+from schemas.preference_inputs import EditsInput, PreferenceInput, RatingsInput
 from schemas.stages import StageParams
 from schemas.target import TargetConfig
 
 InputConfig = Annotated[MessagesInput | PairsInput | ConversationsInput | TranscriptInput | ThreadsInput
-                        | PreferenceInput | RatingsInput, Field(discriminator="layout")]
+                        | PreferenceInput | RatingsInput | EditsInput, Field(discriminator="layout")]
 # inputs whose rows give pairs (docs/preference-design.md)
-PREFERENCE_LAYOUTS = ("preference", "preference_ratings")
+PREFERENCE_LAYOUTS = ("preference", "preference_ratings", "preference_edits")
 
 
 class ConvertConfig(StrictModel):

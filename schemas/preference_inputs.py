@@ -89,6 +89,20 @@ class RatingsColumns(PromptColumns):
         return self
 
 
+class EditsColumns(PromptColumns):
+    """One row = a model's draft and the reply actually sent (the sent one is preferred)."""
+
+    draft: str | None = Field(None, description="the model's draft (the rejected side): a text or a message "
+                                                "object")
+    final: str | None = Field(None, description="the reply actually sent after editing (the chosen side)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> EditsColumns:
+        self._one_prompt()
+        self._required("draft", "final", what="the model's draft and the reply actually sent")
+        return self
+
+
 class PreferenceInputBase(InputBase):
     extra_keys: Literal["drop", "keep", "reject"] = Field(
         "drop", description="message keys other than the role, the content and OpenAI's message keys: drop "
@@ -148,3 +162,13 @@ class RatingsInput(PreferenceInputBase):
             raise ValueError("max_pairs_per_prompt caps `pairs: all`; best_vs_worst makes one pair per prompt, "
                              "so set pairs: all or remove max_pairs_per_prompt")
         return self
+
+
+class EditsInput(PreferenceInputBase):
+    """One row = one pair: the sent reply preferred over the model's draft."""
+
+    layout: Literal["preference_edits"]
+    columns: EditsColumns
+    min_edit: float = Field(0, ge=0, le=1, description="pairs whose draft and sent reply differ by less than this "
+                                                       "share of characters (normalized edit distance) are "
+                                                       "rejected as trivial_edit; 0 keeps every edited draft")
