@@ -36,11 +36,11 @@ class PromptColumns(StrictModel):
             raise ValueError("set columns.messages (a prompt conversation) or columns.prompt (a prompt text), "
                              f"exactly one of them{alternative}")
 
-    def _required(self, *keys: str, what: str) -> None:
-        missing = [k for k in keys if not getattr(self, k)]
+    def _required(self, **what: str) -> None:
+        """Each key of `what` must be set; its value says what the column holds."""
+        missing = [f"columns.{k} ({v})" for k, v in what.items() if not getattr(self, k)]
         if missing:
-            raise ValueError(f"set columns.{' and columns.'.join(missing)}: the column"
-                             f"{'s' if len(missing) > 1 else ''} of {what}")
+            raise ValueError(f"set {' and '.join(missing)}")
 
 
 class PreferenceColumns(PromptColumns):
@@ -69,7 +69,7 @@ class PreferenceColumns(PromptColumns):
                                  "leave out messages, prompt, chosen and rejected")
             return self
         self._one_prompt(", or chosen_messages + rejected_messages")
-        self._required("chosen", "rejected", what="the preferred and non-preferred replies")
+        self._required(chosen="the preferred reply", rejected="the non-preferred reply")
         return self
 
 
@@ -85,7 +85,7 @@ class RatingsColumns(PromptColumns):
     @model_validator(mode="after")
     def _shape(self) -> RatingsColumns:
         self._one_prompt()
-        self._required("reply", "score", what="the rated reply and its score")
+        self._required(reply="the rated reply", score="its score or thumb")
         return self
 
 
@@ -99,7 +99,7 @@ class EditsColumns(PromptColumns):
     @model_validator(mode="after")
     def _shape(self) -> EditsColumns:
         self._one_prompt()
-        self._required("draft", "final", what="the model's draft and the reply actually sent")
+        self._required(draft="the model's draft", final="the reply actually sent")
         return self
 
 
