@@ -33,6 +33,19 @@ def prompt(example: dict) -> list[dict]:
     return example["messages"][:-1]
 
 
+def signal(example: dict) -> str:
+    """Where the pair came from: "explicit", "ratings" or "edits" (explicit when not said)."""
+    return str(example[KEY].get("signal") or "explicit")
+
+
+def scores(example: dict) -> tuple | None:
+    """(chosen_score, rejected_score) as the pair holds them (the ratings layout sets both), or None."""
+    info = example[KEY]
+    if info.get("chosen_score") is None or info.get("rejected_score") is None:
+        return None
+    return info["chosen_score"], info["rejected_score"]
+
+
 def sides(example: dict) -> list[list[dict]]:
     """The message lists a stage screens: [prompt + chosen, [rejected]] for a pair, [messages] otherwise."""
     if not is_preference(example):
