@@ -26,7 +26,7 @@ from tests.recipes import recipe_config
 from tests.test_report_browser import _assert_nothing_ran, _assert_page_ran
 from tests.test_report_data import HOSTILE, browser_dom, chromium_or_skip, synthetic_run
 
-OPENAI, NOVA = "openai-gpt-4o-mini-2024-07-18", "bedrock-nova-amazon.nova-lite-v1_0"
+OPENAI, NOVA = "openai-gpt-4.1-mini-2025-04-14", "bedrock-nova-amazon.nova-lite-v1_0"
 
 
 def pair(chosen: str, rejected: str, signal: str = "explicit", scores: tuple | None = None,
