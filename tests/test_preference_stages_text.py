@@ -228,6 +228,17 @@ def test_language_compares_with_the_user_side_when_the_chosen_reply_is_short(tmp
     assert out.facts["rejected_mismatch"]["pairs"] == {"zh->en": 1, "en->zh": 1}
 
 
+def test_language_tolerates_a_close_language_within_the_margin(tmp_path):
+    # py3langid: the rejected reply "ms 0.69, id 0.31", the chosen one "id 0.82": id is within margin of ms
+    close = pair(user="Kapan pesanan saya dikirim? Saya sudah menunggu satu minggu penuh.",
+                 chosen="Pesanan Anda sudah dikirim pagi ini dan akan tiba dalam tiga sampai lima hari kerja.",
+                 rejected="Saya tidak tahu tentang pesanan anda, sila semak laman web sendiri untuk penjejakan.")
+    assert run(language, [close], tmp_path).frame["flags"].to_list() == [[]]
+    sure = run(language, [close], tmp_path, margin=0)  # only the best language counts
+    assert sure.frame["flags"].to_list() == [["language:rejected_mismatch"]]
+    assert sure.facts["rejected_mismatch"]["pairs"] == {"id->ms": 1}
+
+
 def test_language_of_plain_chats_has_no_rejected_side(tmp_path):
     out = run(language, [{"messages": pair(user=ZH_USER, chosen=ZH_CHOSEN)["messages"]}], tmp_path)
     assert "rejected" not in out.facts["by_side"] and "rejected_mismatch" not in out.facts
