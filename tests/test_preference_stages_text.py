@@ -324,8 +324,8 @@ def test_text_stages_on_the_real_dpo_demo_account_for_every_row(realdata, run_co
                     for _, line in written]
         assert not [t for t in rejected if find_pii(t, ("email", "phone"))]  # redacted on this side too
     facts = result.stats["facts"]
-    with_pii = sum(bool(find_pii(row["rejected"]["value"], ("email", "phone"))) for row in source)
-    assert with_pii > 0 and facts["pii"]["by_side"]["rejected"] >= with_pii
+    in_rejected = sum(len(find_pii(row["rejected"]["value"])) for row in source)  # 10 e-mails in one reply
+    assert in_rejected > 0 and facts["pii"]["by_side"]["rejected"] == in_rejected
     assert set(facts["language"]["by_side"]) == {"user", "assistant", "rejected"}
     into_language = next(s["in"] for s in result.stats["stages"] if s["name"] == "language")
     assert sum(facts["language"]["by_side"]["rejected"].values()) == into_language  # every pair's rejected reply
