@@ -18,8 +18,8 @@ Reasons, in order of precedence:
 Each reason has an action (drop / flag, and keep for uncertain); flag adds 'language:<reason>'.
 A preference pair is judged on its prompt + chosen reply (`messages`) as above; its rejected reply is detected
 too (a third side, same sample rules) and, when it is confidently in another language than the chosen side
-(the user side when the chosen one is too short), neither within `margin` of the other, the pair gets the flag
-'language:rejected_mismatch': never a drop, a worse reply may well be in the wrong language.
+(the user side when the chosen one has no confident language), neither within `margin` of the other, the pair
+gets the flag 'language:rejected_mismatch': never a drop, a worse reply may well be in the wrong language.
 Adds a column `language`: the user side's language, else the assistant's, else "und" (a side kept because
 an allowed language was within `margin` or among its mixed sentences' languages: that allowed language).
 
@@ -313,7 +313,7 @@ def _rejected_samples(examples: pl.Series, limit: int) -> list[str | None]:
 def _rejected_mismatches(rejected: list[_Judged | None], users: list[_Judged], assistants: list[_Judged],
                          margin: float) -> tuple[list[int], Counter]:
     """The pairs whose rejected reply is confidently in another language than the chosen side (the assistant
-    side of prompt + chosen; the user side when that one is not judged), neither language within `margin`
+    side of prompt + chosen; the user side when that one has no confident language), neither within `margin`
     of the other side's best, and their "chosen->rejected" language pairs."""
     rows, pairs = [], Counter()
     for i, r in enumerate(rejected):

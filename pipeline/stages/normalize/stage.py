@@ -2,8 +2,8 @@
 
 Touches only message text (chat.texts.text_slots with refusals): string `content`, the `text` of text
 parts, and refusals (parts and the `refusal` key), in every message and, for a preference pair, in its
-rejected reply too (same rules, counted in the same facts; its samples' field says 'rejected reply'). Never roles, names, ids, tool-call arguments, tool
-definitions or image URLs. Steps, in order, each switchable in params:
+rejected reply too (same rules, counted in the same facts; its samples' field says 'rejected reply').
+Never roles, names, ids, tool-call arguments, tool definitions or image URLs. Steps, in order, each switchable in params:
   surrogates     lone UTF-16 surrogates (unencodable, OpenAI would reject the file) -> U+FFFD
   mojibake       ftfy.fix_encoding ("donâ€™t" -> "don’t"), only on text with a character it could flag
   line_endings   CRLF, CR, NEL, VT, FF, U+2028, U+2029 -> LF
