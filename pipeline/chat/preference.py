@@ -63,6 +63,20 @@ def chat_part(example: dict) -> dict:
     return {k: v for k, v in example.items() if k != KEY}
 
 
+def is_empty_reply(message: dict) -> bool:
+    """No text and no tool call: nothing to prefer (a layout rejects such a side as missing_<side>, heuristics
+    as empty_side once normalize or pii emptied it)."""
+    if message.get("tool_calls") or message.get("function_call"):
+        return False
+    content = message.get("content")
+    if isinstance(content, str):
+        return not content.strip()
+    if isinstance(content, list):
+        return not any(isinstance(p, dict) and (p.get("type") != "text" or str(p.get("text") or "").strip())
+                       for p in content)
+    return True
+
+
 def pair(example: dict) -> dict:
     """{"prompt", "chosen", "rejected", "tools"?}: the form the round-trip tests compare every writer's file in."""
     out = {"prompt": prompt(example), "chosen": [chosen(example)], "rejected": [rejected(example)]}
