@@ -15,7 +15,12 @@ from pydantic import BaseModel, ValidationError
 from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
 from pipeline.stages import stage_module
-from pipeline.targets import UnknownTargetError, check_tokenizer_files, resolve_target
+from pipeline.targets import (
+    UnknownTargetError,
+    check_tokenizer_files,
+    preference_model_problem,
+    resolve_target,
+)
 from schemas.config import Config
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
@@ -104,7 +109,7 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
     tokens = config.stage("tokens")
     for i, cfg in enumerate(config.target_configs()):
         try:
-            target = resolve_target(cfg, tokens)
+            target = resolve_target(cfg, tokens, config.is_preference())
             if tokens is not None:
                 check_tokenizer_files(target)
         except UnknownTargetError as e:
@@ -132,15 +137,16 @@ def preference_problems(config: Config) -> list[tuple[tuple, str]]:
                              "stages for this run")))
     for i, cfg in enumerate(config.target_configs()):
         try:
-            target = resolve_target(cfg, config.stage("tokens"))
+            target = resolve_target(cfg, config.stage("tokens"), True)
         except UnknownTargetError:
             continue  # reported above
-        if hasattr(target.module, "to_preference_record"):
-            continue
-        loc = ("targets", i, "provider") if config.targets is not None else ("target", "provider")
-        problems.append((loc, getattr(target.module, "NO_PREFERENCE", None) or
-                         f"{target.provider}: no preference (DPO) file format is written for this destination; "
-                         "remove it from the targets of this run"))
+        where = ("targets", i) if config.targets is not None else ("target",)
+        if not hasattr(target.module, "to_preference_record"):
+            problems.append(((*where, "provider"), getattr(target.module, "NO_PREFERENCE", None) or
+                             f"{target.provider}: no preference (DPO) file format is written for this destination; "
+                             "remove it from the targets of this run"))
+        elif (wrong_model := preference_model_problem(target)) is not None:
+            problems.append(((*where, "model"), wrong_model))
     return problems
 
 

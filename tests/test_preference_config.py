@@ -79,3 +79,43 @@ def test_vertex_refuses_with_its_message(tmp_path):
                          "format; remove it from `targets:` for this run, or write SFT data from the chosen "
                          "replies in a separate run")
     assert "target.provider" in refusal(tmp_path, target={"provider": "vertex-gemini"})
+
+
+# ---- the models a destination's DPO jobs take, and its DPO limit
+
+
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4o-mini-2024-07-18"), ("openai", "gpt-4o"),
+                                                 ("azure-openai", "gpt-4o-mini"), ("azure-openai", "gpt-4.1-nano")])
+def test_a_model_without_dpo_is_refused_naming_the_ones_with_it(tmp_path, provider, model):
+    text = refusal(tmp_path, target={"provider": provider, "model": model})
+    assert "target.model (line" in text and f"{provider} {model}: preference (DPO) fine-tuning is documented only " \
+        "for gpt-4.1-mini-2025-04-14, gpt-4.1-2025-04-14" in text
+    assert text.rstrip().endswith("set the model to one of them")
+
+
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4.1-mini-2025-04-14"), ("openai", "gpt-4.1"),
+                                                 ("openai", "ft:gpt-4.1-2025-04-14:acme::abc123"),
+                                                 ("azure-openai", "gpt-4o-2024-08-06"), ("azure-openai", "gpt-4.1-mini")])
+def test_a_model_with_dpo_loads(tmp_path, provider, model):
+    assert load(tmp_path, target={"provider": provider, "model": model}).target.model == model
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure-openai"])
+def test_without_a_model_a_preference_run_takes_the_first_dpo_model(tmp_path, provider):
+    from pipeline.targets import resolve_targets
+
+    (target,) = resolve_targets(load(tmp_path, target={"provider": provider}))
+    assert target.model == "gpt-4.1-mini-2025-04-14"
+
+
+def test_together_gpt_oss_has_its_dpo_limit_in_preference_runs_only(tmp_path):
+    from pipeline.targets import resolve_target, resolve_targets
+    from schemas.target import TargetConfig
+
+    (target,) = resolve_targets(load(tmp_path, target={"provider": "together", "model": "openai/gpt-oss-20b"}))
+    assert target.max_example_tokens == 8_192 and "Context Length (DPO)" in target.limit_source
+    sft = resolve_target(TargetConfig(provider="together", model="openai/gpt-oss-20b"))
+    assert sft.max_example_tokens == 16_384 and sft.limit_source == "model table"
+    mine = resolve_targets(load(tmp_path, target={"provider": "together", "model": "openai/gpt-oss-20b",
+                                                  "max_tokens": 4096}))[0]
+    assert mine.max_example_tokens == 4096

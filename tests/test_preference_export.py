@@ -14,6 +14,7 @@ from pipeline.targets.features import prepare_preference
 from schemas.target import TargetConfig
 from tests.destination_checker_cases import write_jsonl
 from tests.destination_checkers import DESTINATIONS
+from tests.destination_checkers.hf_configs import check_axolotl_dpo, check_llamafactory_entry
 from tests.recipes import recipe_config
 
 WRITERS = ("openai", "azure-openai", "fireworks", "together", "hf", "bedrock-nova")
@@ -97,4 +98,54 @@ def test_recipe_runs_on_the_real_dpo_demo_for_every_writer(realdata, run_config)
         assert written + len(rejects) == n_rows, folder.name  # every row: a pair written or a reject
         assert {r["reason"] for r in rejects} <= {"exact_duplicate", "reserved_string"}
         assert written >= n_rows - 15
-        assert not (folder / "dataset_info.json").exists()  # the SFT trainer configs would misread pairs
+        if provider == "hf":
+            assert_hf_trainer_files(folder)
+
+
+def assert_hf_trainer_files(folder, tools=False):
+    """LLaMA-Factory's ranking files and entries, and axolotl's DPO config, pass the checkers written from those
+    trainers' readers, and LLaMA-Factory's files hold the same pairs as TRL's lines."""
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert set(info) == {"chatprep_train", "chatprep_validation"}
+    for split in ("train", "validation"):
+        entry = info[f"chatprep_{split}"]
+        assert entry["ranking"] is True and entry["formatting"] == ("openai" if tools else "sharegpt")
+        lf_path = folder / entry["file_name"]
+        assert check_llamafactory_entry(entry, lf_path) == [], split
+        trl = read_jsonl(folder / f"{split}.jsonl")
+        lf = read_jsonl(lf_path)
+        assert len(lf) == len(trl)
+        for t, f in zip(trl, lf, strict=True):
+            assert [m["role"] for m in f["messages"]] == [m["role"] for m in t["prompt"]]
+            for side in ("chosen", "rejected"):
+                reply = t[side][0]
+                if reply.get("tool_calls"):
+                    assert f[side]["role"] == "function"
+                    assert json.loads(f[side]["content"]) == [c["function"] for c in reply["tool_calls"]]
+                else:
+                    assert f[side] == {"role": "assistant", "content": reply["content"]}
+    axolotl = (folder / "axolotl.yaml").read_text()
+    assert check_axolotl_dpo(axolotl, {"datasets": folder / "train.jsonl",
+                                       "test_datasets": folder / "validation.jsonl"}) == []
+    assert ("reads only each message's role and content" in axolotl) is tools
+
+
+def test_hf_pairs_with_tool_calls_get_llamafactory_openai_entries_and_an_axolotl_warning(tmp_path, run_config):
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"city": "Paris"}'}}
+    rows = [{"messages": [{"role": "user", "content": f"Weather in city {i}?"}],
+             "chosen": {"role": "assistant", "content": None, "tool_calls": [call]} if i % 2 else
+             {"role": "assistant", "content": f"Sunny in city {i}."},
+             "rejected": {"role": "assistant", "content": f"No idea about city {i}."}, "tools": TOOLS}
+            for i in range(12)]
+    path = tmp_path / "pairs.jsonl"
+    write_jsonl(path, rows)
+    cfg = {"inputs": [{"path": str(path), "layout": "preference",
+                       "columns": {"messages": "messages", "chosen": "chosen", "rejected": "rejected",
+                                   "tools": "tools"}}],
+           "stages": [{"name": "split", "validation_fraction": 0.25}, {"name": "export"}],
+           "target": {"provider": "hf"}}
+    _, out = run_config(cfg)
+    assert len(read_jsonl(out / "train.jsonl")) + len(read_jsonl(out / "validation.jsonl")) == 12
+    assert_hf_trainer_files(out, tools=True)
+    lf = read_jsonl(out / "llamafactory_train.jsonl") + read_jsonl(out / "llamafactory_validation.jsonl")
+    assert sum(r["chosen"]["role"] == "function" for r in lf) == 6 and all(r["tools"] == TOOLS for r in lf)

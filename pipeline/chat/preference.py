@@ -33,6 +33,19 @@ def prompt(example: dict) -> list[dict]:
     return example["messages"][:-1]
 
 
+def signal(example: dict) -> str:
+    """Where the pair came from: "explicit", "ratings" or "edits" (explicit when not said)."""
+    return str(example[KEY].get("signal") or "explicit")
+
+
+def scores(example: dict) -> tuple | None:
+    """(chosen_score, rejected_score) as the pair holds them (the ratings layout sets both), or None."""
+    info = example[KEY]
+    if info.get("chosen_score") is None or info.get("rejected_score") is None:
+        return None
+    return info["chosen_score"], info["rejected_score"]
+
+
 def sides(example: dict) -> list[list[dict]]:
     """The message lists a stage screens: [prompt + chosen, [rejected]] for a pair, [messages] otherwise."""
     if not is_preference(example):
@@ -48,6 +61,20 @@ def with_rejected(example: dict, message: dict) -> dict:
 def chat_part(example: dict) -> dict:
     """The example without its preference key: prompt + chosen as an ordinary chat example."""
     return {k: v for k, v in example.items() if k != KEY}
+
+
+def is_empty_reply(message: dict) -> bool:
+    """No text and no tool call: nothing to prefer (a layout rejects such a side as missing_<side>, heuristics
+    as empty_side once normalize or pii emptied it)."""
+    if message.get("tool_calls") or message.get("function_call"):
+        return False
+    content = message.get("content")
+    if isinstance(content, str):
+        return not content.strip()
+    if isinstance(content, list):
+        return not any(isinstance(p, dict) and (p.get("type") != "text" or str(p.get("text") or "").strip())
+                       for p in content)
+    return True
 
 
 def pair(example: dict) -> dict:

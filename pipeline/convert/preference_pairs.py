@@ -16,24 +16,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
+from pipeline.chat.preference import is_empty_reply
 from pipeline.convert.turns import Turn, clean_turns
 from pipeline.engine.records import dumps_example
 
 Problem = tuple[str, str]
 _CHOSEN = "\x00chosen"  # marks the chosen turn through the cleanup, to see it was not merged into the prompt
-
-
-def is_empty_reply(message: dict) -> bool:
-    """No text and no tool call: nothing to prefer."""
-    if message.get("tool_calls") or message.get("function_call"):
-        return False
-    content = message.get("content")
-    if isinstance(content, str):
-        return not content.strip()
-    if isinstance(content, list):
-        return not any(isinstance(p, dict) and (p.get("type") != "text" or str(p.get("text") or "").strip())
-                       for p in content)
-    return True
 
 
 def _trimmed(message: dict, cfg, counts: Counter) -> dict:

@@ -3,7 +3,8 @@
   exact     blake2b of the normalized conversation: every message with its role, name, content and
             tool calls, plus the top-level tools/functions/parallel_tool_calls; every string casefolded
             and whitespace-collapsed; tool-call ids, tool_call_id and weight left out (random ids and
-            training weights do not make a conversation different).
+            training weights do not make a conversation different): chat/message_equality.py, which
+            heuristics' identical_pair compares a pair's replies with.
   prompt    the same over the messages before the last assistant message (None without one):
             one question with several answers shares it.
   near_key  hash of the near-duplicate token sequence (None when it has no words); equal keys mean
@@ -32,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.chat import preference
+from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
@@ -97,26 +99,6 @@ def _parse(example: str) -> tuple[list, dict]:
     return (messages if isinstance(messages, list) else []), obj
 
 
-def _norm(value):
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    if isinstance(value, list):
-        return [_norm(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    return value
-
-
-def _message_key(message) -> object:
-    if not isinstance(message, dict):
-        return _norm(message)
-    out = {k: v for k, v in message.items() if k not in ("tool_call_id", "weight")}
-    if isinstance(out.get("tool_calls"), list):
-        out["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
-                             for c in out["tool_calls"]]
-    return _norm(out)
-
-
 def _plain_key(message, folded: str | None) -> str | None:
     """Fast key of a plain text message (role, content, optional name); None for anything else.
     `folded` is the message's content casefolded (None when content is not a string)."""
@@ -135,11 +117,11 @@ def _message_part(message, folded: str | None) -> str:
     key = _plain_key(message, folded) if isinstance(message, dict) else None
     if key is not None:
         return "P" + key
-    return "J" + json.dumps(_message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _top_part(obj: dict) -> list[str]:
-    top = {k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}
+    top = {k: normalized(obj[k]) for k in _TOP_LEVEL if k in obj}
     return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
 
 

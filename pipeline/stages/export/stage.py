@@ -3,6 +3,8 @@
 Each line holds `messages` and, when present, `tools`, `parallel_tool_calls`, `functions` — nothing
 else. Column `line` holds it where it differs from `example` (null: `example` is already that line).
 The runner writes the lines to train.jsonl / validation.jsonl and provenance.jsonl beside them.
+In a preference run each target's line is its preference record, and the facts also hold `preference`: what
+was written, per target, source and signal, the score margin and the length bias (preference_facts.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import polars as pl
 from pipeline.engine.facts import Same, Sum
 from pipeline.engine.records import DROP_REASON
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
+from pipeline.stages.export import preference_facts
 from pipeline.targets import resolve_targets
 from pipeline.targets.base import Target
 from pipeline.targets.features import prepare, prepare_preference
+from pipeline.targets.files import kept_mask
 from pipeline.targets.target_drops import COLUMN, dropped_for, merged, split_verdicts
 
 RUNS = "per_part"
@@ -107,8 +111,19 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     kept = out.filter(pl.col(DROP_REASON).is_null())
     n_train = kept.filter(pl.col("split") == "train").height
     low, by = _training_minimum(targets)
-    return StageOutput(out, {"train": Sum(n_train), "validation": Sum(kept.height - n_train),
-                             "min_train": Same(low), "min_train_by": Same(by)})
+    facts = {"train": Sum(n_train), "validation": Sum(kept.height - n_train),
+             "min_train": Same(low), "min_train_by": Same(by)}
+    if pairs:
+        facts["preference"] = _pair_facts(kept, targets, verdicts)
+    return StageOutput(out, facts)
+
+
+def _pair_facts(kept: pl.DataFrame, targets: list[Target], verdicts: list[list]) -> dict:
+    """facts.export.preference of this part: the pairs written, and each target's own refusals by reason."""
+    taken = {t.folder: kept_mask(kept, t.folder).to_list() for t in targets}
+    refused = {t.folder: [v[j][0] if v[j] else None for v in verdicts] for j, t in enumerate(targets)}
+    return preference_facts.part_facts(kept["example"].to_list(), kept["split"].to_list(),
+                                       kept["source_file"].to_list(), taken, refused)
 
 
 def _training_minimum(targets: list[Target]) -> tuple[int, str]:
@@ -119,7 +134,18 @@ def _training_minimum(targets: list[Target]) -> tuple[int, str]:
     return targets[0].files.min_train.value or 0, f"{targets[0].provider} {targets[0].model}"
 
 
+def finish_facts(facts: dict, params) -> dict:
+    """Preference runs: the pairs' facts completed (shares, median, warning: preference_facts.finish)."""
+    if "preference" not in facts:
+        return facts
+    return {**facts, "preference": preference_facts.finish(facts["preference"])}
+
+
 def problems_from_facts(facts: dict, params) -> list[Problem]:
+    return _size_problems(facts) + preference_facts.problems(facts.get("preference") or {})
+
+
+def _size_problems(facts: dict) -> list[Problem]:
     n_train, low = facts["train"], facts.get("min_train", MIN_TRAIN)
     if n_train < low:
         return [Problem("error", "too_few_examples", f"{n_train} training examples: "

@@ -119,6 +119,11 @@ PREFERENCE = Sourced("input + preferred_output + non_preferred_output (outputs: 
                     "optimization.md (ms.date 05/25/2025, commit 198cec07)", "2025-05-25")
 
 
+PREFERENCE_MODELS = Sourced(("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "gpt-4o-2024-08-06"),  # first: default
+                           "MicrosoftDocs/azure-ai-docs fine-tuning-direct-preference-optimization.md, \"Direct "
+                           "preference optimization model support\" (commit 198cec07)", "2025-05-25")
+
+
 def check_preference(example: dict) -> list:
     return preference_records.prompt_ends_on_user(example) + preference_records.no_functions(example)
 

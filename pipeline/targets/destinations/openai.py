@@ -93,6 +93,11 @@ PREFERENCE = Sourced("input + preferred_output + non_preferred_output", "https:/
                     "direct-preference-optimization (docs/destinations-sources.md)", AS_OF)
 
 
+PREFERENCE_MODELS = Sourced(("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14"),  # the first is the DPO default
+                           "https://developers.openai.com/api/docs/guides/direct-preference-optimization "
+                           "(\"Use with\"; its third, gpt-4.1-nano, is shut down)", AS_OF)
+
+
 def check_preference(example: dict) -> list:
     return preference_records.prompt_ends_on_user(example) + preference_records.no_functions(example)
 

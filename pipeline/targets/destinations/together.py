@@ -47,14 +47,20 @@ TOKENIZER_NOTE = ("Together counts with the base model's own tokenizer and chat 
                   "points at them; the other models are counted with an o200k_base ESTIMATE")
 
 
-def _model(name: str, limit: int, family: str | None) -> ModelFacts:
+DPO_LIMIT_SOURCE = ("docs.together.ai/docs/fine-tuning-models, Context Length (DPO), as compiled in "
+                    "fine-tuning-targets.md (the page copy is not stored); preference-tuning: LoRA long-context DPO "
+                    "\"splits the context in half between the two responses\"")
+
+
+def _model(name: str, limit: int, family: str | None, dpo_limit: int | None = None) -> ModelFacts:
     return ModelFacts(name=name, max_example_tokens=Sourced(limit, MODELS_PAGE, AS_OF), price_per_million=PRICE,
-                      tokenizer=tokenizer_for(family), snapshots=False)
+                      tokenizer=tokenizer_for(family), snapshots=False,
+                      preference_max_tokens=Sourced(dpo_limit, DPO_LIMIT_SOURCE, AS_OF) if dpo_limit else None)
 
 
 MODELS = (
-    _model("openai/gpt-oss-20b", 16_384, "gpt-oss"),
-    _model("openai/gpt-oss-120b", 16_384, "gpt-oss"),
+    _model("openai/gpt-oss-20b", 16_384, "gpt-oss", 8_192),
+    _model("openai/gpt-oss-120b", 16_384, "gpt-oss", 8_192),
     _model("moonshotai/Kimi-K2-Instruct-0905", 65_536, None),
     _model("moonshotai/Kimi-K2-Instruct", 65_536, None),
     _model("moonshotai/Kimi-K2-Thinking", 65_536, None),
