@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 from pipeline.config_yaml import load_yaml_value
-from schemas.config import PREFERENCE_LAYOUTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "layouts.md"
@@ -30,13 +29,11 @@ def recipes() -> dict[str, dict]:
 
 def recipe_config(recipe_id: str, path: str | Path, stages: list[dict] | None = None) -> dict:
     """A whole run config from recipe `recipe_id` with its input pointed at `path` (default stages:
-    validate, split, export; split, export for preference pairs)."""
+    validate, split, export)."""
     entry = dict(recipes()[recipe_id])
     convert = entry.pop("convert", None)
     entry["path"] = str(path)
-    default = [{"name": "split"}, {"name": "export"}] if entry.get("layout") in PREFERENCE_LAYOUTS else \
-        [{"name": "validate"}, {"name": "split"}, {"name": "export"}]  # pairs: only the stages handling both sides
-    config = {"inputs": [entry], "stages": stages or default}
+    config = {"inputs": [entry], "stages": stages or [{"name": "validate"}, {"name": "split"}, {"name": "export"}]}
     if convert:
         config["convert"] = convert
     return config

@@ -163,7 +163,7 @@ def test_the_targets_judge_a_pair_by_their_preference_rules(tmp_path):
                                                                          "lossy": "drop_feature"}])
     assert verdicts(out) == [(None, None)] * 2
     drops = [json.loads(v) for v in out["target_drops"]]
-    assert drops[0]["openai-gpt-4o-mini-2024-07-18"][1] == "prompt_not_ending_on_user"
+    assert drops[0]["openai-gpt-4.1-mini-2025-04-14"][1] == "prompt_not_ending_on_user"
     assert [v[1] for v in drops[1].values()] == ["reserved_string"] and "hf" not in "".join(drops[1])
 
 
