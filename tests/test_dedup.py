@@ -304,6 +304,18 @@ def test_preference_pairs_differ_by_their_rejected_reply():
     assert reasons(run(frame_of(convs[:2]), exact_prompt=True)) == [None, "prompt_duplicate"]  # the prompt key is the prompt's
 
 
+def test_explicit_and_edits_pairs_are_keyed_on_prompt_and_chosen():
+    """Outside ratings, a pair is keyed on prompt + chosen (issue 16): the same preferred reply to the same prompt
+    against another rejected reply teaches the same preference twice."""
+    def pair(rejected: str, signal: str) -> dict:
+        return {"messages": chat("Which plan suits a family of four?", "The family plan: four lines, shared data."),
+                "preference": {"rejected": {"role": "assistant", "content": rejected}, "signal": signal}}
+
+    for signal in ("explicit", "edits"):
+        convs = [pair("Any plan works.", signal), pair("Buy four single plans, each with its own data.", signal)]
+        assert reasons(run(frame_of(convs, groups=["p"] * 2))) == [None, "exact_duplicate"], signal
+
+
 def test_near_duplicate_detail_names_kept_example_and_similarity():
     base = words(80, 2)
     convs = [chat(" ".join(base[:40]), " ".join(base[40:])), chat(" ".join(words(30, 3)), " ".join(words(30, 4))),

@@ -15,9 +15,11 @@
             top-level tool definitions are left out for the same reason.
   n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
 
-A preference pair's rejected reply is part of its exact key and of its near tokens (after a marker of
-its own), not of its prompt key or n_chars: two pairs of one prompt and one chosen reply against
-different rejected replies (a rated reply paired twice) are different pairs, not duplicates.
+A preference pair is keyed on prompt + chosen (issue 16): two exported pairs with the same prompt and
+preferred reply teach the same preference twice. Pairs built from ratings (`signal: ratings`) are the
+exception: the layout deliberately pairs one better reply against several worse ones (up to
+`max_pairs_per_prompt`), so their rejected reply is part of the exact key and of the near tokens (after a
+marker of its own), never of the prompt key or n_chars.
 
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
 input is large; results do not depend on the number of workers.
@@ -193,7 +195,7 @@ def _example_keys(example: str, include_system: bool):
         toks += found
     top = _top_part(obj)
     prompt = _digest(parts[:last] + top) if last > 0 else None
-    if preference.is_preference(obj):
+    if preference.is_preference(obj) and preference.signal(obj) == "ratings":
         part, found = _rejected_keys(preference.rejected(obj))
         top = [*top, part]
         words += len(found)
