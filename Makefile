@@ -1,11 +1,12 @@
-# chatprep — `make prepare` runs the default job, `make test` runs every test. Both set up .venv first.
+# chatprep — `make prepare` runs the default job, `make prepare-preference` the preference (DPO) sample job,
+# `make test` runs every test. Each sets up .venv first.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup prepare test test-fast lint bench bench-moderation clean
+.PHONY: setup prepare prepare-preference test test-fast lint bench bench-moderation clean
 
 setup: $(STAMP)
 
@@ -19,6 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 prepare: setup
 	$(PY) -m pipeline prepare --config $(CONFIG)
+
+prepare-preference: setup
+	$(PY) -m pipeline prepare --config configs/preference.yaml
 
 test: setup
 	$(PY) -m pytest -q
