@@ -19,7 +19,9 @@ A preference pair is keyed on prompt + chosen (issue 16): two exported pairs wit
 preferred reply teach the same preference twice. Pairs built from ratings (`signal: ratings`) are the
 exception: the layout deliberately pairs one better reply against several worse ones (up to
 `max_pairs_per_prompt`), so their rejected reply is part of the exact key and of the near tokens (after a
-marker of its own), never of the prompt key or n_chars.
+marker of its own), never of n_chars; their prompt key is marked (RATINGS_PROMPT) so that the stage makes no
+near-duplicate link between two ratings pairs of one prompt: the layout made them distinct on purpose, and a
+short rejected reply adds too few shingles to keep two such pairs under the threshold.
 
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
 input is large; results do not depend on the number of workers.
@@ -43,6 +45,9 @@ from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
 BATCH = 2000
 _HASHER = TokenHasher()
 _TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
+
+
+RATINGS_PROMPT = "ratings:"  # the prompt key of a pair built from ratings starts with it
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ def _example_keys(example: str, include_system: bool):
     prompt = _digest(parts[:last] + top) if last > 0 else None
     if preference.is_preference(obj) and preference.signal(obj) == "ratings":
         part, found = _rejected_keys(preference.rejected(obj))
+        prompt = None if prompt is None else RATINGS_PROMPT + prompt
         top = [*top, part]
         words += len(found)
         toks += ["\x00rejected", *found]
