@@ -15,7 +15,7 @@ import polars as pl
 
 from pipeline.convert.conversations import DROPPED_KEYS
 from pipeline.convert.preference_pairs import build_pair, prompt_group
-from pipeline.convert.preference_rows import MessageMapper, prompt_messages, row_tools
+from pipeline.convert.preference_rows import MessageMapper, prompt_messages, row_replies, row_tools
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import Turn
 from pipeline.ingest.readers import ROW
@@ -58,13 +58,8 @@ def _pieces(rec: dict, inp, mapper: MessageMapper, row: int):
     prompt, bad = prompt_messages(rec, c, mapper, row)
     if bad:
         return None, bad
-    replies = []
-    for side, col in (("chosen", c.chosen), ("rejected", c.rejected)):
-        reply, bad = mapper.reply(rec[col], side, f"row {row}, column {col!r}")
-        if bad:
-            return None, bad
-        replies.append(reply)
-    return (prompt, *replies), None
+    replies, bad = row_replies(rec, mapper, row, (("chosen", c.chosen), ("rejected", c.rejected)))
+    return (None, bad) if bad else ((prompt, *replies), None)
 
 
 def convert_preference(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) -> None:

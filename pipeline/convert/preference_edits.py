@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.convert.conversations import DROPPED_KEYS
 from pipeline.convert.preference_pairs import build_pair, prompt_group
-from pipeline.convert.preference_rows import MessageMapper, prompt_messages, row_tools
+from pipeline.convert.preference_rows import MessageMapper, prompt_messages, row_replies, row_tools
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import Turn
 from pipeline.engine.records import dumps_example
@@ -52,13 +52,8 @@ def _pieces(rec: dict, inp, mapper: MessageMapper, row: int):
     top, bad = row_tools(rec, c, row)
     if bad:
         return None, bad
-    replies = []
-    for side, col in (("chosen", c.final), ("rejected", c.draft)):
-        reply, bad = mapper.reply(rec[col], side, f"row {row}, column {col!r}")
-        if bad:
-            return None, bad
-        replies.append(reply)
-    return (prompt, top, *replies), None
+    replies, bad = row_replies(rec, mapper, row, (("chosen", c.final), ("rejected", c.draft)))
+    return (None, bad) if bad else ((prompt, top, *replies), None)
 
 
 def convert_preference_edits(frame: pl.DataFrame, inp, index: int, sink: ConversionSink) -> None:

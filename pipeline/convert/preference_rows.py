@@ -100,6 +100,17 @@ def prompt_messages(rec: dict, c, mapper: MessageMapper, row: int) -> tuple[list
     return prompt, None
 
 
+def row_replies(rec: dict, mapper: MessageMapper, row: int, sides: tuple[tuple[str, str], ...]):
+    """The replies of one row, [(side, column), ...] -> ([message, ...], None), or (None, the first problem)."""
+    replies = []
+    for side, col in sides:
+        reply, bad = mapper.reply(rec[col], side, f"row {row}, column {col!r}")
+        if bad:
+            return None, bad
+        replies.append(reply)
+    return replies, None
+
+
 def row_tools(rec: dict, c, row: int) -> tuple[dict, Problem | None]:
     """{"tools": [...]} from `columns.tools`, {} when it is not set or the cell is empty."""
     if not c.tools or rec.get(c.tools) in (None, ""):
