@@ -1,4 +1,5 @@
-# chatprep — `make prepare` runs the default job, `make test` runs every test. Both set up .venv first.
+# chatprep — `make prepare` runs the default job, `make prepare-preference` the preference (DPO) sample job,
+# `make test` runs every test. Each sets up .venv first.
 # `make setup` installs no Ray; `make setup-ray` adds the pinned Ray of requirements-ray.lock (execution.backend: ray).
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup setup-ray prepare test test-fast lint bench bench-moderation clean
+.PHONY: setup setup-ray prepare prepare-preference test test-fast lint bench bench-moderation clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,9 @@ $(RAY_STAMP): $(STAMP) requirements-ray.lock
 
 prepare: setup
 	$(PY) -m pipeline prepare --config $(CONFIG)
+
+prepare-preference: setup
+	$(PY) -m pipeline prepare --config configs/preference.yaml
 
 test: setup
 	$(PY) -m pytest -q

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.config_yaml import key_position, load_yaml_value, parse_config_yaml
 from pipeline.errors import UserError
-from pipeline.targets import UnknownTargetError, check_tokenizer_files, resolve_target
+from pipeline.stages import stage_module
+from pipeline.targets import (
+    UnknownTargetError,
+    check_tokenizer_files,
+    preference_model_problem,
+    resolve_target,
+)
 from schemas.config import Config
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)?((\[(?P<idx>\d+)\])+)?$")
@@ -104,7 +110,7 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
     tokens = config.stage("tokens")
     for i, cfg in enumerate(config.target_configs()):
         try:
-            target = resolve_target(cfg, tokens)
+            target = resolve_target(cfg, tokens, config.is_preference())
             if tokens is not None:
                 check_tokenizer_files(target)
         except UnknownTargetError as e:
@@ -115,10 +121,37 @@ def semantic_problems(config: Config) -> list[tuple[tuple, str]]:
             else:
                 loc = ("stages", config.stages.index(tokens), "model") if tokens else ("target", e.key)
             problems.append((loc, str(e)))
+    if config.is_preference():
+        problems += preference_problems(config)
     if config.execution.backend == "ray" and importlib.util.find_spec("ray") is None:
         why = ("'ray' needs Ray, which is not installed in this environment: run `make setup-ray` (it installs "
                "the pinned Ray of requirements-ray.lock into .venv), or set execution.backend: local")
         problems.append((("execution", "backend"), why))
+    return problems
+
+
+def preference_problems(config: Config) -> list[tuple[tuple, str]]:
+    """A run of preference pairs: every stage must handle the rejected reply too (its module declares
+    `PREFERENCE = True`), and every target must write preference files (`to_preference_record`)."""
+    problems = []
+    for i, stage in enumerate(config.stages):
+        if not getattr(stage_module(stage.name), "PREFERENCE", False):
+            problems.append((("stages", i, "name"),
+                             (f"stage {stage.name!r} does not handle preference pairs yet: it would pass the "
+                             "rejected reply through unscreened (docs/preference-design.md); remove it from "
+                             "stages for this run")))
+    for i, cfg in enumerate(config.target_configs()):
+        try:
+            target = resolve_target(cfg, config.stage("tokens"), True)
+        except UnknownTargetError:
+            continue  # reported above
+        where = ("targets", i) if config.targets is not None else ("target",)
+        if not hasattr(target.module, "to_preference_record"):
+            problems.append(((*where, "provider"), getattr(target.module, "NO_PREFERENCE", None) or
+                             f"{target.provider}: no preference (DPO) file format is written for this destination; "
+                             "remove it from the targets of this run"))
+        elif (wrong_model := preference_model_problem(target)) is not None:
+            problems.append(((*where, "model"), wrong_model))
     return problems
 
 

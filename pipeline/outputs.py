@@ -123,7 +123,7 @@ def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim:
         atomic_write(folder / "provenance.jsonl", (data for split in ("train", "validation")
                                                     for data in line_bytes(provenance_lines(t_slim, split))))
         write_series_lines(folder / "rejects.jsonl", reject_lines(run.rejects))
-        extras = write_extras(folder, t)
+        extras = write_extras(folder, t, config.is_preference())
         counts = {s: int((t_slim["split"] == s).sum()) if "split" in t_slim.columns else 0
                   for s in ("train", "validation")}
         problems = file_problems(t, counts, sizes)

@@ -29,6 +29,7 @@ from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.outputs import TargetRun, finish_interrupted_outputs, write_outputs
 from pipeline.report.drop_review import drop_review
+from pipeline.report.preference_stats import preference_stats
 from pipeline.stages import stage_module
 from pipeline.targets import resolve_targets
 from pipeline.targets.deadlines import notices
@@ -170,6 +171,9 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
                     if n.level != "info")
     stats = _stats(rows, source_stats, slim, rejects, stage_stats, problems, facts)
     stats["drop_shares"] = shares
+    if config.is_preference():  # export recorded the pairs' facts; stats.json shows them apart, with the rest
+        pairs = stats["facts"].get("export", {}).pop("preference", None) or {}
+        stats["preference"] = preference_stats(pairs, stats, rejects, [r.target for r in runs])
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints, runs)
     problems.extend(Problem(**p) for p in stats["problems"][len(problems):])
     max_gb = config.cache.max_gb

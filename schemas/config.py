@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from schemas.base import StrictModel
 from schemas.conversion_options import WeightOptions, WindowOptions
-from schemas.inputs import InputConfig
+from schemas.inputs import ConversationsInput, MessagesInput, PairsInput, ThreadsInput, TranscriptInput
+from schemas.preference_inputs import EditsInput, PreferenceInput, RatingsInput
 from schemas.stages import StageParams
 from schemas.target import TargetConfig
 
+InputConfig = Annotated[MessagesInput | PairsInput | ConversationsInput | TranscriptInput | ThreadsInput
+                        | PreferenceInput | RatingsInput | EditsInput, Field(discriminator="layout")]
+# inputs whose rows give pairs (docs/preference-design.md)
+PREFERENCE_LAYOUTS = ("preference", "preference_ratings", "preference_edits")
 _HOST_PORT = re.compile(r"[A-Za-z0-9._-]+:\d{1,5}")
 
 
@@ -109,6 +114,25 @@ class Config(StrictModel):
             return [self.target]
         tokens = self.stage("tokens")
         return [TargetConfig(model=getattr(tokens, "model", None))]
+
+    @model_validator(mode="after")
+    def _one_kind_of_file(self) -> Config:
+        """A run writes SFT data or preference pairs, not both; a pair run keeps several pairs of one prompt."""
+        kinds = {i: inp.layout in PREFERENCE_LAYOUTS for i, inp in enumerate(self.inputs)}
+        if len(set(kinds.values())) > 1:
+            pref = [f"inputs[{i}]" for i, p in kinds.items() if p]
+            sft = [f"inputs[{i}]" for i, p in kinds.items() if not p]
+            raise ValueError(f"{', '.join(pref)} give preference pairs and {', '.join(sft)} give chat (SFT) "
+                             "examples: one run writes one kind of file; put them in separate configs")
+        dedup = self.stage("dedup")
+        if self.is_preference() and dedup is not None and dedup.exact_prompt:
+            raise ValueError("stages.dedup.exact_prompt is true, but several pairs of one prompt are legitimate "
+                             "preference data (the split keeps them together); set exact_prompt: false")
+        return self
+
+    def is_preference(self) -> bool:
+        """Whether the inputs give preference pairs (the run writes preference files)."""
+        return any(inp.layout in PREFERENCE_LAYOUTS for inp in self.inputs)
 
     @model_validator(mode="after")
     def _stage_order(self) -> Config:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -265,5 +265,4 @@ class ThreadsInput(MessageRowsInput):
         return self
 
 
-InputConfig = Annotated[MessagesInput | PairsInput | ConversationsInput | TranscriptInput | ThreadsInput,
-                        Field(discriminator="layout")]
+# InputConfig, the union of every layout (these and schemas/preference_inputs.py), is in schemas/config.py

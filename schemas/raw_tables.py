@@ -8,6 +8,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from schemas.config import PREFERENCE_LAYOUTS
+
 
 def int_of_text(col: pl.Expr) -> pl.Expr:
     """Text as an Int64: an integer ("3"), or an integral float ("3.0", as a Parquet float column reads);
@@ -26,7 +28,7 @@ def _is_int_text(data: pa.PolarsData) -> pl.LazyFrame:
 def mapped_columns(inp) -> dict[str, str]:
     """config key (e.g. 'columns.role') -> raw column name, for every mapped column of the input."""
     cols = {f"columns.{k}": v for k, v in inp.columns.model_dump().items()
-            if v is not None and k not in ("role_key", "content_key")}
+            if v is not None and k not in ("role_key", "content_key", "part_text_key")}
     cols.update({f"metadata[{i}]": m for i, m in enumerate(inp.metadata)})
     return cols
 
@@ -47,7 +49,7 @@ def raw_schema(inp) -> pa.DataFrameSchema:
         for col in (c.messages, c.pairs, c.id, c.tools, c.system, c.response):
             if col:
                 spec[col] = pa.Column(nullable=True)
-    elif inp.layout in ("transcript", "threads"):  # their converters read the cells; here: the columns exist
+    elif inp.layout in ("transcript", "threads", *PREFERENCE_LAYOUTS):  # converters read the cells; here: they exist
         spec = {col: pa.Column(nullable=True) for key, col in mapped_columns(inp).items() if key.startswith("columns.")}
     for m in inp.metadata:
         spec.setdefault(m, pa.Column(nullable=True))

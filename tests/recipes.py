@@ -33,8 +33,7 @@ def recipe_config(recipe_id: str, path: str | Path, stages: list[dict] | None = 
     entry = dict(recipes()[recipe_id])
     convert = entry.pop("convert", None)
     entry["path"] = str(path)
-    config = {"inputs": [entry],
-              "stages": stages or [{"name": "validate"}, {"name": "split"}, {"name": "export"}]}
+    config = {"inputs": [entry], "stages": stages or [{"name": "validate"}, {"name": "split"}, {"name": "export"}]}
     if convert:
         config["convert"] = convert
     return config

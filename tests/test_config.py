@@ -180,7 +180,8 @@ def test_every_validation_error_names_line_and_column(tmp_path):
                for line in lines)
     bad_layout = write(tmp_path, "inputs:\n  - {path: x.csv, layout: message}\nstages: [{name: export}]\n", "l.yaml")
     assert error_of(bad_layout).endswith("inputs[0].layout: 'message' is not one of messages, pairs, conversations, "
-                                         "transcript, threads (line 2, column 19)")
+                                         "transcript, threads, preference, preference_ratings, preference_edits (line 2, "
+                                         "column 19)")
 
 
 def test_a_value_set_by_override_has_no_line(tmp_path):

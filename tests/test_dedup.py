@@ -336,6 +336,48 @@ def test_prompt_duplicates_only_when_enabled():
     assert out.facts["prompt_duplicates"] == 1
 
 
+def test_preference_pairs_differ_by_their_rejected_reply():
+    """One prompt and one chosen reply against two different rejected replies (a rated reply in two pairs) are
+    two pairs, not duplicates; the same pair twice (case and spaces aside) is one."""
+    def pair(rejected: str) -> dict:
+        return {"messages": chat("Which plan suits a family of four?", "The family plan: four lines, shared data."),
+                "preference": {"rejected": {"role": "assistant", "content": rejected}, "signal": "ratings"}}
+
+    convs = [pair("Any plan works."), pair("Buy four single plans, each with its own data allowance."),
+             pair("any   PLAN works.")]
+    out = run(frame_of(convs, groups=["p"] * 3))
+    assert reasons(out) == [None, None, "exact_duplicate"]
+    assert reasons(run(frame_of(convs[:2]), exact_prompt=True)) == [None, "prompt_duplicate"]  # the prompt key is the prompt's
+
+
+def test_ratings_pairs_of_one_prompt_are_never_near_duplicates_of_each_other():
+    """A rated reply paired against several short worse replies: prompt + chosen dominate the shingles, yet the
+    pairs are distinct on purpose. A ratings pair of another, near-identical prompt is still a near duplicate."""
+    prompt, best = " ".join(words(40, 11)), " ".join(words(60, 12))
+
+    def pair(user: str, rejected: str) -> dict:
+        return {"messages": chat(user, best),
+                "preference": {"rejected": {"role": "assistant", "content": rejected}, "signal": "ratings"}}
+
+    convs = [pair(prompt, "No idea."), pair(prompt, "Ask the shop."), pair(prompt, "Try again later."),
+             pair(prompt.replace(words(40, 11)[5], "zzz"), "No idea.")]
+    out = run(frame_of(convs, groups=["a", "a", "a", "b"]))
+    assert reasons(out) == [None, None, None, "near_duplicate"]
+    assert out.facts["near"]["ratings_siblings_kept_apart"] >= 2
+
+
+def test_explicit_and_edits_pairs_are_keyed_on_prompt_and_chosen():
+    """Outside ratings, a pair is keyed on prompt + chosen (issue 16): the same preferred reply to the same prompt
+    against another rejected reply teaches the same preference twice."""
+    def pair(rejected: str, signal: str) -> dict:
+        return {"messages": chat("Which plan suits a family of four?", "The family plan: four lines, shared data."),
+                "preference": {"rejected": {"role": "assistant", "content": rejected}, "signal": signal}}
+
+    for signal in ("explicit", "edits"):
+        convs = [pair("Any plan works.", signal), pair("Buy four single plans, each with its own data.", signal)]
+        assert reasons(run(frame_of(convs, groups=["p"] * 2))) == [None, "exact_duplicate"], signal
+
+
 def test_near_duplicate_detail_names_kept_example_and_similarity():
     base = words(80, 2)
     convs = [chat(" ".join(base[:40]), " ".join(base[40:])), chat(" ".join(words(30, 3)), " ".join(words(30, 4))),

@@ -42,6 +42,22 @@ def test_accounting_counts_and_catches_every_kind_of_loss():
         account_rows(pl.concat([universe, universe.head(1)]), exported, rejects)
 
 
+def test_accounting_counts_rows_cited_by_several_examples():
+    """A row in several examples (a rated reply in two pairs) counts once as exported; the stats say how many
+    rows were cited more than once, and how many exported rows a reject cites too (their other pair)."""
+    universe = pl.DataFrame({"source_file": ["a"] * 5, "row": [1, 2, 3, 4, 5]})
+    exported = _rows([("a", [1, 2]), ("a", [1, 3]), ("a", [3, 2])])
+    rejects = _rows([("a", [1, 4]), ("a", [5])])  # the pair of rows 1 and 4 dropped downstream; row 5 unpaired
+    got = account_rows(universe, exported, rejects)
+    assert got["total"] == {"input": 5, "exported": 3, "rejected": 2, "in_several_examples": 3,
+                            "exported_also_rejected": 1}
+    assert got["by_source"]["a"] == got["total"]
+    one_place = account_rows(universe, _rows([("a", [1, 2]), ("a", [3])]), _rows([("a", [4, 5])]))
+    assert one_place["total"] == {"input": 5, "exported": 3, "rejected": 2}  # no new keys for one-place runs
+    with pytest.raises(InternalInvariantError, match="neither exported nor rejected"):
+        account_rows(universe, exported, _rows([("a", [1, 4])]))  # row 5 in no pair and no reject
+
+
 def test_line_bytes_are_the_joined_lines():
     lines = pl.Series("l", ['{"a":"é"}', "", "x" * 1000, "\u2028ü"])
     lines = pl.concat([lines, lines.slice(1, 2)])  # several chunks, sliced buffers

@@ -185,6 +185,18 @@ def test_targets_command_lists_sources_and_dates(capsys):
     assert main(["targets", "nope"]) == 2
 
 
+def test_targets_command_says_what_each_destination_does_with_preference_pairs(capsys):
+    assert main(["targets", "azure-openai"]) == 0
+    text = capsys.readouterr().out
+    assert "preference (DPO) files: input + preferred_output" in text
+    assert "DPO jobs only on gpt-4.1-mini-2025-04-14, gpt-4.1-2025-04-14, gpt-4o-2024-08-06  [MicrosoftDocs" in text
+    assert main(["targets", "together"]) == 0
+    assert "tokens per preference (DPO) example: 8,192  [" in capsys.readouterr().out
+    assert main(["targets", "vertex-gemini"]) == 0
+    assert "preference (DPO) files: vertex-gemini: Vertex AI supervised tuning of Gemini documents no preference" \
+        in capsys.readouterr().out
+
+
 def test_file_rules_name_the_limit_its_source_and_the_fix():
     from pipeline.targets.files import file_problems
 

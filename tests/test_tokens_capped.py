@@ -18,7 +18,7 @@ from pipeline.chat.token_counting import (
     capped,
     count_batch,
 )
-from pipeline.stages.tokens.stage import fit_by_dropping_oldest_turns
+from pipeline.stages.tokens.truncation import fit_by_dropping_oldest_turns
 from tests.conftest import read_jsonl
 from tests.test_tokens import run
 

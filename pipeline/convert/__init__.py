@@ -11,6 +11,9 @@ from pipeline.convert.conversations import convert_conversations
 from pipeline.convert.message_filters import filter_message_rows
 from pipeline.convert.messages import convert_messages
 from pipeline.convert.pairs import convert_pairs
+from pipeline.convert.preference import convert_preference
+from pipeline.convert.preference_edits import convert_preference_edits
+from pipeline.convert.preference_ratings import convert_preference_ratings
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.speaker_roles import messages_with_roles
 from pipeline.convert.threads import convert_threads
@@ -18,7 +21,9 @@ from pipeline.convert.transcript import convert_transcript
 from pipeline.engine.records import rejects_frame
 
 LAYOUTS = {"messages": convert_messages, "pairs": convert_pairs, "conversations": convert_conversations,
-           "transcript": convert_transcript, "threads": convert_threads}
+           "transcript": convert_transcript, "threads": convert_threads,
+           "preference": convert_preference, "preference_ratings": convert_preference_ratings,
+           "preference_edits": convert_preference_edits}
 
 
 @dataclass

@@ -42,6 +42,13 @@ class ConversionSink:
                              "source_rows": rows, "example": dumps_example(example) if example else None,
                              "example_id": example_id(self.path, rows[0], part) if example and rows else None})
 
+    def add_example(self, obj: dict, rows: list[int], group_id: str, meta: dict | None = None, part: int = 0) -> None:
+        """One finished example (a preference pair, built by pipeline/convert/preference_pairs.py): no cleanup,
+        no windows; `group_id` as the split should group it."""
+        self.examples.append({"example_id": example_id(self.path, rows[0], part), "source_file": self.path,
+                              "source_rows": rows, "group_id": group_id, "example": dumps_example(obj), "flags": [],
+                              **{f"meta.{m}": (meta or {}).get(m) for m in self.meta_columns}})
+
     def add(self, turns: list[Turn], rows: list[int], group_key: str, where: str,
             meta: dict | None = None, top_level: dict | None = None, part: int = 0) -> None:
         """One conversation -> one example, or several (windows); `part` tells apart several examples

@@ -1,4 +1,11 @@
-"""Row accounting: every source row ends in exactly one place — an exported example or a reject.
+"""Row accounting: every source row ends in an exported example or, when in none, in rejects.
+
+Most layouts make one row -> one example (or many rows -> one), so a row is in exactly one place. Some
+layouts put one row into several examples: the paths of a reply tree (threads), and the pairs of a rated
+reply (preference_ratings), whose row is listed in each pair's source_rows. Such a row counts once as
+exported when any of its examples is, and may also sit in rejects with another of its examples (say a pair
+that dedup dropped): the counts say how many rows were cited more than once, so the stats show the
+difference instead of hiding it.
 
 Per source file, the row numbers are marked in boolean arrays (rows are 1-based record numbers, so
 the arrays are as long as the file): linear time and a few bytes per row, even for tens of millions.
@@ -10,6 +17,9 @@ import numpy as np
 import polars as pl
 
 from pipeline.errors import InternalInvariantError
+
+# rows cited by more than one exported example; exported rows that a reject cites too (for another example)
+IN_SEVERAL, ALSO_REJECTED = "in_several_examples", "exported_also_rejected"
 
 
 def _rows_by_file(frame: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -26,7 +36,10 @@ def _marks(rows: np.ndarray | None, size: int) -> np.ndarray:
 
 
 def account_rows(universe: pl.DataFrame, exported: pl.DataFrame, rejects: pl.DataFrame) -> dict:
-    """Counts per source; raises if a row is unaccounted for, or an exported row is not a real row."""
+    """Counts per source: input = exported + rejected, each row once. When some rows are cited by several
+    examples, `in_several_examples` and `exported_also_rejected` say how many (absent when 0, so a run of
+    one-row-one-place layouts has the three counts only). Raises if a row is unaccounted for, or an exported
+    row is not a real row."""
     read = {f: part["row"].to_numpy() for (f,), part in universe.group_by(["source_file"], maintain_order=True)}
     out_rows, rej_rows = _rows_by_file(exported), _rows_by_file(rejects)
     phantom_files = sorted(set(out_rows) - set(read))
@@ -50,6 +63,9 @@ def account_rows(universe: pl.DataFrame, exported: pl.DataFrame, rejects: pl.Dat
             raise InternalInvariantError(f"{f}: {rows.size - n_read} rows were numbered twice at ingest")
         n_out = int(np.count_nonzero(is_out))
         by_source[f] = {"input": n_read, "exported": n_out, "rejected": n_read - n_out}
-        for k in total:
-            total[k] += by_source[f][k]
+        several = int(np.count_nonzero(np.bincount(exp, minlength=size) > 1)) if exp is not None and exp.size else 0
+        both = int(np.count_nonzero(is_out & is_rej))
+        by_source[f].update({k: n for k, n in ((IN_SEVERAL, several), (ALSO_REJECTED, both)) if n})
+        for k, n in by_source[f].items():
+            total[k] = total.get(k, 0) + n
     return {"total": total, "by_source": by_source}

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained page (no network) that says whether the data can be uploaded and why.
 
-Each section's data is prepared by its own module (verdict, targets, funnel, drop_shares, distributions, training,
-duplicates, moderation, pii, language, stage_cards, sample_viewer, run_facts); templates/ holds the Jinja2 templates
+Each section's data is prepared by its own module (verdict, targets, preference_pairs, funnel, drop_shares,
+distributions, training, duplicates, moderation, pii, language, stage_cards, sample_viewer, run_facts; the preference
+section only in preference runs, whose stats.json has `preference`); templates/ holds the Jinja2 templates
 (autoescaped), the stylesheet and the script; vendor/ holds Chart.js. drop_review computes stats.json
 `drop_shares` and the high_drop_share warnings for the runner. Charts and the sample viewer get their
 data through one JSON block (see assets.json_for_script) and render user text with textContent only.
@@ -24,6 +25,7 @@ from pipeline.report.funnel import drop_reasons, funnel
 from pipeline.report.language import language
 from pipeline.report.moderation import moderation
 from pipeline.report.pii import pii
+from pipeline.report.preference_pairs import preference_pairs
 from pipeline.report.run_data import RunData
 from pipeline.report.run_facts import run_facts
 from pipeline.report.sample_viewer import sample_examples
@@ -65,19 +67,27 @@ _ENV.filters["sources"] = source_parts
 _ENV.filters["role_class"] = role_class
 
 
-SECTION_TITLES = {"verdict": "Verdict", "targets": "Targets", "funnel": "Funnel", "drops": "Why examples were dropped",
+SECTION_TITLES = {"verdict": "Verdict", "targets": "Targets", "preference": "Preference pairs", "funnel": "Funnel",
+                  "drops": "Why examples were dropped",
                   "drop_shares": "Drop shares per source and language",
                   "distributions": "Distributions", "estimate": "Cost and training estimate",
                   "duplicates": "Duplicates", "moderation": "Moderation", "pii_language": "PII and language",
                   "stages": "Stage details", "viewer": "Sample viewer", "run": "Run facts"}
+TOC = [("verdict", "Verdict"), ("targets", "Targets"), ("funnel", "Funnel"), ("drops", "Drops"),
+       ("drop-shares", "Drop shares"), ("distributions", "Distributions"), ("estimate", "Cost"),
+       ("duplicates", "Duplicates"), ("moderation", "Moderation"), ("pii", "PII"), ("language", "Language"),
+       ("stages", "Stage details"), ("viewer", "Samples"), ("run", "Run facts")]
+PREFERENCE_TOC = ("preference", "Preference pairs")  # after Targets, in preference runs
 
 
 def _sections(data: RunData) -> dict:
     """Section name -> function returning that section's template variables."""
     mod, pii_part, lang = (lambda: moderation(data)), (lambda: pii(data)), (lambda: language(data))
+    pairs = {"preference": lambda: {"pref": preference_pairs(data)}} if "preference" in data.stats else {}
     return {
         "verdict": lambda: {"verdict": verdict(data)},
         "targets": lambda: {"targets": target_cards(data)},
+        **pairs,
         "funnel": lambda: {"funnel": funnel(data)},
         "drops": lambda: {"drops": drop_reasons(data)},
         "drop_shares": lambda: {"shares": drop_shares(data)},
@@ -123,8 +133,9 @@ def render_report(stats: dict, manifest: dict, examples: pl.DataFrame, rejects: 
     run = _header(data)
     page_data = {"charts": charts_out, "samples": samples}
     chart_js, report_js = assets.chart_library(), assets.report_script()
+    toc = [*TOC[:2], PREFERENCE_TOC, *TOC[2:]] if "preference" in stats else TOC
     return _ENV.get_template("report.html.j2").render(
-        sections=html, stats=stats, run=run, page_data=assets.json_for_script(page_data),
+        sections=html, stats=stats, run=run, toc=toc, page_data=assets.json_for_script(page_data),
         style=assets.report_style(), chart_js=chart_js, report_js=report_js,
         script_sources=Markup(" ".join(assets.script_hash(js) for js in (chart_js, report_js))))
 

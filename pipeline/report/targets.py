@@ -160,8 +160,10 @@ def _files(t: dict, several: bool) -> list[dict]:
 
 def _over_limit_kept(data: RunData, t: dict, first: bool) -> int:
     """Exported examples of this target longer than its per-example limit (kept with on_overflow: keep)."""
-    limit, column = t.get("max_example_tokens"), "n_tokens" if first else f"n_tokens:{t.get('folder')}"
     ex = data.examples
+    name = "n_limit_tokens" if ("n_limit_tokens" if first else f"n_limit_tokens:{t.get('folder')}") in ex.columns \
+        else "n_tokens"  # a preference pair: the prompt + its longer reply must fit
+    limit, column = t.get("max_example_tokens"), name if first else f"{name}:{t.get('folder')}"
     if not isinstance(limit, int) or column not in ex.columns:
         return 0
     mine = ex.filter(kept_mask(ex, str(t.get("folder"))))
@@ -252,7 +254,7 @@ def target_cards(data: RunData) -> dict:
                 "trained": count_parts(tokens.get("train_trained_tokens"), tokens, t.get("provider")),
                 "billed_per_epoch": count_parts(est.get("billed_tokens_per_epoch"), tokens, t.get("provider")),
                 "billed": count_parts(est.get("billed_tokens"), tokens, t.get("provider")),
-                "epochs": est.get("n_epochs"), "epochs_rule": est.get("epochs_rule")},
+                "epochs": est.get("n_epochs"), "epochs_rule": est.get("epochs_rule"), "pairs": bool(tokens.get("pairs"))},
             "cost": cost_text(t), "price": t.get("price_per_million"),
             "price_source": source_parts(t.get("price_source")),
             "limit": t.get("max_example_tokens"),

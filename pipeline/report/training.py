@@ -26,7 +26,8 @@ def token_limit(data: RunData) -> int | None:
 
 def over_limit_kept(data: RunData) -> int:
     """Exported examples longer than the first target's limit (OpenAI truncates them in training)."""
-    limit, n_tok = token_limit(data), data.column("n_tokens")
+    limit, n_tok = token_limit(data), data.column("n_limit_tokens")  # a preference pair: prompt + longer reply
+    n_tok = data.column("n_tokens") if n_tok is None else n_tok
     if limit and n_tok is not None:
         return int((n_tok > limit).sum())
     return 0
@@ -50,15 +51,16 @@ def estimate(data: RunData) -> dict | None:
     limit = token_limit(data)
     price = first_key(stage_est, "price_per_million")
     train = _train_tokens(data)
-    est = (training_estimate(train, limit, price, params.get("n_epochs")) if train is not None and limit
-           else stage_est)
+    pairs = data.column("n_limit_tokens") is not None  # n_tokens of a pair: prompt + both replies, not cut at the limit
+    est = (training_estimate(train, 2**62 if pairs else limit, price, params.get("n_epochs"))
+           if train is not None and limit else stage_est)
     exact = facts.get("tokens_exact") is not False
     tokens = {"exact": exact, "note": facts.get("tokenizer_note"), "counted_with": facts.get("tokenizer")}
     provider = facts.get("provider")
     entries = target_entries(data.stats)
     return {
         "model": first_key(facts, "model") or params.get("model"),
-        "provider": provider, "target": f"{provider} {facts.get('model')}" if provider else None,
+        "provider": provider, "target": f"{provider} {facts.get('model')}" if provider else None, "pairs": pairs,
         "several": len(entries) > 1, "exact": exact,
         "tokenizer": facts.get("tokenizer") or (f"tiktoken:{facts['encoding']}" if facts.get("encoding") else None),
         "billed_count": count_parts(est.get("billed_tokens_per_epoch"), tokens, provider),

@@ -45,14 +45,22 @@ def find_model(module: ModuleType, name: str) -> ModelFacts | None:
     return max(matches, key=lambda f: len(f.name)) if matches else None
 
 
-def resolve_target(cfg, tokens_params=None) -> Target:
-    """One TargetConfig -> Target, or UnknownTargetError saying what to set."""
+def _default_model(module: ModuleType, preference: bool) -> str:
+    """The model used when `target.model` is not set: in a preference run, the first model the destination's
+    DPO jobs take (when it lists them), else its DEFAULT_MODEL."""
+    documented = getattr(module, "PREFERENCE_MODELS", None)
+    return documented.value[0] if preference and documented is not None else module.DEFAULT_MODEL
+
+
+def resolve_target(cfg, tokens_params=None, preference: bool = False) -> Target:
+    """One TargetConfig -> Target, or UnknownTargetError saying what to set. `preference`: the run writes
+    preference (DPO) files, whose per-example limit may differ from the model's SFT limit."""
     modules = provider_modules()
     module = modules.get(cfg.provider)
     if module is None:
         raise UnknownTargetError("provider", f"unknown provider {cfg.provider!r}: known providers are "
                                  f"{', '.join(modules)} (`chatprep targets` lists them with their models)")
-    model = cfg.model or module.DEFAULT_MODEL
+    model = cfg.model or _default_model(module, preference)
     facts = find_model(module, model)
     if facts is None and hasattr(module, "custom_model"):
         facts = module.custom_model(model, cfg, tokens_params)
@@ -73,6 +81,9 @@ def resolve_target(cfg, tokens_params=None) -> Target:
     max_tokens = cfg.max_tokens or getattr(tokens_params, "max_tokens", None)
     if max_tokens is not None:
         limit, limit_source = max_tokens, "max_tokens"
+    elif preference and facts.preference_max_tokens is not None:
+        limit = facts.preference_max_tokens.value
+        limit_source = f"model table, preference (DPO) jobs: {facts.preference_max_tokens.source}"
     else:
         limit = facts.max_example_tokens.value
         limit_source = "model table" if limit is not None else "not published: no limit applied (set target.max_tokens)"
@@ -93,7 +104,20 @@ def resolve_target(cfg, tokens_params=None) -> Target:
 
 def resolve_targets(config) -> list[Target]:
     tokens = config.stage("tokens")
-    return [resolve_target(cfg, tokens) for cfg in config.target_configs()]
+    return [resolve_target(cfg, tokens, config.is_preference()) for cfg in config.target_configs()]
+
+
+def preference_model_problem(target: Target) -> str | None:
+    """Why `target`'s model takes no preference (DPO) job, when its destination lists the models that do."""
+    documented = getattr(target.module, "PREFERENCE_MODELS", None)
+    if documented is None:
+        return None
+    name = base_model(target.model)
+    if any(name == m or m.startswith(name + "-20") for m in documented.value):
+        return None
+    return (f"{target.provider} {target.model}: preference (DPO) fine-tuning is documented only for "
+            f"{', '.join(documented.value)} ({documented.source}, as of {documented.as_of}); set the model to one "
+            "of them")
 
 
 def check_tokenizer_files(target: Target) -> None:

@@ -13,6 +13,9 @@ A destination module (one per place teams fine-tune; adding a destination is add
   to_record(example) -> dict: the line it trains on;  from_record(record) -> dict: back to a chat example
   extra_files(target, names, uses_tools) -> {file name: text} (optional): e.g. LLaMA-Factory's dataset_info.json
   TOKENIZER_NOTE  (optional) what its token counts are, when they are estimates
+  PREFERENCE, check_preference(example), to_preference_record(example) (optional): its preference (DPO) line
+                  (pipeline/targets/preference_records.py); NO_PREFERENCE: why it takes none
+  PREFERENCE_MODELS (optional) Sourced(tuple of model names): the only models its DPO jobs take
   with_user_tokenizer(facts) -> ModelFacts (optional): a table model counted with `target.tokenizer` (and
                   `target.chat_template`) instead of its own tokenizer, for destinations that train open models
 Chat examples are OpenAI chat fine-tuning lines (dicts with `messages`, optional `tools`, ...), the lingua
@@ -62,6 +65,8 @@ class ModelFacts:
     last_new_job: Sourced | None = None  # the last day a new fine-tuning job can be created (ISO date)
     shutdown: Sourced | None = None      # the day the model (and its fine-tunes) stop (ISO date)
     snapshots: bool = True       # dated snapshots (`<name>-2024-07-18`) and ft:<name>:... names resolve to it
+    preference_max_tokens: Sourced | None = None  # the per-example limit of a preference (DPO) job, where the
+    # destination publishes one apart from max_example_tokens (Together: half the SFT context for gpt-oss)
 
 
 @dataclass(frozen=True)

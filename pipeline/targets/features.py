@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from pipeline.chat import preference
 from pipeline.targets.base import FEATURE_TEXT, RuleProblem, Target
 
 
@@ -125,3 +126,33 @@ def prepare(example: dict, target: Target) -> Prepared:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         return Prepared(None, chat, tuple(missing), first.code, first.detail(target.provider) + more)
     return Prepared(target.module.to_record(chat), chat, tuple(missing))
+
+
+def prepare_preference(example: dict, target: Target) -> Prepared:
+    """prepare for a preference pair: the loss handling on the prompt and both replies, the destination's
+    `check_preference`, then its `to_preference_record`. `chat` is the pair after the losses."""
+    chosen = preference.chat_part(example)
+    rejected = {**chosen, "messages": [*preference.prompt(example), preference.rejected(example)]}
+    used = {**features_used(rejected), **features_used(chosen)}
+    missing = [f for f in used if f not in target.supports]
+    if missing and target.config.lossy == "reject":
+        more = f" (also: {', '.join(missing[1:])})" if missing[1:] else ""
+        return Prepared(None, None, (), f"lossy_{missing[0]}",
+                        f"{target.provider} cannot carry {FEATURE_TEXT[missing[0]]}{more}; set "
+                        f"lossy: drop_feature on the target to write it without them")
+    pair = example
+    if missing:
+        chosen, rejected = drop_features(chosen, missing), drop_features(rejected, missing)
+        for side, chat in (("chosen", chosen), ("rejected", rejected)):
+            last = chat["messages"][-1] if chat["messages"] else None
+            if chat["messages"][:-1] != chosen["messages"][:-1] or not isinstance(last, dict) \
+                    or last.get("role") != "assistant":
+                return Prepared(None, None, tuple(missing), "empty_side",
+                                f"the {side} reply holds only {FEATURE_TEXT[missing[0]]}; without them "
+                                f"{target.provider} gets no {side} reply")
+        pair = preference.with_rejected(chosen | {"preference": example["preference"]}, rejected["messages"][-1])
+    problems: list[RuleProblem] = target.module.check_preference(pair)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return Prepared(None, pair, tuple(missing), problems[0].code, problems[0].detail(target.provider) + more)
+    return Prepared(target.module.to_preference_record(pair), pair, tuple(missing))

@@ -4,6 +4,8 @@ checks of its file rules (example counts, file size) against what was written.""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -84,16 +86,39 @@ def _contains(path: Path, needle: bytes, block: int = 1 << 24) -> bool:
     return False
 
 
-def write_extras(folder: Path, target: Target) -> list[str]:
-    make = getattr(target.module, "extra_files", None)
+def _starts_with(path: Path, head: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(head)) == head
+    except OSError:
+        return False
+
+
+def write_extras(folder: Path, target: Target, preference: bool = False) -> list[str]:
+    """The destination's files beside its lines (trainer configs, LLaMA-Factory's dataset_info.json...): its
+    `extra_files`, or in a preference run its `preference_extra_files`, which may also read the written lines
+    (e.g. LLaMA-Factory's ranking files, whose chosen/rejected are single messages where TRL's are lists)."""
+    names = file_names(target)
+    make = getattr(target.module, "preference_extra_files" if preference else "extra_files", None)
     if make is None:
         return []
-    names = file_names(target)
-    uses_tools = any(_contains(folder / n, b'"tool_calls"') for n in names.values())
-    extras = make(target, names, uses_tools)
+    needles = (b'"tool_calls"', b'"tools"') if preference else (b'"tool_calls"',)
+    uses_tools = any(_contains(folder / n, needle) for n in names.values() for needle in needles)
+    if preference:
+        extras = make(target, names, uses_tools, lambda split: _records(folder / names[split]))
+    else:
+        extras = make(target, names, uses_tools)
     for name, text in extras.items():
         atomic_write(folder / name, text)
     return list(extras)
+
+
+def _records(path: Path) -> Iterator[dict]:
+    """The JSON lines of a written file, one at a time (a byte-order mark skipped)."""
+    with open(path, encoding="utf-8-sig") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
 
 
 def file_problems(target: Target, counts: dict[str, int], sizes: dict[str, int]) -> list[Problem]:

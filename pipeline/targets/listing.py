@@ -11,8 +11,12 @@ from pipeline.targets.deadlines import today
 def _fact(s: Sourced | None, unit: str = "", none: str = "not published") -> str:
     if s is None:
         return "—"
-    value = none if s.value is None else (f"{s.value:,}{unit}" if isinstance(s.value, int | float)
-                                          and not isinstance(s.value, bool) else str(s.value))
+    if s.value is None:
+        value = none
+    elif isinstance(s.value, int | float) and not isinstance(s.value, bool):
+        value = f"{s.value:,}{unit}"
+    else:
+        value = ", ".join(s.value) if isinstance(s.value, tuple) else str(s.value)
     return f"{value}  [{s.source}{', as of ' + s.as_of if s.as_of else ''}]"
 
 
@@ -30,12 +34,22 @@ def _model_lines(m: ModelFacts, default: str) -> list[str]:
              f"      tokens per example: {_fact(m.max_example_tokens)}",
              f"      price per 1M training tokens: {_price(m.price_per_million)}",
              f"      tokenizer: {tok}"]
+    if m.preference_max_tokens:
+        lines.append(f"      tokens per preference (DPO) example: {_fact(m.preference_max_tokens)}")
     if m.last_new_job:
         lines.append(f"      last new fine-tuning job: {_fact(m.last_new_job)}")
     if m.shutdown:
         past = " — PAST: cannot be trained" if m.shutdown.value < today().isoformat() else ""
         lines.append(f"      shutdown / retirement: {_fact(m.shutdown)}{past}")
     return lines
+
+
+def _preference(module) -> str:
+    if not hasattr(module, "to_preference_record"):
+        return getattr(module, "NO_PREFERENCE", None) or "not written for this destination"
+    models = getattr(module, "PREFERENCE_MODELS", None)
+    only = f"; DPO jobs only on {_fact(models)}" if models else ""
+    return f"{_fact(module.PREFERENCE)}{only}"
 
 
 def render_targets(provider: str | None = None) -> str:
@@ -57,6 +71,7 @@ def render_targets(provider: str | None = None) -> str:
                 f"  file size: at most {_fact(f.max_file_bytes, ' bytes')}",
                 f"  byte-order mark: {_fact(f.byte_order_mark)}",
                 f"  file formats: {', '.join(f.formats)}",
+                f"  preference (DPO) files: {_preference(module)}",
                 "  models:"]
         for m in module.MODELS:
             out += _model_lines(m, module.DEFAULT_MODEL)

@@ -10,8 +10,8 @@ from pipeline.targets.base import Target
 from pipeline.targets.deadlines import notices
 
 
-def token_column(target: Target, first: bool) -> str:
-    return "n_tokens" if first else f"n_tokens:{target.folder}"
+def token_column(target: Target, first: bool, name: str = "n_tokens") -> str:
+    return name if first else f"{name}:{target.folder}"
 
 
 def target_summary(target: Target, first: bool, slim: pl.DataFrame, own_rejects: pl.DataFrame, facts: dict,
@@ -23,9 +23,12 @@ def target_summary(target: Target, first: bool, slim: pl.DataFrame, own_rejects:
                                                     else f"n_assistant_tokens:{target.folder}")
     if column in slim.columns:
         train = slim.filter(pl.col("split") == "train") if "split" in slim.columns else slim
-        estimate = training_estimate(train[column].to_list(), target.max_example_tokens or 2**62,
+        # a preference pair's n_tokens (prompt + both replies, an estimate) is not cut at the per-side limit
+        pairs = token_column(target, first, "n_limit_tokens") in slim.columns
+        estimate = training_estimate(train[column].to_list(), 2**62 if pairs else target.max_example_tokens or 2**62,
                                      target.price_per_million, n_epochs)
         tokens = {"train_tokens": int(train[column].sum()), "train_trained_tokens": int(train[trained].sum()),
+                  **({"pairs": True} if pairs else {}),
                   "exact": target.exact_tokens, "counted_with": target.tokenizer,
                   "note": getattr(target.module, "TOKENIZER_NOTE", None),
                   "estimate": {**estimate, "price_source": target.price_source}}

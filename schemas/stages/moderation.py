@@ -25,6 +25,11 @@ class ModerationParams(StrictModel):
         "all", description="which messages are screened: every message, or only user and assistant ones")
     action: Literal["drop", "flag"] = Field(
         "drop", description="drop: reject flagged examples; flag: keep them, noting moderation:<category> in flags")
+    preference_rejected: Literal["drop", "keep"] = Field(
+        "drop", description="preference runs: a pair whose rejected reply is flagged is dropped (moderation_flagged, "
+                            "whatever `action`: sending it to a provider may breach its policy); keep: keep the pair, "
+                            "flagged 'moderation:rejected_flagged' (a toxic rejected reply is a useful negative). "
+                            "The prompt and the chosen reply follow `action`")
     use_flagged: bool = Field(True, description="OpenAI's own `flagged` verdict decides (else thresholds only)")
     thresholds: dict[Category, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=dict, description="category -> score at or above which a text is flagged, e.g. "

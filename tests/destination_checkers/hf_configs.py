@@ -186,3 +186,60 @@ def _axolotl_dataset(ds, data_path: Path) -> list[str]:
             errors.append(f"record {number}: field_tools {tools_field!r} must be a list")
     errors += [f"roles_to_train: role {r!r} never occurs in the data" for r in roles_to_train if r not in roles_seen]
     return errors
+
+
+# axolotl DPO: src/axolotl/prompt_strategies/dpo/chat_template.py (`default`, axolotl-ai-cloud/axolotl @ 1377ccc3):
+# `rl: dpo`, `type: chat_template.default`; field_messages (default messages: a list, or a string = one user
+# turn), field_chosen / field_rejected (default chosen / rejected: a string, a message, or a list whose LAST
+# message is taken); every role must be in `roles` (default user, assistant, system, tool); it reads `role` and
+# `content` only.
+AXOLOTL_DPO_KEYS = {"path", "type", "ds_type", "data_files", "split", "name", "field_messages", "field_chosen",
+                    "field_rejected", "message_property_mappings", "roles", "chat_template", "chat_template_jinja"}
+AXOLOTL_DPO_ROLES = {"user": ["user"], "assistant": ["assistant"], "system": ["system"], "tool": ["tool"]}
+
+
+def check_axolotl_dpo(snippet, data_paths: dict[str, Path]) -> list[str]:
+    """Problems of an axolotl DPO config (YAML text): `rl: dpo`, and each of `datasets` / `test_datasets` reads
+    its file (data_paths: {"datasets": path, "test_datasets": path}) the way chat_template.default does."""
+    config = yaml.safe_load(snippet) if isinstance(snippet, str) else snippet
+    if not isinstance(config, dict) or config.get("rl") != "dpo":
+        return ["the config needs `rl: dpo`"]
+    errors = []
+    for key, path in data_paths.items():
+        entries = config.get(key)
+        if not isinstance(entries, list) or len(entries) != 1:
+            errors.append(f"{key}: one dataset expected")
+            continue
+        errors += [f"{key}[1]: {e}" for e in _axolotl_dpo_dataset(entries[0], path)]
+    return errors
+
+
+def _axolotl_dpo_dataset(ds: dict, data_path: Path) -> list[str]:
+    errors = [f"unknown key {k!r}" for k in ds if k not in AXOLOTL_DPO_KEYS]
+    if Path(str(ds.get("path", ""))).name != Path(data_path).name:
+        errors.append(f"path {ds.get('path')!r} does not name the data file {Path(data_path).name!r}")
+    if ds.get("type") != "chat_template.default":
+        errors.append(f"type must be chat_template.default, not {ds.get('type')!r}")
+    mappings = ds.get("message_property_mappings", {"role": "role", "content": "content"})
+    role_map = {source: target for target, sources in ds.get("roles", AXOLOTL_DPO_ROLES).items() for source in sources}
+    if errors:
+        return errors
+    for number, record in enumerate(load_records(data_path), start=1):
+        messages = record.get(ds.get("field_messages", "messages"))
+        if isinstance(messages, str):
+            messages = [{mappings["role"]: "user", mappings["content"]: messages}]
+        sides = {}
+        for side in ("chosen", "rejected"):
+            raw = record.get(ds.get(f"field_{side}", side))
+            sides[side] = ({mappings["role"]: "assistant", mappings["content"]: raw} if isinstance(raw, str)
+                           else raw if isinstance(raw, dict) else raw[-1] if isinstance(raw, list) and raw else None)
+        if not isinstance(messages, list) or any(v is None for v in sides.values()):
+            errors.append(f"record {number}: the prompt must be a list or string and each side a string, "
+                          "message or non-empty list")
+            continue
+        for where, m in [*((f"prompt message {i}", m) for i, m in enumerate(messages, 1)), *sides.items()]:
+            if mappings["role"] not in m or mappings["content"] not in m:
+                errors.append(f"record {number} {where}: needs keys {mappings['role']!r} and {mappings['content']!r}")
+            elif m[mappings["role"]] not in role_map:
+                errors.append(f"record {number} {where}: role {m[mappings['role']]!r} is not in roles")
+    return errors

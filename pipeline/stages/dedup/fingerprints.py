@@ -3,7 +3,8 @@
   exact     blake2b of the normalized conversation: every message with its role, name, content and
             tool calls, plus the top-level tools/functions/parallel_tool_calls; every string casefolded
             and whitespace-collapsed; tool-call ids, tool_call_id and weight left out (random ids and
-            training weights do not make a conversation different).
+            training weights do not make a conversation different): chat/message_equality.py, which
+            heuristics' identical_pair compares a pair's replies with.
   prompt    the same over the messages before the last assistant message (None without one):
             one question with several answers shares it.
   near_key  hash of the near-duplicate token sequence (None when it has no words); equal keys mean
@@ -13,6 +14,14 @@
             prompt shared by every example would otherwise make unrelated conversations look alike;
             top-level tool definitions are left out for the same reason.
   n_chars   characters of message text and tool-call arguments (the `keep: longest` measure).
+
+A preference pair is keyed on prompt + chosen (issue 16): two exported pairs with the same prompt and
+preferred reply teach the same preference twice. Pairs built from ratings (`signal: ratings`) are the
+exception: the layout deliberately pairs one better reply against several worse ones (up to
+`max_pairs_per_prompt`), so their rejected reply is part of the exact key and of the near tokens (after a
+marker of its own), never of n_chars; their prompt key is marked (RATINGS_PROMPT) so that the stage makes no
+near-duplicate link between two ratings pairs of one prompt: the layout made them distinct on purpose, and a
+short rejected reply adds too few shingles to keep two such pairs under the threshold.
 
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
 input is large; results do not depend on the number of workers.
@@ -27,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipeline.chat import preference
+from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.pairs import exact_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
@@ -36,6 +47,9 @@ BATCH = 2000
 PAIRS_PER_TASK = 50_000  # candidate pairs verified per task
 _HASHER = TokenHasher()
 _TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
+
+
+RATINGS_PROMPT = "ratings:"  # the prompt key of a pair built from ratings starts with it
 
 
 @dataclass(frozen=True)
@@ -94,26 +108,6 @@ def _parse(example: str) -> tuple[list, dict]:
     return (messages if isinstance(messages, list) else []), obj
 
 
-def _norm(value):
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    if isinstance(value, list):
-        return [_norm(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    return value
-
-
-def _message_key(message) -> object:
-    if not isinstance(message, dict):
-        return _norm(message)
-    out = {k: v for k, v in message.items() if k not in ("tool_call_id", "weight")}
-    if isinstance(out.get("tool_calls"), list):
-        out["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
-                             for c in out["tool_calls"]]
-    return _norm(out)
-
-
 def _plain_key(message, folded: str | None) -> str | None:
     """Fast key of a plain text message (role, content, optional name); None for anything else.
     `folded` is the message's content casefolded (None when content is not a string)."""
@@ -132,11 +126,11 @@ def _message_part(message, folded: str | None) -> str:
     key = _plain_key(message, folded) if isinstance(message, dict) else None
     if key is not None:
         return "P" + key
-    return "J" + json.dumps(_message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _top_part(obj: dict) -> list[str]:
-    top = {k: _norm(obj[k]) for k in _TOP_LEVEL if k in obj}
+    top = {k: normalized(obj[k]) for k in _TOP_LEVEL if k in obj}
     return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
 
 
@@ -163,6 +157,18 @@ def _call_texts(message: dict) -> list[str]:
             out += [str(fn.get("name") or ""), fn["arguments"] if isinstance(fn.get("arguments"), str)
                     else json.dumps(fn.get("arguments"), ensure_ascii=False, sort_keys=True)]
     return out
+
+
+def _rejected_keys(message) -> tuple[str, list[str]]:
+    """A rejected reply's share of its pair's exact digest, and its near tokens."""
+    if not isinstance(message, dict):
+        return "R" + _message_part(message, None), []
+    content = message.get("content")
+    folded = _content_text(content).casefold()
+    found = TOKEN.findall(folded)
+    for call in _call_texts(message):
+        found += tokens(call)
+    return "R" + _message_part(message, folded if isinstance(content, str) else None), found
 
 
 def _example_keys(example: str, include_system: bool):
@@ -195,8 +201,14 @@ def _example_keys(example: str, include_system: bool):
         words += len(found)
         toks += found
     top = _top_part(obj)
-    exact = _digest(parts + top)
     prompt = _digest(parts[:last] + top) if last > 0 else None
+    if preference.is_preference(obj) and preference.signal(obj) == "ratings":
+        part, found = _rejected_keys(preference.rejected(obj))
+        prompt = None if prompt is None else RATINGS_PROMPT + prompt
+        top = [*top, part]
+        words += len(found)
+        toks += ["\x00rejected", *found]
+    exact = _digest(parts + top)
     return exact, prompt, n_chars, (toks if words else [])
 
 

@@ -43,6 +43,7 @@ import polars as pl
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
 from pipeline.stages.dedup.fingerprints import (
+    RATINGS_PROMPT,
     Fingerprints,
     FingerprintSpec,
     fingerprint_examples,
@@ -59,6 +60,7 @@ from pipeline.stages.dedup.near_duplicates import (
 from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
 from pipeline.targets.target_drops import COLUMN as TARGET_DROPS
 
+PREFERENCE = True  # pairs: exact and near keys cover prompt, chosen and rejected (fingerprints.py); prompt keys the prompt
 RUNS = "whole_without_text"  # fingerprints come from `features`, part by part; texts fetched by id
 TOP_CLUSTERS, TOP_MEMBERS, PREVIEW_CHARS = 50, 10, 100
 MANY_DUPLICATES = 0.3
@@ -178,6 +180,17 @@ def _near_edges(params, fp, texts: _Texts, executor, bands: int, rows: int, near
     return np.concatenate(lefts), np.concatenate(rights), np.concatenate(sims), first
 
 
+def _ratings_siblings(prompt, prompt_first: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """True where left[i] and right[i] are two pairs built from the ratings of one prompt: the ratings layout
+    paired that prompt's replies on purpose (capped by max_pairs_per_prompt), so they are never near duplicates
+    of each other (no link between them, and none dropped for the other's sake)."""
+    keys = prompt if isinstance(prompt, pl.Series) else pl.Series(prompt, dtype=pl.Utf8)
+    ratings = keys.str.starts_with(RATINGS_PROMPT).fill_null(False).to_numpy()
+    if left.size == 0 or not ratings.any():
+        return np.zeros(left.size, dtype=bool)
+    return ratings[left] & ratings[right] & (prompt_first[left] == prompt_first[right])
+
+
 def _survivors(labels: np.ndarray, scores: np.ndarray | None, penalty: np.ndarray | None = None) -> np.ndarray:
     """For each example, the index of its cluster's survivor: with several targets first one that the most of them
     take (fewest target drops), then the highest score, ties -> lowest index."""
@@ -223,6 +236,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     near_first = np.full(n, -1, dtype=np.int64)
     if params.near:
         nl, nr, ns, near_first = _near_edges(params, fp, texts, ctx.executor, bands, rows, near_facts)
+        apart = _ratings_siblings(fp.prompt, prompt_first, nl, nr)
+        nl, nr, ns = nl[~apart], nr[~apart], ns[~apart]
+        near_facts["ratings_siblings_kept_apart"] = int(apart.sum())
         lefts.append(nl)
         rights.append(nr)
         pair_sim = dict(zip(zip(np.minimum(nl, nr).tolist(), np.maximum(nl, nr).tolist()), ns.tolist()))
@@ -231,6 +247,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     labels = connected_components(n, left, right)
     sizes = np.bincount(labels, minlength=n)[labels]
     survivor = _survivors(labels, scores, _target_drop_counts(frame))
+    if params.near and not params.exact_prompt:  # a cluster reached through another prompt's pairs keeps every pair of its survivor's prompt
+        siblings = _ratings_siblings(fp.prompt, prompt_first, idx, survivor) & (exact_first != exact_first[survivor])
+        survivor = np.where(siblings, idx, survivor)
 
     relation: list[str | None] = [None] * n
     similarity: list[float | None] = [None] * n

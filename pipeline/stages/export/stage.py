@@ -3,6 +3,8 @@
 Each line holds `messages` and, when present, `tools`, `parallel_tool_calls`, `functions` — nothing
 else. Column `line` holds it where it differs from `example` (null: `example` is already that line).
 The runner writes the lines to train.jsonl / validation.jsonl and provenance.jsonl beside them.
+In a preference run each target's line is its preference record, and the facts also hold `preference`: what
+was written, per target, source and signal, the score margin and the length bias (preference_facts.py).
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import polars as pl
 from pipeline.engine.facts import Same, Sum
 from pipeline.engine.records import DROP_REASON
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
+from pipeline.stages.export import preference_facts
 from pipeline.targets import resolve_targets
 from pipeline.targets.base import Target
-from pipeline.targets.features import prepare
+from pipeline.targets.features import prepare, prepare_preference
+from pipeline.targets.files import kept_mask
 from pipeline.targets.target_drops import COLUMN, dropped_for, merged, split_verdicts
 
 RUNS = "per_part"
+PREFERENCE = True  # a pair goes through prepare_preference: each target's preference line, never the SFT line
 USES_TARGETS = True  # the configured destinations are part of its checkpoint key  # per-example lines; the training-set size check runs on the merged counts
 LINE_KEYS = ("messages", "tools", "parallel_tool_calls", "functions")
 MIN_TRAIN, RECOMMENDED_TRAIN = 10, 50
@@ -51,7 +56,8 @@ def _openai_lines(examples: list[str], ensure_ascii: bool) -> list[str | None]:
     return [None if _is_canonical(e) else final_line(e, False) for e in examples]
 
 
-def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropped: list[dict]):
+def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropped: list[dict],
+                  pairs: bool = False):
     """The target's record per example, or None with (reason, detail) when it cannot take it (a stage list
     without validate still never writes a line a destination rejects)."""
     lines, verdicts = [], []
@@ -60,7 +66,7 @@ def _target_lines(examples: list[str], target: Target, ensure_ascii: bool, dropp
             lines.append(None)
             verdicts.append(None)
             continue
-        p = prepare(json.loads(text), target)
+        p = (prepare_preference if pairs else prepare)(json.loads(text), target)
         if p.record is None:
             lines.append(None)
             verdicts.append((p.reason, p.detail))
@@ -77,12 +83,13 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     targets = resolve_targets(ctx.config) if ctx is not None and ctx.config is not None else []
     dropped = [dropped_for(v) for v in frame[COLUMN]] if COLUMN in frame.columns else [{}] * frame.height
     columns, verdicts = {}, [[None] * len(targets) for _ in examples]
-    if not targets or getattr(targets[0].module, "PASS_THROUGH", False):
+    pairs = ctx is not None and ctx.config is not None and ctx.config.is_preference()
+    if not pairs and (not targets or getattr(targets[0].module, "PASS_THROUGH", False)):
         columns["line"] = _openai_lines(examples, params.ensure_ascii)
     for j, t in enumerate(targets):
         if j == 0 and "line" in columns:
             continue
-        lines, found = _target_lines(examples, t, params.ensure_ascii, dropped)
+        lines, found = _target_lines(examples, t, params.ensure_ascii, dropped, pairs)
         columns[line_column(t, j == 0)] = lines
         for i, v in enumerate(found):
             verdicts[i][j] = v
@@ -104,8 +111,19 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     kept = out.filter(pl.col(DROP_REASON).is_null())
     n_train = kept.filter(pl.col("split") == "train").height
     low, by = _training_minimum(targets)
-    return StageOutput(out, {"train": Sum(n_train), "validation": Sum(kept.height - n_train),
-                             "min_train": Same(low), "min_train_by": Same(by)})
+    facts = {"train": Sum(n_train), "validation": Sum(kept.height - n_train),
+             "min_train": Same(low), "min_train_by": Same(by)}
+    if pairs:
+        facts["preference"] = _pair_facts(kept, targets, verdicts)
+    return StageOutput(out, facts)
+
+
+def _pair_facts(kept: pl.DataFrame, targets: list[Target], verdicts: list[list]) -> dict:
+    """facts.export.preference of this part: the pairs written, and each target's own refusals by reason."""
+    taken = {t.folder: kept_mask(kept, t.folder).to_list() for t in targets}
+    refused = {t.folder: [v[j][0] if v[j] else None for v in verdicts] for j, t in enumerate(targets)}
+    return preference_facts.part_facts(kept["example"].to_list(), kept["split"].to_list(),
+                                       kept["source_file"].to_list(), taken, refused)
 
 
 def _training_minimum(targets: list[Target]) -> tuple[int, str]:
@@ -116,7 +134,18 @@ def _training_minimum(targets: list[Target]) -> tuple[int, str]:
     return targets[0].files.min_train.value or 0, f"{targets[0].provider} {targets[0].model}"
 
 
+def finish_facts(facts: dict, params) -> dict:
+    """Preference runs: the pairs' facts completed (shares, median, warning: preference_facts.finish)."""
+    if "preference" not in facts:
+        return facts
+    return {**facts, "preference": preference_facts.finish(facts["preference"])}
+
+
 def problems_from_facts(facts: dict, params) -> list[Problem]:
+    return _size_problems(facts) + preference_facts.problems(facts.get("preference") or {})
+
+
+def _size_problems(facts: dict) -> list[Problem]:
     n_train, low = facts["train"], facts.get("min_train", MIN_TRAIN)
     if n_train < low:
         return [Problem("error", "too_few_examples", f"{n_train} training examples: "

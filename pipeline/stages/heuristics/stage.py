@@ -1,6 +1,8 @@
 """heuristics (batch): chat-specific quality filters on assistant replies and conversation shape.
 
 Checks (each off when its parameter is null / false / []), in this order of precedence:
+  identical_pair       preference pairs only (always on): the two replies are the same message (pair_checks.py)
+  empty_side           preference pairs only (always on): a reply with no text and no tool call
   short_reply          an assistant reply with fewer than `min_assistant_chars` letters/digits (the last
                        reply, or every reply with short_reply_scope: every); tool-call-only replies,
                        bare numbers ("3", "0.5": answers, not filler) and one of `closed_answers` ("No.",
@@ -14,7 +16,8 @@ Checks (each off when its parameter is null / false / []), in this order of prec
                        or all over its content (structured repetition is no loop: repetition.py says how)
   length_ratio         all assistant text / all user text outside [min_length_ratio, max_length_ratio]
   too_many_turns       more than `max_turns` user + assistant messages
-Assistant messages with `weight: 0` are not trained on and are not checked.
+Assistant messages with `weight: 0` are not trained on and are not checked. A preference pair's reply checks
+see its prompt and chosen reply only (`messages`): a rejected reply is meant to be the worse one.
 The first failing check gives the reason; with action: flag every failing check adds a
 'heuristics:<reason>' flag instead.
 
@@ -48,13 +51,16 @@ from collections import Counter
 
 import polars as pl
 
+from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 from pipeline.engine.facts import FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
+from pipeline.stages.heuristics.pair_checks import PAIR_REASONS, pair_hits
 from pipeline.stages.heuristics.repetition import WORD, content_text, repeated_line, trigram_share
 
 RUNS = "per_part"
-REASONS = ("short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply", "length_ratio", "too_many_turns")
+PREFERENCE = True  # pairs: identical_pair and empty_side first, then the reply checks on prompt + chosen
+REASONS = (*PAIR_REASONS, "short_reply", "echo_reply", "refusal_boilerplate", "repetitive_reply", "length_ratio", "too_many_turns")
 TURN_EDGES = [0, 2, 3, 5, 9, 17, 33, 65, 129]
 CHAR_EDGES = [0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 RATIO_EDGES = [0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
@@ -304,7 +310,10 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     ratios: list[float] = []
     found: dict[int, list[tuple[str, str]]] = {}
     for row, example in enumerate(frame["example"].to_list()):
-        hits, n_turns, chars, ratio = check(loads(example).get("messages") or [])
+        obj = loads(example)
+        hits, n_turns, chars, ratio = check(obj.get("messages") or [])
+        if preference.is_preference(obj):
+            hits = pair_hits(obj) + hits
         turns.append(n_turns)
         reply_chars += chars
         if ratio is not None:

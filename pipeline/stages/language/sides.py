@@ -5,7 +5,8 @@ as [PERSON_NAME] (`NOISE`), whitespace-collapsed and cut to `limit` characters:
 
     " ".join(NOISE.sub(" ", text).split())[:limit]
 
-`example_samples` gives both samples of an example's JSON text. On the pipeline's canonical form
+`example_samples` gives both samples of an example's JSON text; `rejected_sample` the third side of a
+preference pair, its rejected reply (cleaned and cut the same way). On the pipeline's canonical form
 (records.dumps_example: compact, `messages` first) it decodes the messages one by one and stops once both
 samples are complete, so a long conversation is not decoded past what the samples need; the result is
 the same as decoding everything, since a side's text after a complete sample only follows it.
@@ -23,6 +24,7 @@ import re
 import unicodedata
 from json.scanner import make_scanner
 
+from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 
 NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|\[[A-Z][A-Z0-9_]*\]")
@@ -34,6 +36,7 @@ _LAST_DOT_WORD = re.compile(r".*\.\w")  # greedy: ends just after the token's la
 _WORD = re.compile(r"\w+")
 _ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CANONICAL = '{"messages":['
+PAIR_KEY_TEXT = f'"{preference.KEY}"'  # in JSON text only as a key or a whole string (a quote inside one is \")
 _SCAN = make_scanner(json.JSONDecoder())  # the C scanner json.loads uses, here one message at a time
 
 
@@ -75,6 +78,18 @@ def example_samples(example: str, limit: int) -> tuple[str, str]:
     messages = obj.get("messages") if isinstance(obj, dict) else None
     user, assistant = side_texts(messages if isinstance(messages, list) else [])
     return clean_sample(user, limit), clean_sample(assistant, limit)
+
+
+def rejected_sample(example: str, limit: int) -> str | None:
+    """The sample of a preference pair's rejected reply (as an assistant side: '' when it has weight 0);
+    None when `example` is no pair."""
+    if PAIR_KEY_TEXT not in example:
+        return None
+    obj = json.loads(example)
+    if not (isinstance(obj, dict) and preference.is_preference(obj)):
+        return None
+    side, text = _side_of(preference.rejected(obj))
+    return clean_sample(text, limit) if side == 1 else ""
 
 
 def _canonical_samples(example: str, limit: int) -> tuple[str, str]:

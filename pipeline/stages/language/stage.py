@@ -16,6 +16,10 @@ Reasons, in order of precedence:
                            side may be in; reply_language '<code>': the assistant side cannot be that one
   language_uncertain       a side's confidence is below `min_confidence` (no other check uses that side)
 Each reason has an action (drop / flag, and keep for uncertain); flag adds 'language:<reason>'.
+A preference pair is judged on its prompt + chosen reply (`messages`) as above; its rejected reply is detected
+too (a third side, same sample rules) and, when it is confidently in another language than the chosen side
+(the user side when the chosen one has no confident language), neither within `margin` of the other, the pair
+gets the flag 'language:rejected_mismatch': never a drop, a worse reply may well be in the wrong language.
 Adds a column `language`: the user side's language, else the assistant's, else "und" (a side kept because
 an allowed language was within `margin` or among its mixed sentences' languages: that allowed language).
 
@@ -35,6 +39,8 @@ exactly the facts of one run on all of them, except `cache`):
   confidence_histogram  {edges, counts}: detection confidence of every detected side
   cache                 {hits, misses}: distinct texts answered by the cache / detected now; summed over
                         chunks, so a text met in several chunks counts once per chunk
+  by_side.rejected      preference pairs only: {lang: rejected replies}, like the other sides
+  rejected_mismatch     preference pairs only: {count, pairs: {"zh->en": n}} (chosen side -> rejected reply)
   second_opinion        with `second_opinion` only: {backend, rejudged: distinct side texts below
                         min_confidence detected again, confident: those the second opinion is sure of}
 """
@@ -54,9 +60,17 @@ from pipeline.engine.facts import FirstN, FirstNPerKey, Histogram, Same, Sum, Ta
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache
 from pipeline.stages.language.plausible import folder, mixed_languages, plausible
-from pipeline.stages.language.sides import clean_sample, example_samples, has_letters, side_texts
+from pipeline.stages.language.sides import (
+    PAIR_KEY_TEXT,
+    clean_sample,
+    example_samples,
+    has_letters,
+    rejected_sample,
+    side_texts,
+)
 
 RUNS = "per_part"
+PREFERENCE = True  # pairs: language from prompt + chosen; a rejected reply in another one is flagged, never dropped
 SIDES = ("user", "assistant")
 SHORT = "short"
 CONF_EDGES = [0.0, 0.5, 0.8, 0.9, 0.99]
@@ -146,7 +160,8 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                            params.languages)
     second = DetectionCache(params.second_opinion, ctx.cache_dir if params.disk_cache else None, ctx.warn,
                             params.second_opinion_languages) if params.second_opinion else None
-    judged = _judge(list(dict.fromkeys(users + assistants)), params, cache)
+    rejected = _rejected_samples(frame["example"], params.sample_chars)
+    judged = _judge(list(dict.fromkeys(users + assistants + [t for t in rejected if t])), params, cache)
     rescued = _second_opinion(judged, params, second) if second is not None else 0
     findings = _Findings(params)
     allowed, reply, same = findings.allowed, params.reply_language, params.reply_language == "same"
@@ -187,8 +202,14 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if second is not None:
         facts["second_opinion"] = {"backend": Same(second.id), "rejudged": Sum(second.hits + second.misses),
                                    "confident": Sum(rescued)}
-    out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(
-        _flags(frame.height, findings.flagged))
+    flagged = findings.flagged
+    if rejected:
+        rejected_sides = [None if t is None else judged.get(t, _UNJUDGED) for t in rejected]
+        mismatched, pairs = _rejected_mismatches(rejected_sides, user_sides, assistant_sides, params.margin)
+        facts["by_side"]["rejected"] = _ranked(Counter(j.label for j in rejected_sides if j is not None))
+        facts["rejected_mismatch"] = {"count": Sum(len(mismatched)), "pairs": _ranked(pairs)}
+        flagged = {**flagged, "rejected_mismatch": mismatched}
+    out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(_flags(frame.height, flagged))
     return StageOutput(with_drops(out, findings.reasons(frame.height), findings.details(frame.height)), facts)
 
 
@@ -280,6 +301,30 @@ class _Findings:
         for i, (_, text) in self.dropped.items():
             out[i] = text
         return out
+
+
+def _rejected_samples(examples: pl.Series, limit: int) -> list[str | None]:
+    """Per example, its rejected reply's sample (None for an ordinary example); [] when no example is a pair."""
+    if not examples.str.contains(PAIR_KEY_TEXT, literal=True).any():
+        return []
+    return [rejected_sample(e, limit) for e in examples.to_list()]
+
+
+def _rejected_mismatches(rejected: list[_Judged | None], users: list[_Judged], assistants: list[_Judged],
+                         margin: float) -> tuple[list[int], Counter]:
+    """The pairs whose rejected reply is confidently in another language than the chosen side (the assistant
+    side of prompt + chosen; the user side when that one has no confident language), neither within `margin`
+    of the other side's best, and their "chosen->rejected" language pairs."""
+    rows, pairs = [], Counter()
+    for i, r in enumerate(rejected):
+        ref = assistants[i] if assistants[i].lang else users[i]
+        if r is None or not r.lang or not ref.lang or r.lang == ref.lang:
+            continue
+        if ref.lang in plausible(r.detection.ranked, margin) or r.lang in plausible(ref.detection.ranked, margin):
+            continue
+        rows.append(i)
+        pairs[f"{ref.lang}->{r.lang}"] += 1
+    return rows, pairs
 
 
 def _mixed_sides(rows: list[int], users: list[str], assistants: list[str], params,

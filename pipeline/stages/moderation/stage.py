@@ -9,6 +9,11 @@ appends `moderation:<category>` to its `flags`. An example with a text the serve
 screener splits the batch to find it) is rejected, whatever the action, with reason
 `moderation_rejected_input` and a detail naming the message and quoting the server (the key redacted).
 
+Preference runs: the prompt, the chosen reply and the rejected reply are screened (details name the side:
+"the chosen reply (message 3): ...", "the rejected reply: ..."). The prompt and the chosen reply follow
+`action`; a flagged rejected reply drops the pair as `moderation_flagged` whatever `action` (a provider may
+refuse the file), or with `preference_rejected: keep` keeps it flagged `moderation:rejected_flagged`.
+
 Without OPENAI_API_KEY nothing is screened: every example is kept, the console warns, and a Problem
 `moderation_not_run` is reported (level warning, or error when `required: true` — the run then finishes,
 so the other stages' results and the report exist, but exits "not ready"). A service that stays down past
@@ -27,7 +32,8 @@ facts keys (names chosen to match pipeline/report/moderation.py):
   decided_by {openai_flag: n, threshold: n} (examples), score_histograms {category: {counts: 10 bin
   counts of the unique texts' scores, edges: [0, 0.1, ..., 1]}}, flagged_examples [≤ 20 {example_id,
   action, detail, categories [..], scores {category: score}, example: JSON of the flagged messages only,
-  each clipped to 600 characters}]
+  each clipped to 600 characters}]; preference runs: preference {preference_rejected, rejected_flagged (pairs
+  whose rejected reply was flagged)}
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, keep_all, with_drops
@@ -54,8 +61,10 @@ from pipeline.stages.moderation.screened_texts import USER_AND_ASSISTANT, Exampl
 from pipeline.stages.moderation.screener import Screener, ScreeningFailed, ScreeningSettings
 
 RUNS = "whole"  # in the main process, on the whole frame: one rate budget paces every request
+PREFERENCE = True  # pairs: the prompt, the chosen and the rejected reply are screened (preference_rejected)
 REASON = "moderation_flagged"
 REFUSED = "moderation_rejected_input"  # the server answered HTTP 400 for one of the example's texts
+REJECTED_FLAG = "moderation:rejected_flagged"  # a pair kept with its rejected reply flagged (preference_rejected: keep)
 MAX_SAMPLES = 20
 BINS = 10
 MAX_PLACES = 3  # flagged messages shown per sample
@@ -71,7 +80,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     if api_key_from_env() is None:
         return _not_screened(frame, params, ctx)
     roles = None if params.screen == "all" else USER_AND_ASSISTANT
-    per_example = [example_texts(e, roles, params.chunk_chars, params.chunk_overlap_chars)
+    pairs = ctx.config is not None and ctx.config.is_preference()
+    per_example = [example_texts(e, roles, params.chunk_chars, params.chunk_overlap_chars, pairs)
                    for e in frame["example"].to_list()]
     unique: dict[str, str] = {}
     for ex in per_example:
@@ -103,9 +113,12 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     decisions = [decide([], [], thresholds, params.use_flagged) if why else
                  decide(ex.texts, [results[text_hash(t.text)] for t in ex.texts], thresholds, params.use_flagged)
                  for ex, why in zip(per_example, refused)]
-    out = _apply(frame, decisions, params.action, refused)
+    out = _apply_pairs(frame, decisions, params, refused) if pairs else _apply(frame, decisions, params.action, refused)
     facts = _facts(frame, params, per_example, decisions, results, screener, budget)
     facts["rejected_input_examples"] = sum(why is not None for why in refused)
+    if pairs:
+        facts["preference"] = {"preference_rejected": params.preference_rejected,
+                               "rejected_flagged": sum(_on_rejected(d)[1].flagged for d in decisions)}
     return StageOutput(out, facts)
 
 
@@ -131,6 +144,30 @@ def _apply(frame: pl.DataFrame, decisions: list[ExampleDecision], action: str,
     if not any(refused):
         return keep_all(flagged)
     return with_drops(flagged, [REFUSED if why else None for why in refused], refused)
+
+
+def _on_rejected(decision: ExampleDecision) -> tuple[ExampleDecision, ExampleDecision]:
+    """A pair's flagged texts apart: (the prompt's and the chosen reply's, the rejected reply's)."""
+    places = decision.places
+    return (ExampleDecision([p for p in places if p[0].side != "rejected"]),
+            ExampleDecision([p for p in places if p[0].side == "rejected"]))
+
+
+def _apply_pairs(frame: pl.DataFrame, decisions: list[ExampleDecision], params,
+                 refused: list[str | None]) -> pl.DataFrame:
+    """_apply for preference pairs: the prompt and the chosen reply follow `action`; a flagged rejected reply
+    drops the pair (preference_rejected: drop) or keeps it flagged REJECTED_FLAG (keep)."""
+    reasons, details, flags = [], [], []
+    for d, why, old in zip(decisions, refused, frame["flags"].to_list(), strict=True):
+        chat, rejected = _on_rejected(d)
+        drop = why is not None or (params.action == "drop" and chat.flagged) or (
+            rejected.flagged and params.preference_rejected == "drop")
+        reasons.append(REFUSED if why else REASON if drop else None)
+        details.append(why or (d.detail() if drop else None))
+        new = [f"moderation:{c}" for c in chat.categories()] if params.action == "flag" and not drop else []
+        new += [REJECTED_FLAG] if rejected.flagged and not drop else []
+        flags.append(list(old or []) + [f for f in new if f not in (old or [])])
+    return with_drops(frame.with_columns(pl.Series("flags", flags, pl.List(pl.Utf8))), reasons, details)
 
 
 def _not_screened(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
@@ -185,10 +222,13 @@ def _facts(frame, params, per_example: list[ExampleTexts], decisions: list[Examp
 
 def _flagged_messages(example: str, decision: ExampleDecision) -> str:
     """The flagged messages of an example as a small chat object (each text clipped), for the report."""
-    messages = json.loads(example).get("messages") or []
+    obj = json.loads(example)
+    messages = obj.get("messages") or []
     shown = []
     for number in sorted({where.message for where, _ in decision.places})[:MAX_PLACES]:
-        msg = messages[number - 1]
+        rejected = number > len(messages)  # a pair's rejected reply comes after its chat
+        msg = preference.rejected(obj) if rejected else messages[number - 1]
         text = message_text(msg)
-        shown.append({"role": msg.get("role"), "content": text[:CLIP] + ("…" if len(text) > CLIP else "")})
+        shown.append({"role": "assistant (rejected reply)" if rejected else msg.get("role"),
+                      "content": text[:CLIP] + ("…" if len(text) > CLIP else "")})
     return dumps_example({"messages": shown})

@@ -1,8 +1,9 @@
 """normalize (batch): clean the text of every message, counting each kind of change; drops nothing.
 
 Touches only message text (chat.texts.text_slots with refusals): string `content`, the `text` of text
-parts, and refusals (parts and the `refusal` key). Never roles, names, ids, tool-call arguments, tool
-definitions or image URLs. Steps, in order, each switchable in params:
+parts, and refusals (parts and the `refusal` key), in every message and, for a preference pair, in its
+rejected reply too (same rules, counted in the same facts; its samples' field says 'rejected reply').
+Never roles, names, ids, tool-call arguments, tool definitions or image URLs. Steps, in order, each switchable in params:
   surrogates     lone UTF-16 surrogates (unencodable, OpenAI would reject the file) -> U+FFFD
   mojibake       ftfy.fix_encoding ("donâ€™t" -> "don’t"), only on text with a character it could flag
   line_endings   CRLF, CR, NEL, VT, FF, U+2028, U+2029 -> LF
@@ -28,6 +29,7 @@ Facts (stats["facts"]["normalize"]):
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import unicodedata
@@ -37,12 +39,14 @@ import ftfy
 import polars as pl
 from ftfy.badness import MOJIBAKE_CATEGORIES
 
+from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import Concat, Same, Sum, Tally
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
 RUNS = "per_part"
+PREFERENCE = True  # pairs: the rejected reply is cleaned too (normalize_rejected)
 KINDS = ("surrogates", "mojibake", "line_endings", "control_chars", "nfc", "blank_lines", "trim")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -131,28 +135,44 @@ class TextCleaner:
 
 
 def _plain_texts_quiet(obj, cleaner: TextCleaner) -> bool:
-    """True when every message is a dict with string content and no refusal, and no text needs work."""
+    """True when every message (a pair's rejected reply too) is a dict with string content and no refusal, and
+    no text needs work."""
     msgs = obj.get("messages") if type(obj) is dict else None
     if type(msgs) is not list:
         return False
+    if preference.is_preference(obj):
+        msgs = [*msgs, preference.rejected(obj)]
     texts = [m.get("content") if type(m) is dict and "refusal" not in m else None for m in msgs]
     return all(type(t) is str for t in texts) and cleaner.all_quiet(texts)
 
 
-def normalize_example(obj, cleaner: TextCleaner) -> list[tuple[str, str, str, list[str]]]:
-    """Clean the example in place; returns (field label, before, after, kinds) per changed text."""
+def _clean_message(msg, where: str, cleaner: TextCleaner) -> list[tuple[str, str, str, list[str]]]:
+    """Clean one message's text slots in place; (field label, before, after, kinds) per changed text."""
     changed = []
-    msgs = obj.get("messages") if isinstance(obj, dict) else None
-    for n, msg in enumerate(msgs if isinstance(msgs, list) else (), start=1):
-        if not isinstance(msg, dict):
-            continue
-        for slot in text_slots(msg, refusals=True):
-            before = slot.get()
-            after, kinds = cleaner.clean(before)
-            if kinds:
-                slot.set(after)
-                changed.append((f"message {n} ({msg.get('role')}): {slot.label}", before, after, kinds))
+    if not isinstance(msg, dict):
+        return changed
+    for slot in text_slots(msg, refusals=True):
+        before = slot.get()
+        after, kinds = cleaner.clean(before)
+        if kinds:
+            slot.set(after)
+            changed.append((f"{where} ({msg.get('role')}): {slot.label}", before, after, kinds))
     return changed
+
+
+def normalize_example(obj, cleaner: TextCleaner) -> list[tuple[str, str, str, list[str]]]:
+    """Clean the example's messages in place; returns (field label, before, after, kinds) per changed text."""
+    msgs = obj.get("messages") if isinstance(obj, dict) else None
+    return [change for n, msg in enumerate(msgs if isinstance(msgs, list) else (), start=1)
+            for change in _clean_message(msg, f"message {n}", cleaner)]
+
+
+def normalize_rejected(pair: dict, cleaner: TextCleaner) -> tuple[dict, list[tuple[str, str, str, list[str]]]]:
+    """A preference pair with its rejected reply cleaned by the same rules (written back through
+    `with_rejected`), and the changes, labelled 'rejected reply (assistant): content'."""
+    rejected = copy.deepcopy(preference.rejected(pair))
+    changes = _clean_message(rejected, "rejected reply", cleaner)
+    return (preference.with_rejected(pair, rejected) if changes else pair), changes
 
 
 def _show(text: str, start: int) -> str:
@@ -208,6 +228,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if _plain_texts_quiet(obj, cleaner):
             continue
         changes = normalize_example(obj, cleaner)
+        if isinstance(obj, dict) and preference.is_preference(obj):
+            obj, rejected_changes = normalize_rejected(obj, cleaner)
+            changes += rejected_changes
         if not changes:
             continue
         examples[i] = dumps_example(obj)

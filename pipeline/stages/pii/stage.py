@@ -24,6 +24,9 @@ Facts:
   actions              {type: action in force}
   samples              {type: [{example_id, where, snippet}]}, redacted context, samples_per_type each
   samples_per_type     the cap on each samples list (chunks merge keeping the first that many)
+  by_side              preference pairs only: {prompt, chosen, rejected}: values found on each side of the
+                       pairs (the rejected reply is scanned, redacted, dropped or flagged like any message;
+                       its samples' `where` says 'rejected reply')
 
 Speed: most texts hold nothing any detector could match. Each type's gate (patterns.GATES, a
 necessary condition of its detector) runs in polars over the whole `example` column of raw JSON first; an
@@ -34,11 +37,13 @@ running every detector on every text.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 
 import polars as pl
 
+from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally
 from pipeline.engine.records import dumps_example
@@ -55,6 +60,8 @@ from pipeline.stages.pii.patterns import (
 )
 
 RUNS = "per_part"
+PREFERENCE = True  # pairs: the rejected reply is scanned and redacted too, findings counted per side (by_side)
+SIDES = ("prompt", "chosen", "rejected")
 CONTEXT = 40  # characters either side of a detection in a snippet
 BLOCK = 4096  # examples parsed at a time: bounds the parsed objects held while their texts are gated
 
@@ -102,41 +109,48 @@ def _text_series(texts: list[str]) -> pl.Series:
         return pl.Series([t.encode("utf-8", "replace").decode("utf-8") for t in texts], dtype=pl.Utf8)
 
 
-def _scanned_messages(obj, roles: frozenset):
-    """(index, message) of each message whose text is scanned: role in roles, content a string or a list of
-    parts (a list without text parts counts too)."""
+def _scanned_messages(obj, roles: frozenset, rejected: dict | None = None):
+    """(where, side, message) of each message whose text is scanned: role in roles, content a string or a list
+    of parts (a list without text parts counts too). A preference pair's rejected reply comes last (`rejected`
+    when given: the copy the caller redacts and writes back through with_rejected); `side` is prompt / chosen /
+    rejected for a pair's messages, None for an ordinary example's."""
     messages = obj.get("messages") if isinstance(obj, dict) else None
-    for i, message in enumerate(messages or ()):
+    pair = isinstance(obj, dict) and preference.is_preference(obj)
+    listed = [(f"message {i + 1}", ("chosen" if i == len(messages) - 1 else "prompt") if pair else None, message)
+              for i, message in enumerate(messages or ())]
+    if pair:
+        listed.append(("rejected reply", "rejected", preference.rejected(obj) if rejected is None else rejected))
+    for where, side, message in listed:
         if isinstance(message, dict) and _role_in(message.get("role"), roles) \
                 and isinstance(message.get("content"), (str, list)):
-            yield i, message
+            yield where, side, message
 
 
 class _Scan:
-    """One example's detections: (message index, role, type, redacted snippet) and the rewritten text; its
-    near-misses: (message index, role, miss, redacted text, start, end); their snippets are cut only for the
-    samples kept."""
+    """One example's detections: (where, role, side, type, redacted snippet) and the rewritten text; its
+    near-misses: (where, role, miss, redacted text, start, end); their snippets are cut only for the samples
+    kept. `where` is 'message 3' or 'rejected reply'; `side` a pair's prompt / chosen / rejected, else None."""
 
     def __init__(self, phone_regions: tuple[str, ...]):
         self.phone_regions = phone_regions
-        self.found: list[tuple[int, str, str, str]] = []
-        self.missed: list[tuple[int, str, PiiMiss, str, int, int]] = []  # + the redacted text, the span in it
+        self.found: list[tuple[str, str, str | None, str, str]] = []
+        self.missed: list[tuple[str, str, PiiMiss, str, int, int]] = []  # + the redacted text, the span in it
 
-    def text(self, text: str, index: int, role: str, types, redact_types: set[str]) -> str:
+    def text(self, text: str, where: str, role: str, side: str | None, types, redact_types: set[str]) -> str:
         misses: list[PiiMiss] = []
         matches = find_pii(text, types, self.phone_regions, misses)
         if not matches and not misses:
             return text
         shown = redact(text, matches)
         for x in misses:
-            self.missed.append((index, role, x, shown, _shifted(x.start, matches), _shifted(x.end, matches)))
+            self.missed.append((where, role, x, shown, _shifted(x.start, matches), _shifted(x.end, matches)))
         if not matches:
             return text
         shift = 0
         for m in matches:  # positions of each placeholder inside the fully redacted text
             start = m.start + shift
             end = start + len(PLACEHOLDERS[m.type])
-            self.found.append((index, role, m.type, _snippet(shown, start, end)))
+            self.found.append((where, role, side, m.type, _snippet(shown, start, end)))
             shift += len(PLACEHOLDERS[m.type]) - (m.end - m.start)
         return redact(text, [m for m in matches if m.type in redact_types])
 
@@ -153,30 +167,33 @@ class _Tally:
         self.near_miss_samples: dict[str, list[dict]] = {}
         self.with_type: Counter = Counter()
         self.by_role: Counter = Counter()
+        self.by_side: Counter | None = None  # a Counter once a preference pair is seen: values per side
         self.outcome: Counter = Counter()
         self.samples: dict[str, list[dict]] = {}
 
     def example(self, ex_id: str, scan: _Scan) -> tuple[str | None, str | None, list[str]]:
         """Count one example's detections; its (drop reason, drop detail, flags to add)."""
-        types_here = {t for _, _, t, _ in scan.found}
-        self.detections.update(t for _, _, t, _ in scan.found)
-        self.redacted.update(t for _, _, t, _ in scan.found if self.action_of[t] == "redact")
-        for i, role, miss, shown, start, end in scan.missed:
+        types_here = {t for *_, t, _ in scan.found}
+        self.detections.update(t for *_, t, _ in scan.found)
+        self.redacted.update(t for *_, t, _ in scan.found if self.action_of[t] == "redact")
+        for where, role, miss, shown, start, end in scan.missed:
             self.near_misses[f"{miss.type}: {miss.reason}"] += 1
             bucket = self.near_miss_samples.setdefault(miss.type, [])
             if len(bucket) < self.cap:
                 marked = f"{shown[:start]}«{shown[start:end]}»{shown[end:]}"
-                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "reason": miss.reason,
+                bucket.append({"example_id": ex_id, "where": f"{where} ({role})", "reason": miss.reason,
                                "snippet": _snippet(marked, start, end + 2)})
         self.with_type.update(types_here)
-        self.by_role.update(r for _, r, _, _ in scan.found)
-        for i, role, t, snip in scan.found:
+        self.by_role.update(r for _, r, *_ in scan.found)
+        if self.by_side is not None:
+            self.by_side.update(side for _, _, side, _, _ in scan.found if side is not None)
+        for where, role, _, t, snip in scan.found:
             bucket = self.samples.setdefault(t, [])
             if len(bucket) < self.cap:
-                bucket.append({"example_id": ex_id, "where": f"message {i + 1} ({role})", "snippet": snip})
+                bucket.append({"example_id": ex_id, "where": f"{where} ({role})", "snippet": snip})
         dropping = [t for t in PII_TYPES if t in types_here and self.action_of[t] == "drop"]
         if dropping:
-            listed = [f"message {i + 1} ({role}): {t} in {snip!r}" for i, role, t, snip in scan.found
+            listed = [f"{where} ({role}): {t} in {snip!r}" for where, role, _, t, snip in scan.found
                       if self.action_of[t] == "drop"]
             detail = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
             self.outcome["dropped"] += 1
@@ -188,6 +205,7 @@ class _Tally:
 
     def facts(self) -> dict:
         """Typed facts (pipeline/engine/facts.py): chunks merge exactly, in input order."""
+        sides = {} if self.by_side is None else {"by_side": Tally(self.by_side, SIDES)}
         return {
             "scanned_messages": Sum(self.scanned_messages),
             "detections": Tally(self.detections, PII_TYPES),
@@ -200,6 +218,7 @@ class _Tally:
             "actions": Same(self.action_of),
             "samples": FirstNPerKey(self.cap, self.samples),
             "samples_per_type": Same(self.cap),
+            **sides,
         }
 
 
@@ -229,24 +248,30 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     rewritten: dict[int, str] = {}
     flags_added: dict[int, list[str]] = {}
     for first in range(0, n, BLOCK):
-        pending = []  # (row, parsed example, [(message index, role, text slot)]) of the examples a gate matched
+        # of the examples a gate matched: (row, parsed example, a copy of its rejected reply or None,
+        # [(where, role, side, text slot)])
+        pending = []
         for row, raw in enumerate(examples.slice(first, BLOCK).to_list(), first):
             obj = json.loads(raw)
+            pair = isinstance(obj, dict) and preference.is_preference(obj)
+            if pair and tally.by_side is None:
+                tally.by_side = Counter()
             if candidates[row]:
-                scanned = list(_scanned_messages(obj, roles))
-                pending.append((row, obj, [(i, message["role"], slot) for i, message in scanned
-                                           for slot in text_slots(message, refusals=False)]))
+                rejected = copy.deepcopy(preference.rejected(obj)) if pair else None
+                scanned = list(_scanned_messages(obj, roles, rejected))
+                pending.append((row, obj, rejected, [(where, message["role"], side, slot) for where, side, message
+                                                     in scanned for slot in text_slots(message, refusals=False)]))
                 tally.scanned_messages += len(scanned)
             else:
                 tally.scanned_messages += sum(1 for _ in _scanned_messages(obj, roles))
         texts = _text_series([slot.get() for *_, slots in pending for *_, slot in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
-        for row, obj, slots in pending:
+        for row, obj, rejected, slots in pending:
             scan, changed = _Scan(phone_regions), False
-            for (i, role, slot), types_here in zip(slots, gated):
+            for (where, role, side, slot), types_here in zip(slots, gated):
                 if types_here:
                     old = slot.get()
-                    new = scan.text(old, i, role, types_here, redact_types)
+                    new = scan.text(old, where, role, side, types_here, redact_types)
                     if new != old:
                         slot.set(new)
                         changed = True
@@ -256,6 +281,8 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                     flags_added[row] = flags
             if changed:
                 tally.outcome["redacted"] += 1
+                if rejected is not None:  # its copy was redacted in place
+                    obj = preference.with_rejected(obj, rejected)
                 rewritten[row] = dumps_example(obj)
     out = frame.with_columns(_flags_column(frame["flags"], flags_added))
     if rewritten:

@@ -23,6 +23,7 @@ from pipeline.errors import UserError
 from pipeline.stages.dedup.near_duplicates import split_straddle_facts
 from pipeline.stages.split.selection import RANK, SIZE, STRATUM, seeded_rank, validation_groups
 
+PREFERENCE = True  # pairs: group_id is the prompt's hash, so the pairs of one prompt stay on one side
 RUNS = "whole_without_text"  # groups and strata only: the example text stays on disk
 ASSIGNED = "assigned"  # per group: the split its inputs ask for (null: the auto share)
 AUTO_MEMBERS = "auto_members"  # per group: its examples from inputs without `split:`

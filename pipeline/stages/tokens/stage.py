@@ -12,6 +12,9 @@ messages with weight != 0). Examples over the limit, by `on_overflow`:
                When no cut fits -> reason `over_token_limit_untruncatable`
   keep      -> flag `tokens:over_limit` and a run warning (OpenAI truncates such examples in training)
 Rows whose `example` is not a JSON object with a `messages` list -> reason `unreadable_example`.
+Truncation: truncation.py. Preference runs (pair_counts.py): each reply is counted in its own conversation;
+`n_tokens` is the billing estimate prompt + chosen + rejected, the limit applies to the added column
+`n_limit_tokens` (prompt + the longer reply), truncation keeps both replies whole; facts.preference says so.
 
 Facts (`facts.tokens`; typed, so chunks merge exactly; finish_facts derives what is not mergeable from
 the merged sums and bins, and the run warning comes from the final facts with problems_from_facts):
@@ -39,7 +42,6 @@ and the reject detail ("over N tokens > limit ...") are lower bounds; examples w
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from itertools import pairwise
 from pathlib import Path
@@ -48,23 +50,26 @@ import polars as pl
 
 from pipeline.chat.encodings import ensure_encoding
 from pipeline.chat.model_limits import base_model
-from pipeline.chat.token_counting import capped, counter_for, estimate_from_sums
+from pipeline.chat.token_counting import counter_for, estimate_from_sums
 from pipeline.engine.facts import FirstN, Max, Min, Same, Sum, Tally, render
-from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.errors import UserError
+from pipeline.stages.tokens.pair_counts import BILLING, LIMIT_ON, NOT_A_PAIR, OVER, count_pairs, truncate_pair
+from pipeline.stages.tokens.truncation import find_cut, truncate
 from pipeline.targets import UnknownTargetError, resolve_target, resolve_targets
 from pipeline.targets.base import Target
-from pipeline.targets.counting import TemplateRejected, count_texts, encoding_of, open_counter, open_spec
+from pipeline.targets.counting import TemplateRejected, count_texts, encoding_of, open_spec
 from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.target import TargetConfig
 
 RUNS = "per_part"
+PREFERENCE = True  # pairs: the prompt once and each reply counted (pair_counts.py); the limit on the longer side
 USES_TARGETS = True  # the configured destinations are part of its checkpoint key
 CHUNK = 2_000
 METRICS = ("tokens", "assistant_tokens", "messages")
 SAMPLES = 20
 FLAG_TRUNCATED, FLAG_OVER_LIMIT = "tokens:truncated", "tokens:over_limit"
+UNREADABLE = "example is not a JSON object with a `messages` list"
 
 
 NO_LIMIT = 2**62  # a target that publishes no per-example limit: nothing is over it
@@ -94,7 +99,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     cache = Path(ctx.cache_dir) / "tiktoken"
     tokenizer, spec = _counter_args(target, cache)
     limit = target.max_example_tokens or NO_LIMIT
-    counts = _count_all(frame["example"].to_list(), tokenizer, spec, cache, limit, ctx)
+    pairs = ctx.config is not None and ctx.config.is_preference()
+    texts = frame["example"].to_list()
+    counts, billed = _counted(texts, tokenizer, spec, cache, limit, ctx, pairs)  # billed: a pair's n_tokens
     encoding = encoding_of(tokenizer)
     counter = counter_for(encoding, str(cache)) if encoding else None
     ids = frame["example_id"].to_list()
@@ -105,10 +112,10 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     new_examples: dict[int, str] = {}
     new_flags: dict[int, str] = {}
     samples = {"over_limit": [], "truncated": []}
-    over = 0
+    over, counted = 0, "n_limit_tokens" if pairs else "n_tokens"  # what the limit applies to
     for i, c in enumerate(counts):
         if c is None:
-            verdicts[i] = [("unreadable_example", "example is not a JSON object with a `messages` list")] * len(targets)
+            verdicts[i] = [("unreadable_example", NOT_A_PAIR if pairs else UNREADABLE)] * len(targets)
             continue
         if isinstance(c, TemplateRejected):
             verdicts[i][0] = ("template_rejected", f"{target.model}'s chat template cannot render it: {c}")
@@ -118,29 +125,40 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
             continue
         over += 1
         if len(samples["over_limit"]) < SAMPLES:
-            samples["over_limit"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact)})
-        where = f"{'' if exact else 'over '}{c[0]:,} tokens > limit {limit:,} of {target.model} ({target.limit_source})"
+            samples["over_limit"].append({"example_id": ids[i], counted: c[0], **_inexact(exact)})
+        where = (f"{'' if exact else 'over '}{c[0]:,} tokens{OVER if pairs else ''} "
+                 f"> limit {limit:,} of {target.model} ({target.limit_source})")
         if params.on_overflow == "keep":
             new_flags[i] = FLAG_OVER_LIMIT
         elif params.on_overflow == "drop":
             verdicts[i][0] = ("over_token_limit", where)
         else:
-            text, after, removed = truncate(frame["example"][i], counter, limit, target, spec, str(cache))
+            if pairs:
+                text, after, removed, pair_billed = truncate_pair(
+                    texts[i], limit, lambda chat, t: find_cut(chat, t, counter, limit, spec, str(cache)),
+                    lambda chats: count_texts(tokenizer, spec, str(cache), chats, None))
+                if text is not None and after[0] > limit:
+                    text, removed = None, f"without {removed} prompt messages the pair still needs {after[0]:,} tokens"
+                elif text is not None:
+                    billed[i] = pair_billed
+            else:
+                text, after, removed = truncate(texts[i], counter, limit, target, spec, str(cache))
             if text is None:
                 verdicts[i][0] = ("over_token_limit_untruncatable", f"{where}; {removed}")
                 continue
             new_examples[i], new_flags[i] = text, FLAG_TRUNCATED
             if len(samples["truncated"]) < SAMPLES:
-                samples["truncated"].append({"example_id": ids[i], "n_tokens": c[0], **_inexact(exact),
-                                             "n_tokens_after": after[0], "messages_removed": removed})
+                samples["truncated"].append({"example_id": ids[i], counted: c[0], **_inexact(exact),
+                                             f"{counted}_after": after[0], "messages_removed": removed})
             totals[i], assistants[i], n_messages[i] = after
 
-    out = frame.with_columns(pl.Series("n_tokens", totals, pl.Int64),
-                             pl.Series("n_assistant_tokens", assistants, pl.Int64))
+    out = frame.with_columns(pl.Series("n_tokens", billed if pairs else totals, pl.Int64),
+                             pl.Series("n_assistant_tokens", assistants, pl.Int64),
+                             *([pl.Series("n_limit_tokens", totals, pl.Int64)] if pairs else []))
     if new_examples:
         idx = sorted(new_examples)
         out = out.with_columns(out["example"].scatter(idx, [new_examples[j] for j in idx]))
-    out = _other_targets(out, targets, verdicts, params, cache, ctx)
+    out = _other_targets(out, targets, verdicts, params, cache, ctx, pairs)
     if new_flags:
         flags = out["flags"].to_list()
         for j, flag in new_flags.items():
@@ -152,7 +170,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     out = with_drops(merged(out, entries, len(targets) > 1), reasons, details)
 
     kept = [j for j in range(n) if reasons[j] is None]
-    values = {"tokens": [totals[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
+    values = {"tokens": [(billed or totals)[j] for j in kept], "assistant_tokens": [assistants[j] for j in kept],
               "messages": [n_messages[j] for j in kept]}
     facts = {
         "provider": Same(target.provider), "model": Same(target.model), "base_model": Same(base_model(target.model)),
@@ -169,10 +187,14 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         "dropped_over_limit": Sum(sum(r in ("over_token_limit", "over_token_limit_untruncatable") for r in reasons)),
         "kept_over_limit": Sum(sum(f == FLAG_OVER_LIMIT for f in new_flags.values())),
         "samples": {k: FirstN(SAMPLES, v) for k, v in samples.items()},
-        "training_estimate": {"billed_tokens_per_epoch": Sum(sum(min(t, limit) for t in values["tokens"])),
+        # a pair's billing estimate is not cut at the limit: the limit holds for each side (n_limit_tokens)
+        "training_estimate": {"billed_tokens_per_epoch": Sum(sum(t if pairs else min(t, limit) for t in values["tokens"])),
                               "price_per_million": Same(target.price_per_million),
                               "price_source": Same(target.price_source)},
     }
+    if pairs:
+        facts["preference"] = {"n_tokens": Same(BILLING), "limit_on": Same(LIMIT_ON),
+                               "max_limit_tokens": Max(max((totals[j] for j in kept), default=None))}
     return StageOutput(out, facts, problems_from_facts(render(facts), params))
 
 
@@ -195,7 +217,8 @@ def finish_facts(facts: dict, params) -> dict:
         **estimate_from_sums(facts["examples"], estimate["billed_tokens_per_epoch"], estimate["price_per_million"],
                              params.n_epochs),
         "price_source": estimate["price_source"],
-        "scope": "all kept examples before the split; OpenAI bills only the train split"}
+        "scope": "all kept examples before the split; OpenAI bills only the train split"
+                 + ("; " + facts["preference"]["n_tokens"] if "preference" in facts else "")}
     return _derived(facts)
 
 
@@ -204,69 +227,11 @@ def _inexact(exact: bool) -> dict:
     return {} if exact else {"n_tokens_exact": False}
 
 
-def truncate(text: str, counter, limit: int, target: Target, spec, cache: str):
-    """(new example text, (total, assistant, n_messages) after, messages removed), or (None, None, why) when it
-    cannot fit. With a tiktoken counter the cut is computed from per-message counts; an open model's template
-    renders the whole conversation, so each candidate cut is counted again (the earliest that fits wins)."""
-    obj = json.loads(text)
-    if counter is None:
-        return _truncate_by_recount(obj, open_counter(spec, cache), limit)
-    cut, why = fit_by_dropping_oldest_turns(obj["messages"], counter.example(obj, capped(text, limit)), limit)
-    if cut is None:
-        return None, None, why
-    obj = {**obj, "messages": obj["messages"][:cut[0]] + obj["messages"][cut[1]:]}
-    after = counter.example(obj)
-    return dumps_example(obj), (after.total, after.assistant, len(after.messages)), cut[1] - cut[0]
-
-
-def _truncate_by_recount(obj: dict, counter, limit: int):
-    messages = obj["messages"]
-    head = 0
-    while head < len(messages) and messages[head].get("role") == "system":
-        head += 1
-    if not messages or messages[-1].get("role") != "assistant":
-        return None, None, "it does not end on an assistant message"
-    for k in range(head + 1, len(messages)):
-        if messages[k].get("role") != "user":
-            continue
-        cut = {**obj, "messages": messages[:head] + messages[k:]}
-        if not any(m.get("role") == "assistant" and m.get("weight", 1) != 0 for m in cut["messages"]):
-            break
-        total, trained = counter.count(cut)
-        if total <= limit:
-            return dumps_example(cut), (total, trained, len(cut["messages"])), k - head
-    return None, None, "no later user message starts a part that fits and still has a trained assistant answer"
-
-
-def fit_by_dropping_oldest_turns(messages: list, count, limit: int) -> tuple[tuple[int, int] | None, str]:
-    """The slice [head, start) to remove so the example fits: leading system messages stay, the rest
-    starts at the earliest user message that makes it fit, and must still end on an assistant message
-    with weight != 0. Returns (None, why) when no such cut exists."""
-    head = 0
-    while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") == "system":
-        head += 1
-    last = messages[-1] if messages else None
-    if not (isinstance(last, dict) and last.get("role") == "assistant"):
-        return None, "it does not end on an assistant message"
-    trained_after = [False] * (len(messages) + 1)  # trained_after[k]: an assistant with weight != 0 at >= k
-    for k in range(len(messages) - 1, -1, -1):
-        m = messages[k]
-        trained_after[k] = trained_after[k + 1] or (isinstance(m, dict) and m.get("role") == "assistant"
-                                                    and m.get("weight", 1) != 0)
-    base = sum(count.messages[:head]) + count.fixed
-    starts = [k for k in range(head + 1, len(messages))
-              if isinstance(messages[k], dict) and messages[k].get("role") == "user" and trained_after[k]]
-    if not starts:
-        return None, "no later user message starts a part that still has a trained assistant answer"
-    suffix = [0] * (len(messages) + 1)
-    for k in range(len(messages) - 1, -1, -1):
-        suffix[k] = suffix[k + 1] + count.messages[k]
-    fitting = [k for k in starts if base + suffix[k] <= limit]
-    if fitting:
-        return (head, fitting[0]), ""  # the earliest start that fits: the fewest oldest turns removed
-    over = "" if count.exact or starts[-1] >= count.first_exact else "over "
-    return None, (f"the shortest part that can be kept (system prompt and tools, then messages {starts[-1] + 1}.."
-                  f"{len(messages)}) needs {over}{base + suffix[starts[-1]]:,} tokens")
+def _counted(texts: list[str], tokenizer: str, spec, cache: Path, limit: int, ctx, pairs: bool):
+    """(counts, None) per example; for pairs (counts whose total is n_limit_tokens, n_tokens): pair_counts.py."""
+    def count(chats: list[str]) -> list:
+        return _count_all(chats, tokenizer, spec, cache, limit, ctx)
+    return count_pairs(texts, count) if pairs else (count(texts), None)
 
 
 def _count_all(texts: list[str], tokenizer: str, spec, cache: Path, limit: int, ctx) -> list:
@@ -285,28 +250,30 @@ def _count_all(texts: list[str], tokenizer: str, spec, cache: Path, limit: int, 
 
 
 def _other_targets(out: pl.DataFrame, targets: list[Target], verdicts: list[list], params, cache: Path,
-                   ctx) -> pl.DataFrame:
-    """Counts with the second and later targets' tokenizers (columns n_tokens:<folder>, n_assistant_tokens:<folder>)
-    and their limits: an example over one target's limit is rejected for that target only (on_overflow keep:
-    kept and flagged)."""
+                   ctx, pairs: bool = False) -> pl.DataFrame:
+    """Counts with the second and later targets' tokenizers (columns n_tokens:<folder>, n_assistant_tokens:<folder>,
+    for pairs n_limit_tokens:<folder>) and their limits: an example over one target's limit is rejected for that
+    target only (on_overflow keep: kept and flagged)."""
     texts = out["example"].to_list()
     for j, t in enumerate(targets[1:], start=1):
         tokenizer, spec = _counter_args(t, cache)
         limit = t.max_example_tokens or NO_LIMIT
-        counts = _count_all(texts, tokenizer, spec, cache, limit, ctx)
+        counts, billed = _counted(texts, tokenizer, spec, cache, limit, ctx, pairs)
         counted = [c if isinstance(c, tuple) else None for c in counts]
-        out = out.with_columns(pl.Series(f"n_tokens:{t.folder}", [c[0] if c else 0 for c in counted], pl.Int64),
+        limits = [c[0] if c else 0 for c in counted]
+        out = out.with_columns(pl.Series(f"n_tokens:{t.folder}", billed or limits, pl.Int64),
                                pl.Series(f"n_assistant_tokens:{t.folder}", [c[1] if c else 0 for c in counted],
-                                         pl.Int64))
+                                         pl.Int64),
+                               *([pl.Series(f"n_limit_tokens:{t.folder}", limits, pl.Int64)] if pairs else []))
         for i, c in enumerate(counts):
             if isinstance(c, TemplateRejected):
                 verdicts[i][j] = ("template_rejected", f"{t.model}'s chat template cannot render it: {c}")
             elif c is None:
-                verdicts[i][j] = ("unreadable_example", "example is not a JSON object with a `messages` list")
+                verdicts[i][j] = ("unreadable_example", NOT_A_PAIR if pairs else UNREADABLE)
             elif c[0] > limit and params.on_overflow != "keep":
                 count = f"{'' if c[3] else 'over '}{c[0]:,}"
-                verdicts[i][j] = ("over_token_limit",
-                                  f"{count} tokens > limit {limit:,} of {t.provider} {t.model} ({t.limit_source})")
+                verdicts[i][j] = ("over_token_limit", (f"{count} tokens{OVER if pairs else ''} "
+                                                      f"> limit {limit:,} of {t.provider} {t.model} ({t.limit_source})"))
     return out
 
 

@@ -10,6 +10,11 @@ schema); special_token, no_trainable_assistant, invalid_tool_arguments, missing_
 Plain examples (only system/user/assistant messages with string content, no other keys, no "<|")
 take a fast path equivalent to the schema; everything else is validated by the pydantic models.
 Run-level checks on the number of training examples live in export.
+In a preference run (config.is_preference()) each example is a pair: its chat (prompt + chosen reply) is
+checked as above, then the pair (preference_pair.py: invalid_preference naming the side); special tokens
+are found and stripped in the rejected reply too, no_trainable_assistant does not apply (the preference
+writers train both replies and drop weights), and each target judges it with its `check_preference`
+(targets.features.prepare_preference) instead of its chat rules.
 
 Facts (stats["facts"]["validate"]):
   checked            examples looked at;  passed / rejected: kept and dropped examples
@@ -41,17 +46,21 @@ import polars as pl
 import tiktoken_ext.openai_public as tiktoken_public
 from pydantic import ValidationError
 
+from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally, render
 from pipeline.engine.records import dumps_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
+from pipeline.stages.validate.preference_pair import chat_of, pair_problems
+from pipeline.stages.validate.tool_arguments import bad_arguments
 from pipeline.targets import resolve_targets
 from pipeline.targets.base import FEATURE_TEXT, Target
-from pipeline.targets.features import prepare
+from pipeline.targets.features import prepare, prepare_preference
 from pipeline.targets.target_drops import merged, split_verdicts
 from schemas.chat import TOOLS_ADAPTER, ChatExample, explain_errors
 
 RUNS = "per_part"
+PREFERENCE = True  # pairs: the chat as any example, then the pair (preference_pair.py) and each target's check_preference
 USES_TARGETS = True  # the configured destinations are part of its checkpoint key
 
 # Special tokens of OpenAI's tokenizers: cl100k_base/o200k_base (tiktoken), ChatML, and the o200k_harmony
@@ -106,11 +115,20 @@ def _strings(value, path: str):
             yield from _strings(v, f"{path}[{i}]")
 
 
-def _special_tokens(obj, strip: bool, v: Verdict) -> None:
-    """Count special tokens (in strip mode first removing them from message text); any left is a problem."""
+def _text_messages(obj) -> list:
+    """The messages whose text strip mode cleans: the chat's, and a pair's rejected reply."""
     msgs = obj.get("messages") if isinstance(obj, dict) else None
-    if strip and isinstance(msgs, list):
-        for m in msgs:
+    msgs = list(msgs) if isinstance(msgs, list) else []
+    if isinstance(obj, dict) and preference.is_preference(obj) and "rejected" in obj[preference.KEY]:
+        msgs.append(preference.rejected(obj))
+    return msgs
+
+
+def _special_tokens(obj, strip: bool, v: Verdict) -> None:
+    """Count special tokens (in strip mode first removing them from message text, a pair's rejected reply
+    included); any left is a problem."""
+    if strip:
+        for m in _text_messages(obj):
             for slot in text_slots(m, refusals=True, malformed_parts=True):
                 text = slot.get()
                 found = SPECIAL_RE.findall(text) if "<|" in text else ()
@@ -131,7 +149,10 @@ def _special_tokens(obj, strip: bool, v: Verdict) -> None:
 
 
 def _label(obj, path: str) -> str:
-    """'message 3 (assistant): content' for messages[2].content; other paths as they are."""
+    """'message 3 (assistant): content' for messages[2].content, 'the rejected reply: content' for a pair's
+    preference.rejected.content; other paths as they are."""
+    if path.startswith("preference.rejected"):
+        return f"the rejected reply: {path.removeprefix('preference.rejected').lstrip('.') or 'message'}"
     m = re.fullmatch(r"messages\[(\d+)\]\.?(.*)", path)
     if not m:
         return path
@@ -164,40 +185,28 @@ def _tools_problems(tools) -> list[tuple[str, str]]:
 
 
 def _tool_arguments(ex: ChatExample) -> list[tuple[str, str]]:
-    out = []
-    for n, m in enumerate(ex.messages, start=1):
-        if m.role != "assistant":
-            continue
-        calls = [(f"tool_calls[{i}]", c.function) for i, c in enumerate(m.tool_calls or ())]
-        if m.function_call is not None:
-            calls.append(("function_call", m.function_call))
-        for label, fn in calls:
-            try:
-                ok = isinstance(json.loads(fn.arguments), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                out.append(("invalid_tool_arguments", (f"message {n} (assistant): {label}.function.arguments "
-                                                   f"is not a JSON object: {fn.arguments[:60]!r}")))
-    return out
+    return [("invalid_tool_arguments", f"message {n} (assistant): {problem}")
+            for n, m in enumerate(ex.messages, start=1) if m.role == "assistant" for problem in bad_arguments(m)]
 
 
-def check_example(text: str, params) -> Verdict:
-    """Every problem of one example (JSON text) under `params`; pure, used by run() and the tests."""
+def check_example(text: str, params, pairs: bool = False) -> Verdict:
+    """Every problem of one example (JSON text) under `params`; pure, used by run() and the tests. `pairs`: a
+    preference run, whose examples are pairs (the chat as any example, then preference_pair's checks)."""
     v = Verdict()
     try:
         obj = v.parsed = json.loads(text)
     except ValueError as e:
         v.problems.append(("invalid_example", f"not valid JSON: {e}"))
         return v
-    plain = _fast_plain(obj) if "<|" not in text else None
+    plain = _fast_plain(obj) if "<|" not in text and not pairs else None
     if plain is not None and plain[0]:
         v.fast = True
         has_user = plain[1]
     else:
         if "<|" in text:
             _special_tokens(obj, params.special_tokens == "strip", v)
-        rest = {k: v for k, v in obj.items() if k != "tools"} if isinstance(obj, dict) else obj
+        chat = chat_of(obj) if pairs and isinstance(obj, dict) else obj
+        rest = {k: v for k, v in chat.items() if k != "tools"} if isinstance(chat, dict) else chat
         tool_problems = _tools_problems(obj["tools"]) if isinstance(obj, dict) and "tools" in obj else []
         try:
             ex = ChatExample.model_validate(rest)
@@ -209,7 +218,9 @@ def check_example(text: str, params) -> Verdict:
             return v
         has_user = any(m.role == "user" for m in ex.messages)
         assistants = [m for m in ex.messages if m.role == "assistant"]
-        if params.require_trainable_assistant and all(m.weight == 0 for m in assistants):
+        if pairs:  # both replies are trained whatever their weight: the preference writers drop weights
+            v.problems += pair_problems(obj, params.tool_arguments_json)
+        elif params.require_trainable_assistant and all(m.weight == 0 for m in assistants):
             v.problems.append(("no_trainable_assistant", (f"every assistant message ({len(assistants)}) has weight 0: "
                                                          "nothing to train on")))
         if params.tool_arguments_json:
@@ -244,7 +255,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     reasons: list[str | None] = []
     details: list[str | None] = []
     targets = _targets(ctx)
-    judged = [t for t in targets if not getattr(t.module, "PASS_THROUGH", False)]
+    pairs = ctx is not None and ctx.config is not None and ctx.config.is_preference()
+    # a pair is judged by every destination's check_preference (the chat schema is no destination's rule for it)
+    judged = [t for t in targets if pairs or not getattr(t.module, "PASS_THROUGH", False)]
     folders = [t.folder for t in targets]
     entries: list[dict | None] = []
     losses: dict[str, Counter] = {t.folder: Counter() for t in judged}
@@ -257,7 +270,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     warning_samples: dict[str, list] = {}
     fast = 0
     for i, text in enumerate(examples):
-        v = check_example(text, params)
+        v = check_example(text, params, pairs)
         fast += v.fast
         if v.tokens_found:
             found.update(v.tokens_found)
@@ -278,7 +291,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         if v.rewritten is not None:
             examples[i] = dumps_example(v.rewritten)
             rewritten = True
-        code, detail, entry, lossy_flags = _target_verdicts(v.parsed, targets, judged, folders, losses)
+        code, detail, entry, lossy_flags = _target_verdicts(v.parsed, targets, judged, folders, losses, pairs)
         if code is not None:
             where = _where(sources[i], rows_list[i])
             reasons.append(code)
@@ -323,9 +336,10 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
 
 
 def _target_verdicts(obj: dict, targets: list[Target], judged: list[Target], folders: list[str],
-                     losses: dict[str, Counter]):
+                     losses: dict[str, Counter], pairs: bool = False):
     """(drop code, drop detail, {folder: [stage, reason, detail]} for targets that cannot take it, flags) of
-    one example that passed the chat schema: each destination's rules after its loss handling."""
+    one example that passed the chat schema: each destination's rules after its loss handling (for a pair,
+    its preference rules on the prompt and both replies: prepare_preference)."""
     if not judged:
         return None, None, None, []
     verdicts, flags = [], []
@@ -333,7 +347,7 @@ def _target_verdicts(obj: dict, targets: list[Target], judged: list[Target], fol
         if t not in judged:
             verdicts.append(None)
             continue
-        p = prepare(obj, t)
+        p = (prepare_preference if pairs else prepare)(obj, t)
         if p.reason is not None:
             verdicts.append((p.reason, p.detail))
             continue

@@ -22,6 +22,7 @@ FILES.byte_order_mark if Azure ever documents otherwise.
 
 from __future__ import annotations
 
+from pipeline.targets import preference_records
 from pipeline.targets.base import FEATURES, FileRules, ModelFacts, Sourced, unpublished
 from pipeline.targets.deadlines import shut_down
 
@@ -111,3 +112,21 @@ def to_record(example: dict) -> dict:
 
 def from_record(record: dict) -> dict:
     return {k: record[k] for k in LINE_KEYS if k in record}
+
+
+PREFERENCE = Sourced("input + preferred_output + non_preferred_output (outputs: assistant and tool roles; one "
+                    "assistant message is written)", "MicrosoftDocs/azure-ai-docs fine-tuning-direct-preference-"
+                    "optimization.md (ms.date 05/25/2025, commit 198cec07)", "2025-05-25")
+
+
+PREFERENCE_MODELS = Sourced(("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14", "gpt-4o-2024-08-06"),  # first: default
+                           "MicrosoftDocs/azure-ai-docs fine-tuning-direct-preference-optimization.md, \"Direct "
+                           "preference optimization model support\" (commit 198cec07)", "2025-05-25")
+
+
+def check_preference(example: dict) -> list:
+    return preference_records.prompt_ends_on_user(example) + preference_records.no_functions(example)
+
+
+def to_preference_record(example: dict) -> dict:
+    return preference_records.openai_record(*preference_records.records_of_sides(to_record, example))

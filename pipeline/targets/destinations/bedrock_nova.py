@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from pipeline.chat.texts import message_text
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
+from pipeline.targets.preference_records import check_both, side_chats
 from pipeline.targets.rules import alternation, ends_with, reserved_strings, roles_allowed, text_only
 
 PROVIDER = "bedrock-nova"
@@ -120,3 +121,21 @@ def from_record(record: dict) -> dict:
     messages += [{"role": m["role"], "content": "\n".join(b["text"] for b in m.get("content", []) if "text" in b)}
                  for m in record.get("messages", [])]
     return {"messages": messages}
+
+
+PREFERENCE = Sourced("the final assistant turn holds `candidates`: the chosen text labelled preferred, the rejected "
+                    "one non-preferred", "Amazon Nova user guide, Direct preference optimization (DPO) "
+                    "(docs/destinations-sources.md)", READ_ON)
+
+
+def check_preference(example: dict) -> list[RuleProblem]:
+    return check_both(check, example)
+
+
+def to_preference_record(example: dict) -> dict:
+    chosen, rejected = side_chats(example)
+    record = to_record(chosen)
+    record["messages"][-1] = {"role": "assistant", "candidates": [
+        {"content": [{"text": message_text(chosen["messages"][-1])}], "preferenceLabel": "preferred"},
+        {"content": [{"text": message_text(rejected["messages"][-1])}], "preferenceLabel": "non-preferred"}]}
+    return record

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline.targets import rules
+from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
 from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 
@@ -132,3 +132,15 @@ def to_record(example: dict) -> dict:
 
 def from_record(record: dict) -> dict:
     return {k: record[k] for k in LINE_KEYS if k in record}
+
+
+PREFERENCE = Sourced("OpenAI's preference line; one-turn: exactly one assistant message per side, tools in input",
+                    "https://docs.fireworks.ai/fine-tuning/dpo-fine-tuning", AS_OF)
+
+
+def check_preference(example: dict) -> list[RuleProblem]:
+    return preference_records.check_both(check, example) + preference_records.prompt_ends_on_user(example)
+
+
+def to_preference_record(example: dict) -> dict:
+    return preference_records.openai_record(*preference_records.records_of_sides(to_record, example))

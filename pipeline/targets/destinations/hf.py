@@ -24,7 +24,7 @@ import json
 
 import yaml
 
-from pipeline.targets import rules
+from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, Sourced
 
 PROVIDER = "hf"
@@ -134,3 +134,84 @@ def extra_files(target, names: dict[str, str], uses_tools: bool) -> dict[str, st
             "# set sequence_len to at least the report's longest example)\n")
     return {"dataset_info.json": json.dumps(info, indent=2) + "\n",
             "axolotl.yaml": head + yaml.safe_dump(axolotl, sort_keys=False)}
+
+
+PREFERENCE = Sourced("TRL conversational preference: prompt, chosen, rejected (+ tools)",
+                    "https://huggingface.co/docs/trl/dataset_formats (Preference)", AS_OF)
+
+
+def check_preference(example: dict) -> list:
+    return preference_records.check_both(check, example)
+
+
+def to_preference_record(example: dict) -> dict:
+    """TRL's conversational preference record; tool-call arguments as objects, as in the SFT records."""
+    chosen, rejected = preference_records.records_of_sides(to_record, example)
+    record = {"prompt": chosen["messages"][:-1], "chosen": chosen["messages"][-1:],
+              "rejected": rejected["messages"][-1:]}
+    return {**record, **({"tools": chosen["tools"]} if chosen.get("tools") else {})}
+
+
+# LLaMA-Factory's pairwise reader (src/llamafactory/data/converter.py, SharegptDatasetConverter and
+# OpenAIDatasetConverter, `ranking` branch, read 2026-12-06) takes `chosen` / `rejected` only as ONE message
+# object each, role assistant or function; TRL's lists are not read. Its OpenAI converter turns a prompt message's
+# tool_calls into a `function` turn holding json.dumps([call["function"], ...]) and reads `content` on every message.
+_LF_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+            "system_tag": "system", "observation_tag": "tool", "function_tag": "function"}
+
+
+def _text(content) -> str:
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def _lf_reply(message: dict) -> dict:
+    if message.get("tool_calls"):
+        return {"role": "function", "content": json.dumps([c["function"] for c in message["tool_calls"]],
+                                                          ensure_ascii=False)}
+    return {"role": "assistant", "content": _text(message.get("content"))}
+
+
+def _lf_prompt_message(message: dict) -> dict:
+    return {**message, "content": _text(message.get("content"))}
+
+
+def llamafactory_pair(record: dict) -> dict:
+    """One TRL preference record as LLaMA-Factory's ranking record (tools as the list its converter dumps)."""
+    out = {"messages": [_lf_prompt_message(m) for m in record["prompt"]], "chosen": _lf_reply(record["chosen"][0]),
+           "rejected": _lf_reply(record["rejected"][0])}
+    return {**out, **({"tools": record["tools"]} if record.get("tools") else {})}
+
+
+def preference_extra_files(target, names: dict[str, str], uses_tools: bool, records) -> dict:
+    """Beside TRL's prompt/chosen/rejected lines: LLaMA-Factory's ranking files (`llamafactory_<split>.jsonl`)
+    with their `dataset_info.json` entries (`ranking: true`), and `axolotl.yaml` for `rl: dpo` with the
+    `chat_template.default` strategy, which reads TRL's lines as they are (chosen/rejected: the last message of
+    the list; axolotl-ai-cloud/axolotl src/axolotl/prompt_strategies/dpo/chat_template.py)."""
+    files, info = {}, {}
+    for split, name in names.items():
+        lf_name = f"llamafactory_{name}"
+        files[lf_name] = (json.dumps(llamafactory_pair(r), ensure_ascii=False) + "\n" for r in records(split))
+        info[f"chatprep_{split}"] = {"file_name": lf_name, "formatting": "openai" if uses_tools else "sharegpt",
+                                     "ranking": True, "columns": {"messages": "messages", "chosen": "chosen",
+                                                                  "rejected": "rejected",
+                                                                  **({"tools": "tools"} if uses_tools else {})},
+                                     "tags": _LF_TAGS}
+    files["dataset_info.json"] = json.dumps(info, indent=2) + "\n"
+
+    def dataset(path: str, extra: dict) -> dict:
+        return {"path": path, "ds_type": "json", **extra, "type": "chat_template.default", "field_messages": "prompt",
+                "field_chosen": "chosen", "field_rejected": "rejected",
+                "message_property_mappings": {"role": "role", "content": "content"}}
+
+    axolotl = {"rl": "dpo", "datasets": [dataset(names["train"], {})],
+               "test_datasets": [dataset(names["validation"], {"split": "train"})]}
+    head = (f"# axolotl DPO datasets for {target.model}, written by chatprep (paths relative to this folder;\n"
+            "# set sequence_len to at least the report's longest pair)\n")
+    if uses_tools:
+        head += ("# WARNING: these pairs hold tools or tool calls, and axolotl's chat_template.default DPO strategy\n"
+                 "# reads only each message's role and content: it would train on them without the tool calls.\n"
+                 "# Train these pairs with TRL (train.jsonl) or LLaMA-Factory (dataset_info.json) instead.\n")
+    files["axolotl.yaml"] = head + yaml.safe_dump(axolotl, sort_keys=False)
+    return files

@@ -12,6 +12,7 @@ Read from ../shared/fine-tuning-targets.md, compiled 2026-12-06.
 from __future__ import annotations
 
 from pipeline.chat.model_limits import FAMILIES, PRICES_AS_OF, ModelFamily
+from pipeline.targets import preference_records
 from pipeline.targets.base import FEATURES, FileRules, ModelFacts, Sourced
 from pipeline.targets.deadlines import shut_down
 
@@ -86,3 +87,20 @@ def to_record(example: dict) -> dict:
 
 def from_record(record: dict) -> dict:
     return dict(record)
+
+
+PREFERENCE = Sourced("input + preferred_output + non_preferred_output", "https://developers.openai.com/api/docs/guides/"
+                    "direct-preference-optimization (docs/destinations-sources.md)", AS_OF)
+
+
+PREFERENCE_MODELS = Sourced(("gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14"),  # the first is the DPO default
+                           "https://developers.openai.com/api/docs/guides/direct-preference-optimization "
+                           "(\"Use with\"; its third, gpt-4.1-nano, is shut down)", AS_OF)
+
+
+def check_preference(example: dict) -> list:
+    return preference_records.prompt_ends_on_user(example) + preference_records.no_functions(example)
+
+
+def to_preference_record(example: dict) -> dict:
+    return preference_records.openai_record(*preference_records.records_of_sides(to_record, example))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline.chat.texts import message_text
-from pipeline.targets import rules
+from pipeline.targets import preference_records, rules
 from pipeline.targets.base import FileRules, ModelFacts, RuleProblem, Sourced, unpublished
 from pipeline.targets.model_tokenizers import ESTIMATE, tokenizer_for
 
@@ -47,14 +47,20 @@ TOKENIZER_NOTE = ("Together counts with the base model's own tokenizer and chat 
                   "points at them; the other models are counted with an o200k_base ESTIMATE")
 
 
-def _model(name: str, limit: int, family: str | None) -> ModelFacts:
+DPO_LIMIT_SOURCE = ("docs.together.ai/docs/fine-tuning-models, Context Length (DPO), as compiled in "
+                    "fine-tuning-targets.md (the page copy is not stored); preference-tuning: LoRA long-context DPO "
+                    "\"splits the context in half between the two responses\"")
+
+
+def _model(name: str, limit: int, family: str | None, dpo_limit: int | None = None) -> ModelFacts:
     return ModelFacts(name=name, max_example_tokens=Sourced(limit, MODELS_PAGE, AS_OF), price_per_million=PRICE,
-                      tokenizer=tokenizer_for(family), snapshots=False)
+                      tokenizer=tokenizer_for(family), snapshots=False,
+                      preference_max_tokens=Sourced(dpo_limit, DPO_LIMIT_SOURCE, AS_OF) if dpo_limit else None)
 
 
 MODELS = (
-    _model("openai/gpt-oss-20b", 16_384, "gpt-oss"),
-    _model("openai/gpt-oss-120b", 16_384, "gpt-oss"),
+    _model("openai/gpt-oss-20b", 16_384, "gpt-oss", 8_192),
+    _model("openai/gpt-oss-120b", 16_384, "gpt-oss", 8_192),
     _model("moonshotai/Kimi-K2-Instruct-0905", 65_536, None),
     _model("moonshotai/Kimi-K2-Instruct", 65_536, None),
     _model("moonshotai/Kimi-K2-Thinking", 65_536, None),
@@ -168,3 +174,17 @@ def from_record(record: dict) -> dict:
     messages = [{k: v for k, v in m.items() if not (k == "weight" and m.get("role") != "assistant")}
                 for m in record["messages"]]
     return {"messages": messages, **({"tools": record["tools"]} if "tools" in record else {})}
+
+
+PREFERENCE = Sourced("preference_openai: input, preferred_output, non_preferred_output, no other columns; each "
+                    "output exactly one assistant message with content",
+                    f"https://docs.together.ai/docs/fine-tuning/preference-tuning; {SDK} check_file", SDK_AS_OF)
+
+
+def check_preference(example: dict) -> list[RuleProblem]:
+    return preference_records.check_both(check, example) + preference_records.prompt_ends_on_user(example)
+
+
+def to_preference_record(example: dict) -> dict:
+    return preference_records.openai_record(*preference_records.records_of_sides(to_record, example),
+                                            input_keys=("tools",))

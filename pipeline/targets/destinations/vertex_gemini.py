@@ -38,6 +38,9 @@ from pipeline.targets.deadlines import shut_down
 from pipeline.targets.rules import alternation, ends_with, roles_allowed, text_only
 
 PROVIDER = "vertex-gemini"
+NO_PREFERENCE = ("vertex-gemini: Vertex AI supervised tuning of Gemini documents no preference (DPO) format; "
+                 "remove it from `targets:` for this run, or write SFT data from the chosen replies in a "
+                 "separate run")
 TITLE = "Google Vertex AI — Gemini supervised fine-tuning"
 DOCS = "https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-prepare"
 DEFAULT_MODEL = "gemini-2.5-flash"
