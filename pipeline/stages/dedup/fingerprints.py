@@ -39,8 +39,9 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
-from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
+from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.token_stream import TokenStream
 
 BATCH = 2000
 _HASHER = TokenHasher()
@@ -106,25 +107,35 @@ def _parse(example: str) -> tuple[list, dict]:
     return (messages if isinstance(messages, list) else []), obj
 
 
-def _plain_key(message, folded: str | None) -> str | None:
+def _collapsed(text: str) -> str:
+    """`' '.join(text.split())`, without splitting a text that has nothing to collapse: a printable text holds
+    no whitespace but ' ' (every other whitespace character is unprintable)."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
+def _plain_key(message, role, folded: str | None) -> str | None:
     """Fast key of a plain text message (role, content, optional name); None for anything else.
     `folded` is the message's content casefolded (None when content is not a string)."""
-    role, name = message.get("role"), message.get("name", "")
+    name = message.get("name", "")
     if folded is None or not (isinstance(role, str) and isinstance(name, str)):
         return None
     if len(message) - ("name" in message) - ("weight" in message) != 2:
         return None
-    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(folded.split())}"
+    return f"P{role}\x1f{_collapsed(name.casefold()) if name else ''}\x1f{_collapsed(folded)}"
+
+
+def _json_part(message) -> str:
+    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _message_part(message, folded: str | None) -> str:
     """A message's share of the exact / prompt digest. Plain text messages take a fast path, others
     (tool calls, content parts, ...) canonical JSON; which path a message takes depends only on its
     normalized content, so equal conversations always get equal digests."""
-    key = _plain_key(message, folded) if isinstance(message, dict) else None
-    if key is not None:
-        return "P" + key
-    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    key = _plain_key(message, message.get("role"), folded) if isinstance(message, dict) else None
+    return _json_part(message) if key is None else key
 
 
 def _top_part(obj: dict) -> list[str]:
@@ -158,68 +169,81 @@ def _call_texts(message: dict) -> list[str]:
 
 
 def _rejected_keys(message) -> tuple[str, list[str]]:
-    """A rejected reply's share of its pair's exact digest, and its near tokens."""
+    """A rejected reply's share of its pair's exact digest, and its casefolded texts (content, tool calls)."""
     if not isinstance(message, dict):
         return "R" + _message_part(message, None), []
     content = message.get("content")
     folded = _content_text(content).casefold()
-    found = TOKEN.findall(folded)
-    for call in _call_texts(message):
-        found += tokens(call)
-    return "R" + _message_part(message, folded if isinstance(content, str) else None), found
+    texts = [folded, *(call.casefold() for call in _call_texts(message))]
+    return "R" + _message_part(message, folded if isinstance(content, str) else None), texts
 
 
-def _example_keys(example: str, include_system: bool):
-    """(exact digest, prompt digest or None, characters, near tokens with role markers, word count):
-    one pass over the messages, each message's text casefolded once."""
+def _example_keys(example: str, include_system: bool, stream: TokenStream, keys: bool = True):
+    """(exact digest, prompt digest or None, characters), with the example's near tokens written to `stream`
+    (a role marker, then the message's casefolded text and tool calls, for each message that counts):
+    one pass over the messages, each message's text casefolded once. keys=False: the tokens only."""
     messages, obj = _parse(example)
     parts: list[str] = []
-    toks: list[str] = []
-    n_chars = words = 0
+    n_chars = 0
     last = 0
+    markers, texts = stream.markers, stream.texts
+    add_marker, add_text = markers.append, texts.append
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
-            parts.append(_message_part(m, None))
+            if keys:
+                parts.append(_json_part(m))
             continue
         role, content = m.get("role"), m.get("content")
         if role == "assistant":
             last = i
-        plain = isinstance(content, str)
-        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else []
-        text = content if plain else _content_text(content)
-        folded = text.casefold()
-        parts.append(_message_part(m, folded if plain else None))
-        n_chars += len(text) + sum(len(t) for t in calls)
+        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else ()
+        if isinstance(content, str):
+            folded = content.casefold()
+            if keys:
+                parts.append(_plain_key(m, role, folded) or _json_part(m))
+                n_chars += len(content) + sum(map(len, calls))
+        else:
+            raw = _content_text(content)
+            folded = raw.casefold()
+            if keys:
+                parts.append(_json_part(m))
+                n_chars += len(raw) + sum(map(len, calls))
         if role == "system" and not include_system:
             continue
-        toks.append(f"\x00{role}")  # a marker the token regex can never produce
-        found = TOKEN.findall(folded)
-        for call in calls:
-            found += tokens(call)
-        words += len(found)
-        toks += found
+        add_marker(f"\x00{role}")  # a marker the token regex can never produce
+        add_text(folded)
+        if calls:
+            stream.extra[len(markers) - 1] = 1 + len(calls)
+            texts.extend(call.casefold() for call in calls)
+    ratings = preference.is_preference(obj) and preference.signal(obj) == "ratings"
+    if ratings:
+        rejected_part, rejected_texts = _rejected_keys(preference.rejected(obj))
+        add_marker("\x00rejected")
+        stream.extra[len(markers) - 1] = len(rejected_texts)
+        texts.extend(rejected_texts)
+    stream.end_example()
+    if not keys:
+        return None, None, 0
     top = _top_part(obj)
     prompt = _digest(parts[:last] + top) if last > 0 else None
-    if preference.is_preference(obj) and preference.signal(obj) == "ratings":
-        part, found = _rejected_keys(preference.rejected(obj))
+    if ratings:
         prompt = None if prompt is None else RATINGS_PROMPT + prompt
-        top = [*top, part]
-        words += len(found)
-        toks += ["\x00rejected", *found]
-    exact = _digest(parts + top)
-    return exact, prompt, n_chars, (toks if words else [])
+        top = [*top, rejected_part]
+    return _digest(parts + top), prompt, n_chars
 
 
-def _batch_tokens(examples: list[str], spec: FingerprintSpec):
-    exact, prompt, n_chars, all_tokens, lengths = [], [], [], [], []
+def _batch_tokens(examples: list[str], spec: FingerprintSpec, keys: bool = True):
+    """(exact, prompt, n_chars) per example (None / 0 with keys=False), then all near-token hashes of the
+    batch concatenated and the token count of each example."""
+    stream = TokenStream()
+    exact, prompt, n_chars = [], [], []
     for example in examples:
-        e, p, c, toks = _example_keys(example, spec.include_system)
+        e, p, c = _example_keys(example, spec.include_system, stream, keys)
         exact.append(e)
         prompt.append(p)
         n_chars.append(c)
-        lengths.append(len(toks))
-        all_tokens += toks
-    return exact, prompt, n_chars, _HASHER.hashes(all_tokens), np.array(lengths, dtype=np.int64)
+    hashes, lengths = stream.hashes(_HASHER)
+    return exact, prompt, n_chars, hashes, lengths
 
 
 def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprints:
@@ -237,7 +261,7 @@ def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprint
 
 def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
     """Sorted unique shingle ids of each example (for exact Jaccard)."""
-    _, _, _, hashes, lengths = _batch_tokens(examples, spec)
+    _, _, _, hashes, lengths = _batch_tokens(examples, spec, keys=False)
     ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
     ends = np.cumsum(counts)
     return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]
