@@ -139,6 +139,8 @@ def _message_part(message, folded: str | None) -> str:
 
 
 def _top_part(obj: dict) -> list[str]:
+    if obj.keys().isdisjoint(_TOP_LEVEL):
+        return []
     top = {k: normalized(obj[k]) for k in _TOP_LEVEL if k in obj}
     return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
 
@@ -196,6 +198,15 @@ def _example_keys(example: str, include_system: bool, stream: TokenStream, keys:
         role, content = m.get("role"), m.get("content")
         if role == "assistant":
             last = i
+        if len(m) == 2 and isinstance(content, str) and isinstance(role, str):  # just role and content: most messages
+            folded = content.casefold()
+            if keys:
+                parts.append(f"P{role}\x1f\x1f{_collapsed(folded)}")   # what _plain_key gives it
+                n_chars += len(content)
+            if role != "system" or include_system:
+                add_marker(f"\x00{role}")
+                add_text(folded)
+            continue
         calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else ()
         if isinstance(content, str):
             folded = content.casefold()
