@@ -61,12 +61,26 @@ class _Utf8TokenCache(dict):
         return value
 
 
+class _PackedTokenCache(dict):
+    """The same hashes for tokens of at most 8 UTF-8 bytes given as those bytes packed little-endian into an
+    int (a token never holds a zero byte, so the packing is one-to-one)."""
+
+    def __missing__(self, key: int) -> int:
+        token = key.to_bytes(8, "little").rstrip(b"\x00")
+        value = int.from_bytes(hashlib.blake2b(token, digest_size=8).digest(), "little")
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[key] = value
+        return value
+
+
 class TokenHasher:
     """Stable 64-bit token hashes with a bounded per-process cache (vocabularies repeat heavily)."""
 
     def __init__(self) -> None:
         self._cache = _TokenCache()
         self._utf8_cache = _Utf8TokenCache()
+        self._packed_cache = _PackedTokenCache()
 
     def hashes(self, toks: list[str]) -> np.ndarray:
         """uint64 hash of each token, in order (C-speed lookups; only new tokens run Python code)."""
@@ -75,6 +89,10 @@ class TokenHasher:
     def utf8_hashes(self, toks: list[bytes]) -> np.ndarray:
         """`hashes` of tokens given as UTF-8 bytes: the same value as for the token's text."""
         return np.fromiter(map(self._utf8_cache.__getitem__, toks), dtype=np.uint64, count=len(toks))
+
+    def packed_hashes(self, keys: np.ndarray) -> np.ndarray:
+        """`hashes` of tokens of at most 8 UTF-8 bytes given packed little-endian into uint64 keys."""
+        return np.fromiter(map(self._packed_cache.__getitem__, keys.tolist()), dtype=np.uint64, count=len(keys))
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:

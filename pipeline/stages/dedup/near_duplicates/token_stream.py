@@ -11,10 +11,9 @@ place. The result equals, token for token, `TOKEN.findall` on each text with eve
     or one character of a script written without spaces. So a token boundary depends only on each
     character's class, and `char_classes()` holds that class for every code point, found once per process
     by running the two classes over every code point with Python's own `re`;
-  - texts are joined with the byte 0xFF, which UTF-8 never contains (surrogates encode as by surrogatepass,
-    as TokenHasher hashes them), or with "\n" when all are ASCII; a character's class is looked up from its
-    byte when it is ASCII and from its decoded code point otherwise, and given to all of its bytes, so a
-    token is a run of bytes.
+  - texts are joined with "\n" (not a token character) and encoded once (surrogates as by surrogatepass, as
+    TokenHasher hashes them); a character's class is looked up from its byte when it is ASCII and from its
+    decoded code point otherwise, and given to all of its bytes, so a token is a run of bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import pyarrow.compute as pc
 from pipeline.stages.dedup.near_duplicates.shingles import SINGLE_CHAR, WORD_CHAR, TokenHasher
 
 OTHER, WORD, SINGLE, UNDECIDED = 0, 1, 2, 3   # character classes; UNDECIDED: a byte of a non-ASCII character
-_SEPARATOR = b"\xff"
 
 
 @lru_cache(maxsize=1)
@@ -45,62 +43,91 @@ def char_classes() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _byte_classes() -> bytes:
-    """bytes.translate table: the class of an ASCII byte; UNDECIDED for the others (0xFF, the separator: OTHER)."""
-    ascii_classes = char_classes()[:128].tolist()
-    return bytes(ascii_classes + [UNDECIDED] * 127 + [OTHER])
+    """bytes.translate table: the class of an ASCII byte; UNDECIDED for the bytes of other characters."""
+    return bytes(char_classes()[:128].tolist() + [UNDECIDED] * 128)
 
 
-def _decode_non_ascii(data: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Give every byte of each non-ASCII character its character's class (in place); return the start and end
-    byte of each SINGLE character (a token on its own)."""
-    lead = np.flatnonzero((data >= 0xC0) & (data != 0xFF))
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
+
+
+def _non_ascii(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first byte, byte count, class) of each non-ASCII character of UTF-8 `data`."""
+    lead = np.flatnonzero(data >= 0xC0)
     b0 = data[lead].astype(np.uint32)
     size = np.where(b0 < 0xE0, 2, np.where(b0 < 0xF0, 3, 4))
-    padded = np.concatenate([data, np.zeros(3, np.uint8)]).astype(np.uint32)
-    b1, b2, b3 = padded[lead + 1] & 0x3F, padded[lead + 2] & 0x3F, padded[lead + 3] & 0x3F
+    padded = np.concatenate([data, np.zeros(3, np.uint8)])
+    b1, b2, b3 = (padded[lead + k].astype(np.uint32) & 0x3F for k in (1, 2, 3))
     code = np.where(size == 2, (b0 & 0x1F) << 6 | b1,
                     np.where(size == 3, (b0 & 0x0F) << 12 | b1 << 6 | b2, (b0 & 0x07) << 18 | b1 << 12 | b2 << 6 | b3))
-    cls = char_classes()[code]
-    for k in range(4):
-        inside = size > k
-        classes[lead[inside] + k] = cls[inside]
-    single = cls == SINGLE
-    return lead[single], lead[single] + size[single]
+    return lead, size, char_classes()[code]
+
+
+def _token_spans(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes of the texts joined with "\n", first byte and end byte of each token in them, tokens per text)."""
+    text_end = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1) - 1    # in characters
+    joined = "\n".join(texts)
+    raw = joined.encode("utf-8", "surrogatepass")
+    data = np.frombuffer(raw, np.uint8)
+    classes = np.frombuffer(raw.translate(_byte_classes()), np.uint8)
+    if joined.isascii():
+        start, end = _runs(classes, WORD)
+    else:
+        classes = classes.copy()
+        lead, size, cls = _non_ascii(data)
+        for k in range(4):                      # every byte of a character takes its class
+            inside = size > k
+            classes[lead[inside] + k] = cls[inside]
+        start, end = _runs(classes, WORD)
+        single = cls == SINGLE
+        if single.any():
+            start, end = np.concatenate([start, lead[single]]), np.concatenate([end, lead[single] + size[single]])
+            order = np.argsort(start, kind="stable")
+            start, end = start[order], end[order]
+        extra = np.cumsum(size - 1)             # bytes beyond one per character, up to each non-ASCII character
+        lead_char = lead - (extra - (size - 1))
+        text_end = text_end + np.concatenate([[0], extra])[np.searchsorted(lead_char, text_end)]
+    counts = np.diff(np.searchsorted(start, text_end), prepend=0).astype(np.int64)
+    return data, start, end, counts
+
+
+def _runs(classes: np.ndarray, cls: int) -> tuple[np.ndarray, np.ndarray]:
+    """First index and end of each maximal run of `cls` in `classes`."""
+    inside = np.zeros(classes.size + 2, np.int8)
+    np.equal(classes, cls, out=inside[1:-1].view(bool))
+    edges = np.flatnonzero(inside[1:] != inside[:-1])       # a run's start, then its end, alternately
+    return edges[0::2], edges[1::2]
+
+
+def _distinct(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    encoded = pc.dictionary_encode(values)
+    return encoded.dictionary, encoded.indices.to_numpy()
 
 
 def text_token_hashes(texts: list[str], hasher: TokenHasher) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes of the tokens of every text, concatenated in order; tokens per text). Texts are casefolded."""
+    """(hashes of the tokens of every text, concatenated in order; tokens per text). Texts are casefolded.
+
+    Each distinct token is hashed once: tokens of up to 8 bytes are told apart by their bytes packed into one
+    uint64 (no token holds a zero byte), longer ones by their bytes."""
     if not texts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    single_start = single_end = np.empty(0, np.int64)
-    if all(map(str.isascii, texts)):        # one byte per character: text ends are known from the lengths
-        joined = "\n".join(texts).encode("ascii")
-        text_end = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1) - 1
-        data = np.frombuffer(joined, np.uint8)
-        classes = np.frombuffer(joined.translate(_byte_classes()), np.uint8)
-    else:
-        joined = _SEPARATOR.join([t.encode("utf-8", "surrogatepass") for t in texts])
-        data = np.frombuffer(joined, np.uint8)
-        text_end = np.append(np.flatnonzero(data == 0xFF), data.size)
-        classes = np.frombuffer(joined.translate(_byte_classes()), np.uint8).copy()
-        single_start, single_end = _decode_non_ascii(data, classes)
-    edges = np.diff((classes == WORD).view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    start, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    if single_start.size:
-        start, end = np.concatenate([start, single_start]), np.concatenate([end, single_end])
-        order = np.argsort(start, kind="stable")
-        start, end = start[order], end[order]
-    counts = np.diff(np.searchsorted(start, text_end), prepend=0).astype(np.int64)
-    if start.size == 0:
-        return np.empty(0, np.uint64), counts
-    offsets = np.zeros(start.size + 1, np.int64)
-    np.cumsum(end - start, out=offsets[1:])
-    token_bytes = data[classes != OTHER]
-    tokens = pa.LargeBinaryArray.from_buffers(pa.large_binary(), start.size,
-                                              [None, pa.py_buffer(offsets), pa.py_buffer(token_bytes)])
-    encoded = pc.dictionary_encode(tokens)
-    values = hasher.utf8_hashes(encoded.dictionary.to_pylist())
-    return values[encoded.indices.to_numpy()], counts
+    data, start, end, counts = _token_spans(texts)
+    size = end - start
+    short = size <= 8
+    hashes = np.empty(start.size, np.uint64)
+    if short.any():
+        padded = np.concatenate([data, np.zeros(8, np.uint8)])
+        window = np.ndarray((data.size,), dtype="<u8", buffer=padded, strides=(1,))   # i: bytes i..i+7
+        keys, at = _distinct(pa.array(window[start[short]] & _LOW_BYTES[size[short]], pa.uint64()))
+        hashes[short] = hasher.packed_hashes(keys.to_numpy())[at]
+    if not short.all():
+        long_start, long_size = start[~short], size[~short]
+        offsets = np.zeros(long_start.size + 1, np.int64)
+        np.cumsum(long_size, out=offsets[1:])
+        token_bytes = data[np.repeat(long_start - offsets[:-1], long_size) + np.arange(offsets[-1])]
+        tokens, at = _distinct(pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), long_start.size, [None, pa.py_buffer(offsets), pa.py_buffer(token_bytes)]))
+        hashes[~short] = hasher.utf8_hashes(tokens.to_pylist())[at]
+    return hashes, counts
 
 
 class TokenStream:
