@@ -274,3 +274,16 @@ def test_fast_path_equals_reference_on_real_files(realdata):
     examples += examples[:5]                                   # exact duplicates
     assert_fast_path_equals_reference(examples, include_system=False, num_perm=64)
     assert_fast_path_equals_reference(examples[:100], include_system=True, num_perm=64)
+
+
+def test_tokens_around_the_packed_width_are_told_apart():
+    """Tokens of up to 8 UTF-8 bytes are compared packed into an integer, longer ones by their bytes."""
+    words = ["a", "ab", "abcdefgh", "abcdefghi", "abcdefghj", "abcdefgh1", "éééé", "ééééé", "éééèé", "日本語ab",
+             "日本", "x" * 40, "x" * 41, "straße", "strasse", "ab_cd", "😀😀", "a😀", "ǅx"]
+    texts = [" ".join(words), "-".join(reversed(words)), "", "abcdefgh abcdefghi"]
+    folded = [t.casefold() for t in texts]
+    hashes, counts = text_token_hashes(folded, TokenHasher())
+    found = [TOKEN.findall(t) for t in folded]
+    assert counts.tolist() == [len(f) for f in found]
+    assert hashes.tolist() == [_token_hash(t) for f in found for t in f]
+    assert len(set(hashes[:counts[0]].tolist())) == len(set(found[0]))
