@@ -236,6 +236,8 @@ def test_every_code_point_is_split_as_findall_splits_it():
 def test_collapsed_equals_split_join():
     """The shortcut rests on this: every whitespace character but ' ' is unprintable."""
     assert [c for c in map(chr, range(0x110000)) if c.isspace() and c.isprintable()] == [" "]
+    # and casefolding a printable text keeps it printable (fingerprints' per-example shortcut)
+    assert [c for c in map(chr, range(0x110000)) if c.isprintable() and not c.casefold().isprintable()] == []
     for text in ["", " ", "a", " a", "a ", "a  b", "a b c", "a\tb", "a\xa0b", "ok.", "\u3000x", "x\x1fy", "a\u2028"]:
         assert _collapsed(text) == " ".join(text.split())
 

@@ -150,6 +150,17 @@ def _digest(parts: list[str]) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def _digests(parts: list[str], last: int, top: list[str], exact_top: list[str]) -> tuple[str, str]:
+    """(_digest(parts + exact_top), _digest(parts[:last] + top)) for 0 < last < len(parts), hashing the
+    shared prefix parts[:last] once."""
+    prefix = hashlib.blake2b("\x1e".join(parts[:last]).encode("utf-8", "surrogatepass"), digest_size=16)
+    prompt = prefix.copy()
+    if top:
+        prompt.update(("\x1e" + "\x1e".join(top)).encode("utf-8", "surrogatepass"))
+    prefix.update(("\x1e" + "\x1e".join(parts[last:] + exact_top)).encode("utf-8", "surrogatepass"))
+    return prefix.hexdigest(), prompt.hexdigest()
+
+
 def _content_text(content) -> str:
     if isinstance(content, str):
         return content
@@ -185,6 +196,10 @@ def _example_keys(example: str, include_system: bool, stream: TokenStream, keys:
     (a role marker, then the message's casefolded text and tool calls, for each message that counts):
     one pass over the messages, each message's text casefolded once. keys=False: the tokens only."""
     messages, obj = _parse(example)
+    # every string parsed from a JSON object text without escapes and unprintable characters is printable, and so
+    # is its casefolded form: its only whitespace is ' ' (no isprintable scan per message in _collapsed)
+    printable = (bool(obj) and isinstance(example, str) and "\\" not in example
+                 and (example.isascii() or example.isprintable()))
     parts: list[str] = []
     n_chars = 0
     last = 0
@@ -201,7 +216,9 @@ def _example_keys(example: str, include_system: bool, stream: TokenStream, keys:
         if len(m) == 2 and isinstance(content, str) and isinstance(role, str):  # just role and content: most messages
             folded = content.casefold()
             if keys:
-                parts.append(f"P{role}\x1f\x1f{_collapsed(folded)}")   # what _plain_key gives it
+                key = (folded if printable and "  " not in folded and folded[:1] != " " and folded[-1:] != " "
+                       else _collapsed(folded))
+                parts.append(f"P{role}\x1f\x1f{key}")   # what _plain_key gives it
                 n_chars += len(content)
             if role != "system" or include_system:
                 add_marker(f"\x00{role}")
@@ -236,11 +253,11 @@ def _example_keys(example: str, include_system: bool, stream: TokenStream, keys:
     if not keys:
         return None, None, 0
     top = _top_part(obj)
-    prompt = _digest(parts[:last] + top) if last > 0 else None
-    if ratings:
-        prompt = None if prompt is None else RATINGS_PROMPT + prompt
-        top = [*top, rejected_part]
-    return _digest(parts + top), prompt, n_chars
+    exact_top = [*top, rejected_part] if ratings else top
+    if last == 0:
+        return _digest(parts + exact_top), None, n_chars
+    exact, prompt = _digests(parts, last, top, exact_top)
+    return exact, (RATINGS_PROMPT + prompt if ratings else prompt), n_chars
 
 
 def _batch_tokens(examples: list[str], spec: FingerprintSpec, keys: bool = True):
@@ -260,7 +277,8 @@ def _batch_tokens(examples: list[str], spec: FingerprintSpec, keys: bool = True)
 def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprints:
     exact, prompt, n_chars, hashes, lengths = _batch_tokens(examples, spec)
     ends = np.cumsum(lengths)
-    near_key = [hashlib.blake2b(hashes[e - n:e].tobytes(), digest_size=16).hexdigest() if n else None
+    view = memoryview(hashes.view(np.uint8))
+    near_key = [hashlib.blake2b(view[8 * (e - n):8 * e], digest_size=16).hexdigest() if n else None
                 for n, e in zip(lengths.tolist(), ends.tolist())]
     if spec.signatures:
         ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)

@@ -48,6 +48,8 @@ def _byte_classes() -> bytes:
 
 
 _LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
+_PACKED = 16       # tokens of up to this many bytes are told apart by their bytes packed into two uint64
+_PAD = _PACKED     # trailing separators, so that a packed read from any token's first byte stays in the data
 
 
 def _non_ascii(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,9 +65,10 @@ def _non_ascii(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _token_spans(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(UTF-8 bytes of the texts joined with "\n", first byte and end byte of each token in them, tokens per text)."""
+    """(UTF-8 bytes of the texts joined with "\n" and followed by _PAD of them, first byte and end byte of each
+    token in them, tokens per text)."""
     text_end = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1) - 1    # in characters
-    joined = "\n".join(texts)
+    joined = "\n".join(texts + [""] * _PAD)
     raw = joined.encode("utf-8", "surrogatepass")
     data = np.frombuffer(raw, np.uint8)
     classes = np.frombuffer(raw.translate(_byte_classes()), np.uint8)
@@ -106,27 +109,35 @@ def _distinct(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def text_token_hashes(texts: list[str], hasher: TokenHasher) -> tuple[np.ndarray, np.ndarray]:
     """(hashes of the tokens of every text, concatenated in order; tokens per text). Texts are casefolded.
 
-    Each distinct token is hashed once: tokens of up to 8 bytes are told apart by their bytes packed into one
-    uint64 (no token holds a zero byte), longer ones by their bytes."""
+    Each distinct token is hashed once. Tokens of up to 16 bytes are told apart by those bytes zero-padded
+    (no token holds a zero byte): packed into one uint64 when they fit in 8 bytes, else as 16 bytes;
+    longer ones by their bytes."""
     if not texts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
     data, start, end, counts = _token_spans(texts)
     size = end - start
-    short = size <= 8
     hashes = np.empty(start.size, np.uint64)
+    window = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))   # i: bytes i..i+7
+    short = size <= 8
     if short.any():
-        padded = np.concatenate([data, np.zeros(8, np.uint8)])
-        window = np.ndarray((data.size,), dtype="<u8", buffer=padded, strides=(1,))   # i: bytes i..i+7
         keys, at = _distinct(pa.array(window[start[short]] & _LOW_BYTES[size[short]], pa.uint64()))
         hashes[short] = hasher.packed_hashes(keys.to_numpy())[at]
-    if not short.all():
-        long_start, long_size = start[~short], size[~short]
+    middle = ~short & (size <= _PACKED)
+    if middle.any():
+        pair = np.empty((int(middle.sum()), 2), "<u8")
+        pair[:, 0] = window[start[middle]]
+        pair[:, 1] = window[start[middle] + 8] & _LOW_BYTES[size[middle] - 8]
+        keys, at = _distinct(pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(pair), [None, pa.py_buffer(pair)]))
+        hashes[middle] = hasher.utf8_hashes([k.rstrip(b"\x00") for k in keys.to_pylist()])[at]
+    long_ = size > _PACKED
+    if long_.any():
+        long_start, long_size = start[long_], size[long_]
         offsets = np.zeros(long_start.size + 1, np.int64)
         np.cumsum(long_size, out=offsets[1:])
         token_bytes = data[np.repeat(long_start - offsets[:-1], long_size) + np.arange(offsets[-1])]
         tokens, at = _distinct(pa.LargeBinaryArray.from_buffers(
             pa.large_binary(), long_start.size, [None, pa.py_buffer(offsets), pa.py_buffer(token_bytes)]))
-        hashes[~short] = hasher.utf8_hashes(tokens.to_pylist())[at]
+        hashes[long_] = hasher.utf8_hashes(tokens.to_pylist())[at]
     return hashes, counts
 
 
