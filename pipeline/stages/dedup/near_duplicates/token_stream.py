@@ -115,14 +115,14 @@ def text_token_hashes(texts: list[str], hasher: TokenHasher) -> tuple[np.ndarray
     if not texts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
     data, start, end, counts = _token_spans(texts)
+    if start.size == 0:
+        return np.empty(0, np.uint64), counts
     size = end - start
-    hashes = np.empty(start.size, np.uint64)
     window = np.ndarray((data.size - 7,), dtype="<u8", buffer=data, strides=(1,))   # i: bytes i..i+7
-    short = size <= 8
-    if short.any():
-        keys, at = _distinct(pa.array(window[start[short]] & _LOW_BYTES[size[short]], pa.uint64()))
-        hashes[short] = hasher.packed_hashes(keys.to_numpy())[at]
-    middle = ~short & (size <= _PACKED)
+    # every token's packed bytes; 0 (no token's: tokens are not empty) for the longer ones, set below
+    keys, at = _distinct(pa.array(window[start] & _LOW_BYTES[np.where(size <= 8, size, 0)], pa.uint64()))
+    hashes = hasher.packed_hashes(keys.to_numpy())[at]
+    middle = (size > 8) & (size <= _PACKED)
     if middle.any():
         pair = np.empty((int(middle.sum()), 2), "<u8")
         pair[:, 0] = window[start[middle]]
