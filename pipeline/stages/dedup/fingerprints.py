@@ -24,7 +24,11 @@ near-duplicate link between two ratings pairs of one prompt: the layout made the
 short rejected reply adds too few shingles to keep two such pairs under the threshold.
 
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
-input is large; results do not depend on the number of workers.
+input is large; results do not depend on the number of workers. In a batch, Python makes one pass over each
+example's messages (parse, casefold, exact/prompt keys) and writes the near tokens' texts to a TokenStream;
+the whole batch's texts are then split and hashed at once (near_duplicates/token_stream.py), and shingles
+and signatures computed with numpy. tests/test_dedup_fast_path.py holds the plain per-example reference
+this must equal.
 """
 
 from __future__ import annotations
