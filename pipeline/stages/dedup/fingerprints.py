@@ -24,7 +24,11 @@ near-duplicate link between two ratings pairs of one prompt: the layout made the
 short rejected reply adds too few shingles to keep two such pairs under the threshold.
 
 Work is done per batch of examples (`fingerprint_batch`), as tasks on the run's Executor when the
-input is large; results do not depend on the number of workers.
+input is large; results do not depend on the number of workers. In a batch, Python makes one pass over each
+example's messages (parse, casefold, exact/prompt keys) and writes the near tokens' texts to a TokenStream;
+the whole batch's texts are then split and hashed at once (near_duplicates/token_stream.py), and shingles
+and signatures computed with numpy. tests/test_dedup_fast_path.py holds the plain per-example reference
+this must equal.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from pipeline.chat import preference
 from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.pairs import exact_jaccard
-from pipeline.stages.dedup.near_duplicates.shingles import TOKEN, TokenHasher, shingle_ids, tokens
+from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.token_stream import TokenStream
 
 BATCH = 2000
 PAIRS_PER_TASK = 50_000  # candidate pairs verified per task
@@ -108,28 +113,40 @@ def _parse(example: str) -> tuple[list, dict]:
     return (messages if isinstance(messages, list) else []), obj
 
 
-def _plain_key(message, folded: str | None) -> str | None:
+def _collapsed(text: str) -> str:
+    """`' '.join(text.split())`, without splitting a text that has nothing to collapse: a printable text holds
+    no whitespace but ' ' (every other whitespace character is unprintable)."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
+def _plain_key(message, role, folded: str | None) -> str | None:
     """Fast key of a plain text message (role, content, optional name); None for anything else.
     `folded` is the message's content casefolded (None when content is not a string)."""
-    role, name = message.get("role"), message.get("name", "")
+    name = message.get("name", "")
     if folded is None or not (isinstance(role, str) and isinstance(name, str)):
         return None
     if len(message) - ("name" in message) - ("weight" in message) != 2:
         return None
-    return f"{role}\x1f{' '.join(name.casefold().split())}\x1f{' '.join(folded.split())}"
+    return f"P{role}\x1f{_collapsed(name.casefold()) if name else ''}\x1f{_collapsed(folded)}"
+
+
+def _json_part(message) -> str:
+    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _message_part(message, folded: str | None) -> str:
     """A message's share of the exact / prompt digest. Plain text messages take a fast path, others
     (tool calls, content parts, ...) canonical JSON; which path a message takes depends only on its
     normalized content, so equal conversations always get equal digests."""
-    key = _plain_key(message, folded) if isinstance(message, dict) else None
-    if key is not None:
-        return "P" + key
-    return "J" + json.dumps(message_key(message), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    key = _plain_key(message, message.get("role"), folded) if isinstance(message, dict) else None
+    return _json_part(message) if key is None else key
 
 
 def _top_part(obj: dict) -> list[str]:
+    if obj.keys().isdisjoint(_TOP_LEVEL):
+        return []
     top = {k: normalized(obj[k]) for k in _TOP_LEVEL if k in obj}
     return ["T" + json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":"))] if top else []
 
@@ -137,6 +154,17 @@ def _top_part(obj: dict) -> list[str]:
 def _digest(parts: list[str]) -> str:
     text = "\x1e".join(parts)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _digests(parts: list[str], last: int, top: list[str], exact_top: list[str]) -> tuple[str, str]:
+    """(_digest(parts + exact_top), _digest(parts[:last] + top)) for 0 < last < len(parts), hashing the
+    shared prefix parts[:last] once."""
+    prefix = hashlib.blake2b("\x1e".join(parts[:last]).encode("utf-8", "surrogatepass"), digest_size=16)
+    prompt = prefix.copy()
+    if top:
+        prompt.update(("\x1e" + "\x1e".join(top)).encode("utf-8", "surrogatepass"))
+    prefix.update(("\x1e" + "\x1e".join(parts[last:] + exact_top)).encode("utf-8", "surrogatepass"))
+    return prefix.hexdigest(), prompt.hexdigest()
 
 
 def _content_text(content) -> str:
@@ -160,74 +188,103 @@ def _call_texts(message: dict) -> list[str]:
 
 
 def _rejected_keys(message) -> tuple[str, list[str]]:
-    """A rejected reply's share of its pair's exact digest, and its near tokens."""
+    """A rejected reply's share of its pair's exact digest, and its casefolded texts (content, tool calls)."""
     if not isinstance(message, dict):
         return "R" + _message_part(message, None), []
     content = message.get("content")
     folded = _content_text(content).casefold()
-    found = TOKEN.findall(folded)
-    for call in _call_texts(message):
-        found += tokens(call)
-    return "R" + _message_part(message, folded if isinstance(content, str) else None), found
+    texts = [folded, *(call.casefold() for call in _call_texts(message))]
+    return "R" + _message_part(message, folded if isinstance(content, str) else None), texts
 
 
-def _example_keys(example: str, include_system: bool):
-    """(exact digest, prompt digest or None, characters, near tokens with role markers, word count):
-    one pass over the messages, each message's text casefolded once."""
+def _example_keys(example: str, include_system: bool, stream: TokenStream, keys: bool = True):
+    """(exact digest, prompt digest or None, characters), with the example's near tokens written to `stream`
+    (a role marker, then the message's casefolded text and tool calls, for each message that counts):
+    one pass over the messages, each message's text casefolded once. keys=False: the tokens only."""
     messages, obj = _parse(example)
+    # every string parsed from a JSON object text without escapes and unprintable characters is printable, and so
+    # is its casefolded form: its only whitespace is ' ' (no isprintable scan per message in _collapsed)
+    printable = (bool(obj) and isinstance(example, str) and "\\" not in example
+                 and (example.isascii() or example.isprintable()))
     parts: list[str] = []
-    toks: list[str] = []
-    n_chars = words = 0
+    n_chars = 0
     last = 0
+    markers, texts = stream.markers, stream.texts
+    add_marker, add_text = markers.append, texts.append
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
-            parts.append(_message_part(m, None))
+            if keys:
+                parts.append(_json_part(m))
             continue
         role, content = m.get("role"), m.get("content")
         if role == "assistant":
             last = i
-        plain = isinstance(content, str)
-        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else []
-        text = content if plain else _content_text(content)
-        folded = text.casefold()
-        parts.append(_message_part(m, folded if plain else None))
-        n_chars += len(text) + sum(len(t) for t in calls)
+        if len(m) == 2 and isinstance(content, str) and isinstance(role, str):  # just role and content: most messages
+            folded = content.casefold()
+            if keys:
+                key = (folded if printable and "  " not in folded and folded[:1] != " " and folded[-1:] != " "
+                       else _collapsed(folded))
+                parts.append(f"P{role}\x1f\x1f{key}")   # what _plain_key gives it
+                n_chars += len(content)
+            if role != "system" or include_system:
+                add_marker(f"\x00{role}")
+                add_text(folded)
+            continue
+        calls = _call_texts(m) if "tool_calls" in m or "function_call" in m else ()
+        if isinstance(content, str):
+            folded = content.casefold()
+            if keys:
+                parts.append(_plain_key(m, role, folded) or _json_part(m))
+                n_chars += len(content) + sum(map(len, calls))
+        else:
+            raw = _content_text(content)
+            folded = raw.casefold()
+            if keys:
+                parts.append(_json_part(m))
+                n_chars += len(raw) + sum(map(len, calls))
         if role == "system" and not include_system:
             continue
-        toks.append(f"\x00{role}")  # a marker the token regex can never produce
-        found = TOKEN.findall(folded)
-        for call in calls:
-            found += tokens(call)
-        words += len(found)
-        toks += found
+        add_marker(f"\x00{role}")  # a marker the token regex can never produce
+        add_text(folded)
+        if calls:
+            stream.extra[len(markers) - 1] = 1 + len(calls)
+            texts.extend(call.casefold() for call in calls)
+    ratings = preference.is_preference(obj) and preference.signal(obj) == "ratings"
+    if ratings:
+        rejected_part, rejected_texts = _rejected_keys(preference.rejected(obj))
+        add_marker("\x00rejected")
+        stream.extra[len(markers) - 1] = len(rejected_texts)
+        texts.extend(rejected_texts)
+    stream.end_example()
+    if not keys:
+        return None, None, 0
     top = _top_part(obj)
-    prompt = _digest(parts[:last] + top) if last > 0 else None
-    if preference.is_preference(obj) and preference.signal(obj) == "ratings":
-        part, found = _rejected_keys(preference.rejected(obj))
-        prompt = None if prompt is None else RATINGS_PROMPT + prompt
-        top = [*top, part]
-        words += len(found)
-        toks += ["\x00rejected", *found]
-    exact = _digest(parts + top)
-    return exact, prompt, n_chars, (toks if words else [])
+    exact_top = [*top, rejected_part] if ratings else top
+    if last == 0:
+        return _digest(parts + exact_top), None, n_chars
+    exact, prompt = _digests(parts, last, top, exact_top)
+    return exact, (RATINGS_PROMPT + prompt if ratings else prompt), n_chars
 
 
-def _batch_tokens(examples: list[str], spec: FingerprintSpec):
-    exact, prompt, n_chars, all_tokens, lengths = [], [], [], [], []
+def _batch_tokens(examples: list[str], spec: FingerprintSpec, keys: bool = True):
+    """(exact, prompt, n_chars) per example (None / 0 with keys=False), then all near-token hashes of the
+    batch concatenated and the token count of each example."""
+    stream = TokenStream()
+    exact, prompt, n_chars = [], [], []
     for example in examples:
-        e, p, c, toks = _example_keys(example, spec.include_system)
+        e, p, c = _example_keys(example, spec.include_system, stream, keys)
         exact.append(e)
         prompt.append(p)
         n_chars.append(c)
-        lengths.append(len(toks))
-        all_tokens += toks
-    return exact, prompt, n_chars, _HASHER.hashes(all_tokens), np.array(lengths, dtype=np.int64)
+    hashes, lengths = stream.hashes(_HASHER)
+    return exact, prompt, n_chars, hashes, lengths
 
 
 def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprints:
     exact, prompt, n_chars, hashes, lengths = _batch_tokens(examples, spec)
     ends = np.cumsum(lengths)
-    near_key = [hashlib.blake2b(hashes[e - n:e].tobytes(), digest_size=16).hexdigest() if n else None
+    view = memoryview(hashes.view(np.uint8))
+    near_key = [hashlib.blake2b(view[8 * (e - n):8 * e], digest_size=16).hexdigest() if n else None
                 for n, e in zip(lengths.tolist(), ends.tolist())]
     if spec.signatures:
         ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
@@ -239,7 +296,7 @@ def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprint
 
 def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
     """Sorted unique shingle ids of each example (for exact Jaccard)."""
-    _, _, _, hashes, lengths = _batch_tokens(examples, spec)
+    _, _, _, hashes, lengths = _batch_tokens(examples, spec, keys=False)
     ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
     ends = np.cumsum(counts)
     return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]

@@ -19,7 +19,9 @@ import re
 import numpy as np
 
 _NO_SPACE_SCRIPTS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-TOKEN = re.compile(rf"[^\W{_NO_SPACE_SCRIPTS}]+|[{_NO_SPACE_SCRIPTS}]")
+WORD_CHAR = rf"[^\W{_NO_SPACE_SCRIPTS}]"      # a word character of a script written with spaces
+SINGLE_CHAR = rf"[{_NO_SPACE_SCRIPTS}]"          # a character that is a token on its own
+TOKEN = re.compile(f"{WORD_CHAR}+|{SINGLE_CHAR}")
 
 # Odd 64-bit multipliers, one per position in a shingle (shingle_size is capped at len(_POSITION)).
 _POSITION = np.array([
@@ -37,28 +39,60 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.casefold())
 
 
+class _TokenCache(dict):
+    """token -> stable 64-bit hash (unsigned); a missing token is hashed on lookup and kept, up to _CACHE_LIMIT."""
+
+    def __missing__(self, token: str) -> int:
+        value = int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[token] = value
+        return value
+
+
+class _Utf8TokenCache(dict):
+    """The same hashes for tokens given as their UTF-8 bytes (surrogates encoded as by surrogatepass)."""
+
+    def __missing__(self, token: bytes) -> int:
+        value = int.from_bytes(hashlib.blake2b(token, digest_size=8).digest(), "little")
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[token] = value
+        return value
+
+
+class _PackedTokenCache(dict):
+    """The same hashes for tokens of at most 8 UTF-8 bytes given as those bytes packed little-endian into an
+    int (a token never holds a zero byte, so the packing is one-to-one)."""
+
+    def __missing__(self, key: int) -> int:
+        token = key.to_bytes(8, "little").rstrip(b"\x00")
+        value = int.from_bytes(hashlib.blake2b(token, digest_size=8).digest(), "little")
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        self[key] = value
+        return value
+
+
 class TokenHasher:
     """Stable 64-bit token hashes with a bounded per-process cache (vocabularies repeat heavily)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, int] = {}
-
-    def _new(self, token: str) -> int:
-        value = int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                               "little", signed=True)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[token] = value
-        return value
+        self._cache = _TokenCache()
+        self._utf8_cache = _Utf8TokenCache()
+        self._packed_cache = _PackedTokenCache()
 
     def hashes(self, toks: list[str]) -> np.ndarray:
-        cache = self._cache
-        values = list(map(cache.get, toks))       # C-speed lookups; misses come back as None
-        if None in values:
-            for i, v in enumerate(values):
-                if v is None:                     # a word new in this batch may have been added just before
-                    values[i] = cache.get(toks[i]) or self._new(toks[i])
-        return np.array(values, dtype=np.int64).view(np.uint64)
+        """uint64 hash of each token, in order (C-speed lookups; only new tokens run Python code)."""
+        return np.fromiter(map(self._cache.__getitem__, toks), dtype=np.uint64, count=len(toks))
+
+    def utf8_hashes(self, toks: list[bytes]) -> np.ndarray:
+        """`hashes` of tokens given as UTF-8 bytes: the same value as for the token's text."""
+        return np.fromiter(map(self._utf8_cache.__getitem__, toks), dtype=np.uint64, count=len(toks))
+
+    def packed_hashes(self, keys: np.ndarray) -> np.ndarray:
+        """`hashes` of tokens of at most 8 UTF-8 bytes given packed little-endian into uint64 keys."""
+        return np.fromiter(map(self._packed_cache.__getitem__, keys.tolist()), dtype=np.uint64, count=len(keys))
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:

@@ -62,6 +62,8 @@ def minhash_signatures(ids: np.ndarray, counts: np.ndarray, num_perm: int, seed:
     # documents in groups of about _CHUNK_SHINGLES shingles so a (permutations x shingles) block stays in
     # cache; the minimum runs along the contiguous axis (numpy's reduceat is ~20x slower across rows)
     group = (ends[present] - 1) // _CHUNK_SHINGLES
+    # one work buffer for every block (a fresh block of this size costs page faults each time)
+    buffer = np.empty(min(_PERM_BLOCK, num_perm) * (_CHUNK_SHINGLES + int(counts.max())), np.uint32)
     for g in np.unique(group):
         docs = present[group == g]
         first, last = ends[docs[0]] - counts[docs[0]], ends[docs[-1]]
@@ -69,7 +71,8 @@ def minhash_signatures(ids: np.ndarray, counts: np.ndarray, num_perm: int, seed:
         mixed = mixed_all[first:last]
         for lo in range(0, num_perm, _PERM_BLOCK):
             hi = min(lo + _PERM_BLOCK, num_perm)
-            permuted = np.multiply.outer(a[lo:hi], mixed)     # wraps mod 2^32, as datasketch's does
+            permuted = buffer[:(hi - lo) * mixed.size].reshape(hi - lo, mixed.size)
+            np.multiply(a[lo:hi, None], mixed[None, :], out=permuted)   # wraps mod 2^32, as datasketch's does
             permuted += b[lo:hi, None]
             out[docs, lo:hi] = np.minimum.reduceat(permuted, starts, axis=1).T
     return out
