@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import json
-import json.scanner
 import re
 import string
 import unicodedata
@@ -54,6 +52,7 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 from pipeline.engine.facts import FirstNPerKey, Histogram, Same, Sum, Tally
+from pipeline.engine.records import loads_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.heuristics.pair_checks import PAIR_REASONS, pair_hits
 from pipeline.stages.heuristics.repetition import WORD, content_text, repeated_line, trigram_share
@@ -78,17 +77,6 @@ _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase
 _WORDS_LATIN1 = bytes((_LOWER[b] if chr(b).isalnum() or b == ord("_") else ord(" ")) for b in range(256))
 _THREE_SPACES = "chatprep.heuristics.three_spaces"  # encode error handler: 3 spaces per character
 codecs.register_error(_THREE_SPACES, lambda e: ("   " * (e.end - e.start), e.end))
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
-
-
-def _loads(text: str):
-    """json.loads(text) without its whitespace handling, for the compact text the pipeline writes."""
-    try:
-        obj, end = _SCAN(text, 0)
-        return obj if end == len(text) else json.loads(text)
-    except (StopIteration, ValueError):
-        return json.loads(text)  # which says what is wrong
-
 
 
 def histogram(values: list[float], edges: list[float]) -> Histogram:
@@ -304,7 +292,7 @@ class _Checker:
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     checker = _Checker(params)
-    check, loads = checker.check, _loads
+    check, loads = checker.check, loads_example
     turns: list[int] = []
     reply_chars: list[int] = []
     ratios: list[float] = []

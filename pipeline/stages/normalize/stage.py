@@ -30,7 +30,6 @@ Facts (stats["facts"]["normalize"]):
 from __future__ import annotations
 
 import copy
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -42,7 +41,7 @@ from ftfy.badness import MOJIBAKE_CATEGORIES
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import Concat, Same, Sum, Tally
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
 RUNS = "per_part"
@@ -222,7 +221,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     pool_emptied = 0
     for i, text in enumerate(examples):
         try:
-            obj = json.loads(text)
+            obj = loads_example(text)
         except ValueError:
             continue  # not JSON: validate reports it
         if _plain_texts_quiet(obj, cleaner):

@@ -38,7 +38,6 @@ running every detector on every text.
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 
 import polars as pl
@@ -46,7 +45,7 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.pii.patterns import (
     GATES,
@@ -252,7 +251,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         # [(where, role, side, text slot)])
         pending = []
         for row, raw in enumerate(examples.slice(first, BLOCK).to_list(), first):
-            obj = json.loads(raw)
+            obj = loads_example(raw)
             pair = isinstance(obj, dict) and preference.is_preference(obj)
             if pair and tally.by_side is None:
                 tally.by_side = Counter()
