@@ -51,9 +51,10 @@ SEGMENT = ("normalize", "pii", "validate", "heuristics", "language")
 STAGES = (*SEGMENT, "tokens")
 
 
-def convert(n: int, data: Path, work: Path) -> tuple[object, list[Path]]:
-    """The bench config for n synthetic conversations, and its converted example parts (written in `work`)."""
-    csv = synthetic.write(n, data)["csv"]
+def convert(n: int, data: Path, work: Path, csv: Path | None = None) -> tuple[object, list[Path]]:
+    """The bench config for n synthetic conversations (or the bench-shaped CSV `csv`), and its converted
+    example parts (written in `work`)."""
+    csv = csv or synthetic.write(n, data)["csv"]
     config = load_config(bench_config(csv, work, moderation=False))
     writer = PartWriter(work / "parts", "examples", config.execution.chunk_size, example_schema(config))
     read_and_convert(config, resolve_sources(config.inputs), writer, lambda *a: None)
@@ -113,12 +114,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=1, help="runs; the least CPU time per stage counts")
     ap.add_argument("--profile", choices=STAGES, help="print the cProfile of this stage (last run)")
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data", help="folder of synthetic_<n>.csv")
+    ap.add_argument("--csv", type=Path, help="another CSV of the synthetic one's columns (conversation_id, speaker, "
+                    "text), e.g. one of real messages; --n is then ignored")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken_cache"))
     stages = [s for s in STAGES if s in args.stages]
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
-        config, paths = convert(args.n, args.data, Path(tmp))
+        config, paths = convert(args.n, args.data, Path(tmp), args.csv)
         best: dict[str, float] = {}
         digests = set()
         for k in range(args.repeat):
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{s:<11} {rows[s]:>9,} examples  {best[s]:>7.2f} CPU s  {rows[s] / best[s]:>9,.0f} examples/CPU s")
     print(f"{'total':<11} {'':>9}           {sum(best.values()):>7.2f} CPU s   outputs digest {digest}")
     print(prof, end="")
-    results = {"n": args.n, "python": sys.version.split()[0], "digest": digest,
+    results = {"n": args.n, "csv": str(args.csv or ""), "python": sys.version.split()[0], "digest": digest,
                "stages": {s: {"examples": rows[s], "cpu_seconds": round(best[s], 3)} for s in stages}}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
