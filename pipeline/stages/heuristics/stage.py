@@ -168,6 +168,9 @@ class _Checker:
         self.phrases = [_phrase_key(x) for x in params.refusal_phrases]
         self.phrase_words = [x.split() for x in self.phrases]
         self.anchors = phrase_anchors(self.phrases) if self.phrases else []
+        # per anchor, the phrases (as word lists) one of whose words holds it: every phrase is listed under an
+        # anchor (phrase_anchors), so a text holding all words of a phrase holds an anchor listing that phrase
+        self.anchor_phrases = [(a, [ws for ws in self.phrase_words if any(a in w for w in ws)]) for a in self.anchors]
         # n words need at least 2n - 1 characters, n lines of >= 10 characters at least 11n - 1 (casefold makes
         # at most 3 characters of one); OFF, a length no text reaches, for a check switched off
         self.min_words = params.repetition_min_words if params.max_duplicate_trigram_fraction is not None else None
@@ -229,7 +232,8 @@ class _Checker:
                 if w in folded:
                     for i in trained:
                         folded = fold(texts[i])
-                        if not any(all(w in folded for w in words) for words in self.phrase_words):
+                        if not any(all(w in folded for w in words) for a, listed in self.anchor_phrases
+                                   if a in folded for words in listed):
                             continue
                         text_key = _phrase_key(texts[i])
                         phrase = next((x for x in self.phrases if x in text_key), None)
