@@ -125,6 +125,19 @@ def _scanned_messages(obj, roles: frozenset, rejected: dict | None = None):
             yield where, side, message
 
 
+def _scanned_count(obj, roles: frozenset) -> int:
+    """len(list(_scanned_messages(obj, roles))), without labelling each message (every example is counted,
+    few are scanned)."""
+    if not isinstance(obj, dict) or preference.is_preference(obj):
+        return sum(1 for _ in _scanned_messages(obj, roles))
+    n = 0
+    for message in obj.get("messages") or ():
+        if isinstance(message, dict):
+            role, content = message.get("role"), message.get("content")
+            n += isinstance(role, str) and role in roles and isinstance(content, (str, list))
+    return n
+
+
 class _Scan:
     """One example's detections: (where, role, side, type, redacted snippet) and the rewritten text; its
     near-misses: (where, role, miss, redacted text, start, end); their snippets are cut only for the samples
@@ -262,7 +275,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                                                      in scanned for slot in text_slots(message, refusals=False)]))
                 tally.scanned_messages += len(scanned)
             else:
-                tally.scanned_messages += sum(1 for _ in _scanned_messages(obj, roles))
+                tally.scanned_messages += _scanned_count(obj, roles)
         texts = _text_series([slot.get() for *_, slots in pending for *_, slot in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, rejected, slots in pending:
