@@ -41,7 +41,7 @@ from bench.__main__ import bench_config
 from pipeline.config_loader import load_config
 from pipeline.convert.step import example_schema, read_and_convert
 from pipeline.engine.parts import PartWriter
-from pipeline.engine.segments import split_decisions, stage_facts
+from pipeline.engine.segments import finish_run, split_decisions, stage_facts
 from pipeline.engine.stage import StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.stages import stage_module
@@ -98,6 +98,10 @@ def run_once(config, paths: list[Path], stages: list[str], profile: str | None, 
                 facts[name].append(out.facts)
                 chunk = kept
             outputs.append(chunk)
+        for name in group:  # once all parts ran, as the engine does
+            t = time.process_time()
+            finish_run(stage_module(name), params[name], ctx)
+            cpu[name] += time.process_time() - t
     for name in stages:
         rendered = stage_facts(stage_module(name), params[name], facts[name])
         digest.update(json.dumps(rendered, sort_keys=True, default=str).encode())
