@@ -108,6 +108,18 @@ def test_estimate_reads_the_user_text_then_the_assistant_text():
     assert estimate_languages([]) == []
 
 
+def test_estimates_are_stored_where_a_later_run_reads_them(tmp_path, monkeypatch):
+    from pipeline.stages.language import detection
+
+    examples = [chat("How do I change the delivery address of my order, please?", "ok"),
+                chat("Wie kann ich die Lieferadresse meiner Bestellung ändern, bitte?", "ok")]
+    detection._MEMORY.clear()  # answers of earlier tests would not be stored again
+    assert estimate_languages(examples, tmp_path) == ["en", "de"]
+    detection._MEMORY.clear()  # a later run: a new process
+    monkeypatch.setattr(detection, "batch_detector", lambda *a, **k: pytest.fail("detected again"))
+    assert estimate_languages(examples, tmp_path) == ["en", "de"]
+
+
 def test_previews_are_one_escaped_line():
     text = 'say "hi"\nthen\x1b[31mred\u202e and\u2028more'
     assert escaped(text) == 'say \\"hi\\"\\nthen\\u001b[31mred\\u202e and\\u2028more'

@@ -321,6 +321,17 @@ def test_fast_checks_decide_as_the_plain_definitions(params, examples):
             assert detail.startswith(want[0][1]), (detail, want)
 
 
+def test_a_phrase_whose_anchor_is_inside_one_of_its_words_is_found():
+    # "aim be" makes "aim" an anchor, and "xaim" holds no anchor as a whole word, only inside "xaim": the phrase
+    # must be looked for under "aim" too
+    from pipeline.stages.heuristics.stage import phrase_anchors
+
+    assert phrase_anchors(["xaim", "aim be"]) == ["aim"]
+    out = run([chat("hi", "Warum XAIM?"), chat("hi", "aim to be")], refusal_phrases=["xaim", "aim be"])
+    assert decisions(out) == [("refusal_boilerplate", "message 2 (assistant): contains 'xaim': 'Warum XAIM?'"),
+                              (None, None)]
+
+
 @given(texts_st, texts_st)
 def test_precheck_keys_are_necessary_conditions(a, b):
     from pipeline.stages.heuristics.stage import _normalise, _phrase_key, ascii_key, fold

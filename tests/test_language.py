@@ -39,8 +39,9 @@ def stage_output(examples: list[dict], cache_dir: Path, **params):
 
 
 def run(examples: list[dict], cache_dir: Path, **params):
-    """The stage's output, with its facts as the runner reports them."""
+    """The stage's output, with its facts as the runner reports them (and its run finished, as the runner does)."""
     out, params = stage_output(examples, cache_dir, **params)
+    language.finish_run(params, StageContext(None, cache_dir / "out", cache_dir, lambda **k: None, lambda m: None))
     return replace(out, facts=stage_facts(language, params, [out.facts]))
 
 
@@ -169,6 +170,39 @@ def test_cache_in_memory_and_on_disk(tmp_path):
     assert again.frame["language"].to_list() == first.frame["language"].to_list()
 
 
+def test_parts_append_their_detections_and_the_run_merges_them_in_key_order(tmp_path):
+    import sqlite3
+
+    examples = [chat([EN[0]], [EN[1]]), chat([DE[0]], [DE[1]])]
+    first, params = stage_output(examples, tmp_path, disk_cache=True)  # one part, not finished yet
+    cache = DetectionCache(params.backend, tmp_path)
+
+    def rows(table: str) -> list:
+        with sqlite3.connect(tmp_path / "language_detections.sqlite") as con:
+            return con.execute(f"SELECT key, check_key, lang FROM {table}").fetchall()
+
+    stored = rows(f"{cache.table}_new")
+    assert render(first.facts)["cache"] == {"hits": 0, "misses": 4}
+    assert len(stored) == 4 and rows(cache.table) == []  # appended, not in the keyed table yet
+    language_detection._MEMORY.clear()
+    again, _ = stage_output(examples, tmp_path, disk_cache=True)  # another part of the same run: detected again
+    assert render(again.facts)["cache"] == {"hits": 0, "misses": 4} and len(rows(f"{cache.table}_new")) == 8
+    language.finish_run(params, StageContext(None, tmp_path, tmp_path, lambda **k: None, lambda m: None))
+    assert rows(cache.table) == sorted(set(stored)) and rows(f"{cache.table}_new") == []  # one row per text
+    language_detection._MEMORY.clear()
+    assert run(examples, tmp_path, disk_cache=True).facts["cache"] == {"hits": 4, "misses": 0}
+    assert rows(f"{cache.table}_new") == []  # nothing new to store
+
+
+def test_a_cache_file_that_cannot_be_merged_warns(tmp_path):
+    warnings: list[str] = []
+    language_detection.merge_stored(tmp_path, warnings.append)  # no file yet: nothing to do
+    assert warnings == []
+    (tmp_path / "language_detections.sqlite").write_bytes(b"not a database" * 100)
+    language_detection.merge_stored(tmp_path, warnings.append)
+    assert len(warnings) == 1 and "the next run detects this run's texts again" in warnings[0]
+
+
 def test_unusable_disk_cache_warns_and_continues(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -224,6 +258,7 @@ def run_chunks(examples: list[dict], cache_dir: Path, sizes: list[int], **params
     for size in [*sizes, frame.height - sum(sizes)]:
         outs.append(language.run(frame.slice(start, size), p, ctx))
         start += size
+    language.finish_run(p, ctx)
     return pl.concat([o.frame for o in outs]), stage_facts(language, p, [o.facts for o in outs])
 
 

@@ -249,3 +249,10 @@ def test_samples_of_uneven_chunks_merge_to_the_whole(limit):
     want = old_rule_samples(kinds, limit)
     assert [s["source_rows"] for s in facts["samples"]] == [[n + 1] for n in want]
     assert len(facts["sample_pool"]) <= 2 * len(normalize.KINDS) + limit
+
+
+def test_the_one_pass_class_is_the_work_and_the_mojibake_hint_together():
+    # all_quiet looks for both in one search of a non-ASCII example
+    either = [c for c in map(chr, range(0x110000)) if normalize._WORK.match(c) or normalize._MOJIBAKE_HINT.match(c)]
+    assert [c for c in map(chr, range(0x110000)) if normalize._WORK_OR_HINT.match(c)] == either
+    assert normalize.TextCleaner(NormalizeParams(name="normalize", fix_mojibake=False))._work is normalize._WORK

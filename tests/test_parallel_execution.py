@@ -39,3 +39,28 @@ def test_pool_and_chunks_do_not_change_outputs(run_config, monkeypatch, tmp_path
     for name in chunked:  # cache hit/miss counters are run state (they depend on chunking), not data facts
         without_cache = lambda f: {k: v for k, v in f.items() if k != "cache"}
         assert without_cache(one.stats["facts"][name]) == without_cache(many.stats["facts"][name]), name
+
+
+@pytest.mark.slow
+def test_the_pool_parts_stored_detections_reach_the_cache_once_the_run_is_done(run_config, tmp_path):
+    """Language parts in two workers append their detections; the runner's finish_run (main process, after
+    the parts) moves them into the keyed table, where the next run that detects reads them."""
+    import sqlite3
+
+    from pipeline.stages.language.detection import CACHE_FILE, DetectionCache
+
+    cfg = {**_sample_config({"workers": 2, "chunk_size": 41, "parallel_min_examples": 1}),
+           "cache": {"dir": str(tmp_path / "cache")}}
+    first, _ = run_config(cfg, out="first")
+    language = next(s for s in first.stats["stages"] if s["name"] == "language")
+    assert language["workers"] == 2 and first.stats["facts"]["language"]["cache"]["misses"] > 100
+    table = DetectionCache("py3langid").table
+    with sqlite3.connect(tmp_path / "cache" / CACHE_FILE) as con:
+        stored = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        assert con.execute(f"SELECT count(*) FROM {table}_new").fetchone()[0] == 0
+    assert stored > 100
+    # a rerun whose language step runs again (validate's params changed): every side text is read back
+    cfg["stages"] = [{**s, "samples_per_reason": 3} if s["name"] == "validate" else s for s in cfg["stages"]]
+    second, _ = run_config(cfg, out="second")
+    assert not any(s.get("cached") for s in second.stats["stages"] if s["name"] == "language")
+    assert second.stats["facts"]["language"]["cache"]["misses"] == 0

@@ -337,3 +337,30 @@ def test_chunks_merged_equal_the_whole(cuts):
     assert pl.concat([p.frame for p in parts]).equals(whole.frame)
     assert facts["outcome"]["dropped"] and facts["outcome"]["flagged"]
     assert all(len(s) == 2 for s in facts["samples"].values()) and len(facts["samples"]) >= 6
+
+
+JSON_LEAF = st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from(["user", "assistant", "tool", "x", ""])
+MESSAGE_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(
+    st.sampled_from(["role", "content", "type", "text"]), inner, max_size=3), max_leaves=6)
+ROLE = st.sampled_from(["user", "assistant", "tool", "function", "system"]) | MESSAGE_VALUE
+CONTENT = st.sampled_from(["hi", ""]) | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": JSON_LEAF}),
+                                                 max_size=2) | MESSAGE_VALUE
+MESSAGE = st.fixed_dictionaries({}, optional={"role": ROLE, "content": CONTENT, "name": JSON_LEAF})
+
+
+@settings(max_examples=300)
+@given(st.one_of(
+    st.fixed_dictionaries({}, optional={"messages": st.lists(MESSAGE | MESSAGE_VALUE, max_size=5) | JSON_LEAF,
+                                        "preference": st.fixed_dictionaries({"rejected": MESSAGE})}),
+    st.lists(MESSAGE, max_size=2)),
+    st.sets(st.sampled_from(["system", "user", "assistant", "tool", "function"])))
+def test_the_scanned_count_is_the_number_of_scanned_messages(example, roles):
+    def outcome(count):
+        try:
+            return count()
+        except TypeError as e:  # {"messages": true}: both fail alike (validate, later, says what is wrong)
+            return str(e)
+
+    roles = frozenset(roles)
+    assert outcome(lambda: pii._scanned_count(example, roles)) == \
+        outcome(lambda: len(list(pii._scanned_messages(example, roles))))

@@ -47,6 +47,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from pipeline.engine.records import loads_example
+
 TOKENS_PER_MESSAGE, TOKENS_PER_NAME, REPLY_PRIMING = 3, 1, 3
 FUNC_INIT = {"o200k_base": 7, "cl100k_base": 10}
 PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
@@ -307,7 +309,7 @@ def count_batch(encoding_name: str, project_cache: str, texts: list[str],
 def chat_object(text: str) -> dict | None:
     """The example JSON text parsed, or None when it is not a JSON object with a `messages` list."""
     try:
-        obj = json.loads(text)
+        obj = loads_example(text)
     except (TypeError, ValueError):
         return None
     return obj if isinstance(obj, dict) and isinstance(obj.get("messages"), list) else None

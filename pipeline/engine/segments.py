@@ -70,6 +70,16 @@ def stage_facts(module, params, parts: list[dict]) -> dict:
     return _finished(module, params, merge_parts(parts))
 
 
+def finish_run(module, params, ctx: StageContext) -> float:
+    """The stage's optional `finish_run` (once per run, in this process, after all its parts); its seconds."""
+    finish = getattr(module, "finish_run", None)
+    if finish is None:
+        return 0.0
+    t = time.perf_counter()
+    finish(params, ctx)
+    return time.perf_counter() - t
+
+
 def _finished(module, params, facts: dict) -> dict:
     finish = getattr(module, "finish_facts", None)
     return finish(facts, params) if finish is not None else facts
@@ -110,6 +120,7 @@ def run_segment(segment: Segment, examples: Parts, work: Location, ctx: StageCon
             frame = pl.concat([frame, feats], how="horizontal")
         ctx = replace(ctx, texts=examples.texts)
     output = module.run(frame, params, ctx)
+    finish_run(module, params, ctx)
     out = output.frame.drop(added, strict=False)
     _check_contract(params.name, frame, out)
     seconds = round(time.perf_counter() - t, 3)
@@ -221,8 +232,9 @@ def _run_chunked(segment: Segment, examples: Parts, work: Location, ctx: StageCo
         else:
             problems = list({p.code: p for part in parts for p in part[5]}.values())
         cpu = sum(p[6] for p in parts)
+        finished = finish_run(module, params, ctx)  # in this process: part of the stage's wall time as it is
         dropped = gather_parts(work, f"dropped_{k}", [p[2] for p in parts])
         stage_results.append(StageResult(params.name, sum(p[0] for p in parts), sum(p[1] for p in parts), dropped,
                                          _merge_reasons(p[3] for p in parts), facts, problems,
-                                         round(cpu / workers, 3), round(cpu, 3), workers))
+                                         round(cpu / workers + finished, 3), round(cpu + finished, 3), workers))
     return kept, stage_results

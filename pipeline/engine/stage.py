@@ -24,6 +24,11 @@ and defines
   optional: def problems_from_facts(facts: dict, params) -> list[Problem]
                                            run-level problems from the final facts of a per-part stage;
                                            without it, part problems are de-duplicated by code.
+  optional: def finish_run(params, ctx: StageContext) -> None
+                                           once all parts of the stage ran, once, in the main process: work
+                                           that is cheaper once per run than once per part (language moves
+                                           the detections its parts stored into its cache's keyed table);
+                                           it changes no row and no fact. Its time counts in the stage's.
 
 `run` returns every input row, in input order, with two added columns: `drop_reason` (a stable code;
 null = keep) and `drop_detail` (human words). It may rewrite `example` — always with

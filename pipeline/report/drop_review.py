@@ -27,7 +27,7 @@ from pipeline.engine.parts import Parts
 from pipeline.engine.stage import Problem
 from pipeline.engine.storage import parquet_columns
 from pipeline.errors import InternalInvariantError
-from pipeline.stages.language.detection import DetectionCache
+from pipeline.stages.language.detection import DetectionCache, merge_stored
 from schemas.stages.language_codes import DEFAULT_FOLD
 
 LANGUAGE = "language"
@@ -143,6 +143,7 @@ def estimate_languages(examples: list[str | None], cache_dir: Path | None = None
     judged = [i for i, text in enumerate(samples) if sum(map(str.isalpha, text)) >= MIN_LETTERS]
     out = [UNDETERMINED] * len(samples)
     detections = DetectionCache(ESTIMATOR, cache_dir).detect_all([samples[i] for i in judged])
+    merge_stored(cache_dir)  # the new answers where the next run reads them
     for i, d in zip(judged, detections):
         out[i] = FOLDED.get(d.lang, d.lang) if d.confidence >= MIN_CONFIDENCE else UNDETERMINED
     return out

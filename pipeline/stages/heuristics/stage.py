@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import json
-import json.scanner
 import re
 import string
 import unicodedata
@@ -54,6 +52,7 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 from pipeline.engine.facts import FirstNPerKey, Histogram, Same, Sum, Tally
+from pipeline.engine.records import loads_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.heuristics.pair_checks import PAIR_REASONS, pair_hits
 from pipeline.stages.heuristics.repetition import WORD, content_text, repeated_line, trigram_share
@@ -78,17 +77,6 @@ _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase
 _WORDS_LATIN1 = bytes((_LOWER[b] if chr(b).isalnum() or b == ord("_") else ord(" ")) for b in range(256))
 _THREE_SPACES = "chatprep.heuristics.three_spaces"  # encode error handler: 3 spaces per character
 codecs.register_error(_THREE_SPACES, lambda e: ("   " * (e.end - e.start), e.end))
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
-
-
-def _loads(text: str):
-    """json.loads(text) without its whitespace handling, for the compact text the pipeline writes."""
-    try:
-        obj, end = _SCAN(text, 0)
-        return obj if end == len(text) else json.loads(text)
-    except (StopIteration, ValueError):
-        return json.loads(text)  # which says what is wrong
-
 
 
 def histogram(values: list[float], edges: list[float]) -> Histogram:
@@ -180,6 +168,9 @@ class _Checker:
         self.phrases = [_phrase_key(x) for x in params.refusal_phrases]
         self.phrase_words = [x.split() for x in self.phrases]
         self.anchors = phrase_anchors(self.phrases) if self.phrases else []
+        # per anchor, the phrases (as word lists) one of whose words holds it: every phrase is listed under an
+        # anchor (phrase_anchors), so a text holding all words of a phrase holds an anchor listing that phrase
+        self.anchor_phrases = [(a, [ws for ws in self.phrase_words if any(a in w for w in ws)]) for a in self.anchors]
         # n words need at least 2n - 1 characters, n lines of >= 10 characters at least 11n - 1 (casefold makes
         # at most 3 characters of one); OFF, a length no text reaches, for a check switched off
         self.min_words = params.repetition_min_words if params.max_duplicate_trigram_fraction is not None else None
@@ -241,7 +232,8 @@ class _Checker:
                 if w in folded:
                     for i in trained:
                         folded = fold(texts[i])
-                        if not any(all(w in folded for w in words) for words in self.phrase_words):
+                        if not any(all(w in folded for w in words) for a, listed in self.anchor_phrases
+                                   if a in folded for words in listed):
                             continue
                         text_key = _phrase_key(texts[i])
                         phrase = next((x for x in self.phrases if x in text_key), None)
@@ -304,7 +296,7 @@ class _Checker:
 
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     checker = _Checker(params)
-    check, loads = checker.check, _loads
+    check, loads = checker.check, loads_example
     turns: list[int] = []
     reply_chars: list[int] = []
     ratios: list[float] = []

@@ -16,7 +16,13 @@ the text has no letter; `ranked` holds the RANKED most probable (language, proba
 stage can fold varieties and weigh close runners-up (language/plausible.py). Answers are remembered in-process (a bounded dict per backend) and, when the cache
 has a directory, in an SQLite file there, so a rerun on grown data only detects the new texts. The
 SQLite rows (one table per backend id) are keyed by two 64-bit hashes of the text, computed for all
-texts at once by polars, and read and written in large batches.
+texts at once by polars, and read and written in large batches. A part appends its new answers to the
+table's `_new` twin (no key, so appending costs the same however big the cache is); `merge_stored`, once
+a run's parts are done (the stage's finish_run), moves them into the keyed table in key order. Keyed
+inserts part by part rewrote most pages of the table each time: at 1M conversations two workers wrote
+~4.7 GB for a 100 MB file and spent ~13 CPU-s and ~26 s each in the cache; appending, ~2 CPU-s and ~7.5 s
+each, and the merge ~3 CPU-s (bench/bench_language_cache.py). Reads look in the keyed table only, so the
+answers a run stored are read by the runs after it (within a run, by the in-process dict).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ LANGDETECT_SEED = 0
 MEMORY_LIMIT = 200_000  # texts remembered per backend in-process; the dict is emptied when it would grow past
 SQL_BATCH = 900  # keys per SELECT (SQLite's default limit on bound parameters is 999 before 3.32)
 CACHE_FILE = "language_detections.sqlite"
+NEW = "_new"  # the suffix of a table's twin that parts append to (merge_stored empties it)
+COLUMNS = "key, check_key, lang, confidence, ranked"
 
 
 class Detection(NamedTuple):
@@ -218,6 +226,8 @@ class DetectionCache:
             con.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit on power loss is fine
             con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (key INTEGER PRIMARY KEY, check_key INTEGER,"
                         " lang TEXT, confidence REAL, ranked TEXT)")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {self.table}{NEW} (key INTEGER, check_key INTEGER, lang TEXT,"
+                        " confidence REAL, ranked TEXT)")
             return con
         except (OSError, sqlite3.Error) as exc:
             self._give_up(f"unusable ({exc})")
@@ -263,13 +273,37 @@ class DetectionCache:
         if con is None:
             return
         try:
-            rows = sorted(zip(ids, checks, (d.lang for d in detections), (d.confidence for d in detections),
-                              (_format_ranked(d.ranked) for d in detections)))
-            with con:  # in key order: neighbouring rows land on the same B-tree pages (2x faster on a big file)
-                con.executemany(f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?, ?, ?, ?)", rows)
+            rows = zip(ids, checks, (d.lang for d in detections), (d.confidence for d in detections),
+                       (_format_ranked(d.ranked) for d in detections))
+            with con:  # appended: merge_stored puts them in the keyed table
+                con.executemany(f"INSERT INTO {self.table}{NEW} VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             self._give_up(f"failed ({exc})")
         finally:
+            con.close()
+
+
+def merge_stored(directory: Path | None, warn: Callable[[str], None] | None = None) -> None:
+    """Move the answers parts appended to the `_new` tables of the cache file in `directory` into the keyed
+    tables: in key order, one pass over each keyed table (the first answer stored for a key stays)."""
+    path = Path(directory) / CACHE_FILE if directory is not None else None
+    if path is None or not path.is_file():
+        return
+    con = None
+    try:
+        con = sqlite3.connect(path, timeout=60)
+        news = [name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if name.startswith("detections_") and name.endswith(NEW)]
+        for new in news:
+            with con:
+                con.execute(f"INSERT OR IGNORE INTO {new.removesuffix(NEW)} ({COLUMNS}) "
+                            f"SELECT {COLUMNS} FROM {new} ORDER BY key")
+                con.execute(f"DELETE FROM {new}")
+    except sqlite3.Error as exc:
+        (warn or (lambda message: None))(f"language cache {path} not updated ({exc}); the next run detects "
+                                         "this run's texts again")
+    finally:
+        if con is not None:
             con.close()
 
 

@@ -26,6 +26,7 @@ from json.scanner import make_scanner
 
 from pipeline.chat import preference
 from pipeline.chat.texts import message_text
+from pipeline.engine.records import loads_example
 
 NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|\[[A-Z][A-Z0-9_]*\]")
 _NOISE_WITHOUT_EMAIL = re.compile(r"https?://\S+|www\.\S+|\[[A-Z][A-Z0-9_]*\]")  # NOISE on text with no "@"
@@ -74,7 +75,7 @@ def example_samples(example: str, limit: int) -> tuple[str, str]:
             return _canonical_samples(example, limit)
         except (StopIteration, IndexError, TypeError, ValueError):
             pass  # not the compact canonical form after all: decode it whole
-    obj = json.loads(example)
+    obj = loads_example(example)
     messages = obj.get("messages") if isinstance(obj, dict) else None
     user, assistant = side_texts(messages if isinstance(messages, list) else [])
     return clean_sample(user, limit), clean_sample(assistant, limit)
@@ -85,7 +86,7 @@ def rejected_sample(example: str, limit: int) -> str | None:
     None when `example` is no pair."""
     if PAIR_KEY_TEXT not in example:
         return None
-    obj = json.loads(example)
+    obj = loads_example(example)
     if not (isinstance(obj, dict) and preference.is_preference(obj)):
         return None
     side, text = _side_of(preference.rejected(obj))

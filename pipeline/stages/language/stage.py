@@ -58,7 +58,7 @@ import polars as pl
 
 from pipeline.engine.facts import FirstN, FirstNPerKey, Histogram, Same, Sum, Tally
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
-from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache
+from pipeline.stages.language.detection import UNDETERMINED, Detection, DetectionCache, merge_stored
 from pipeline.stages.language.plausible import folder, mixed_languages, plausible
 from pipeline.stages.language.sides import (
     PAIR_KEY_TEXT,
@@ -211,6 +211,12 @@ def _run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         flagged = {**flagged, "rejected_mismatch": mismatched}
     out = frame.with_columns(pl.Series("language", languages, pl.Utf8)).with_columns(_flags(frame.height, flagged))
     return StageOutput(with_drops(out, findings.reasons(frame.height), findings.details(frame.height)), facts)
+
+
+def finish_run(params, ctx: StageContext) -> None:
+    """The detections the parts stored go into the cache's keyed tables (detection.merge_stored)."""
+    if params.disk_cache:
+        merge_stored(ctx.cache_dir, ctx.warn)
 
 
 class _Findings:

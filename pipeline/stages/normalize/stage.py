@@ -30,7 +30,6 @@ Facts (stats["facts"]["normalize"]):
 from __future__ import annotations
 
 import copy
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -42,7 +41,7 @@ from ftfy.badness import MOJIBAKE_CATEGORIES
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import Concat, Same, Sum, Tally
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
 RUNS = "per_part"
@@ -60,6 +59,7 @@ _MOJIBAKE_HINT = re.compile("[" + "".join(MOJIBAKE_CATEGORIES[k] for k in (
     "c1", "bad", "upper_accented", "currency", "numeric", "law", "box", "start_punctuation", "end_punctuation"))
     + "ŒœØÙЂ°ÃÂ]")
 _WORK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")  # a step has work
+_WORK_OR_HINT = re.compile(_WORK.pattern[:-1] + _MOJIBAKE_HINT.pattern[1:-1] + "]")  # one pass for both
 _SHOW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SNIPPET = 160
 
@@ -84,6 +84,7 @@ class TextCleaner:
         if params.trim:
             steps.append(("trim", str.strip))
         self.steps, self.params, self._blank = steps, params, blank
+        self._work = _WORK_OR_HINT if params.fix_mojibake else _WORK  # what all_quiet looks for in non-ASCII text
 
     def _suspect(self, s: str) -> bool:
         """False only when no step would change `s` (the common case, decided without running them)."""
@@ -101,14 +102,13 @@ class TextCleaner:
         """True only when no step would change any of `texts`: _suspect on all of them at once (joined by
         "\\n", which no step changes alone and which never combines with a neighbour under NFC)."""
         p = self.params
-        if p.trim and any(t.strip() is not t for t in texts):  # strip returns the text itself when it is trim
+        if p.trim and list(map(str.strip, texts)) != texts:  # strip returns the text itself when it is trim
             return False
         joined = "\n".join(texts)
         if joined.isascii():  # then the work characters are exactly the unprintable ones but \n and \t
             if not joined.replace("\n", "").replace("\t", "").isprintable():
                 return False
-        elif _WORK.search(joined) or (p.unicode_form == "NFC" and not unicodedata.is_normalized("NFC", joined)) \
-                or (p.fix_mojibake and _MOJIBAKE_HINT.search(joined) is not None):
+        elif self._work.search(joined) or (p.unicode_form == "NFC" and not unicodedata.is_normalized("NFC", joined)):
             return False
         return not (self._blank is not None and joined.count("\n") > p.blank_line_run and self._blank.search(joined))
 
@@ -222,7 +222,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     pool_emptied = 0
     for i, text in enumerate(examples):
         try:
-            obj = json.loads(text)
+            obj = loads_example(text)
         except ValueError:
             continue  # not JSON: validate reports it
         if _plain_texts_quiet(obj, cleaner):

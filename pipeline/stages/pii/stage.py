@@ -38,7 +38,6 @@ running every detector on every text.
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 
 import polars as pl
@@ -46,7 +45,7 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.engine.stage import StageContext, StageOutput, with_drops
 from pipeline.stages.pii.patterns import (
     GATES,
@@ -124,6 +123,19 @@ def _scanned_messages(obj, roles: frozenset, rejected: dict | None = None):
         if isinstance(message, dict) and _role_in(message.get("role"), roles) \
                 and isinstance(message.get("content"), (str, list)):
             yield where, side, message
+
+
+def _scanned_count(obj, roles: frozenset) -> int:
+    """len(list(_scanned_messages(obj, roles))), without labelling each message (every example is counted,
+    few are scanned)."""
+    if not isinstance(obj, dict) or preference.is_preference(obj):
+        return sum(1 for _ in _scanned_messages(obj, roles))
+    n = 0
+    for message in obj.get("messages") or ():
+        if isinstance(message, dict):
+            role, content = message.get("role"), message.get("content")
+            n += isinstance(role, str) and role in roles and isinstance(content, (str, list))
+    return n
 
 
 class _Scan:
@@ -252,7 +264,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
         # [(where, role, side, text slot)])
         pending = []
         for row, raw in enumerate(examples.slice(first, BLOCK).to_list(), first):
-            obj = json.loads(raw)
+            obj = loads_example(raw)
             pair = isinstance(obj, dict) and preference.is_preference(obj)
             if pair and tally.by_side is None:
                 tally.by_side = Counter()
@@ -263,7 +275,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
                                                      in scanned for slot in text_slots(message, refusals=False)]))
                 tally.scanned_messages += len(scanned)
             else:
-                tally.scanned_messages += sum(1 for _ in _scanned_messages(obj, roles))
+                tally.scanned_messages += _scanned_count(obj, roles)
         texts = _text_series([slot.get() for *_, slots in pending for *_, slot in slots])
         gated = iter(gated_types(texts, types, raw_json=False))
         for row, obj, rejected, slots in pending:

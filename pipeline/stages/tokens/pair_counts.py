@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable
 
 from pipeline.chat import preference
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.targets.counting import TemplateRejected
 
 SIDES = ("chosen", "rejected")
@@ -54,7 +54,7 @@ def _unweighted(message):
 def side_texts(text: str) -> list[str] | None:
     """The two side conversations of a pair (JSON text) as JSON texts; None when it is not a pair."""
     try:
-        obj = json.loads(text)
+        obj = loads_example(text)
     except (TypeError, ValueError):
         return None
     if not (isinstance(obj, dict) and isinstance(obj.get("messages"), list) and obj["messages"]

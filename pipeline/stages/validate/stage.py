@@ -34,7 +34,6 @@ merged facts (problems_from_facts).
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import re
@@ -49,7 +48,7 @@ from pydantic import ValidationError
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally, render
-from pipeline.engine.records import dumps_example
+from pipeline.engine.records import dumps_example, loads_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.stages.validate.preference_pair import chat_of, pair_problems
 from pipeline.stages.validate.tool_arguments import bad_arguments
@@ -194,7 +193,7 @@ def check_example(text: str, params, pairs: bool = False) -> Verdict:
     preference run, whose examples are pairs (the chat as any example, then preference_pair's checks)."""
     v = Verdict()
     try:
-        obj = v.parsed = json.loads(text)
+        obj = v.parsed = loads_example(text)
     except ValueError as e:
         v.problems.append(("invalid_example", f"not valid JSON: {e}"))
         return v
