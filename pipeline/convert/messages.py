@@ -71,16 +71,13 @@ def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: st
     for rec in _group(rows, inp).iter_rows(named=True):
         rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
         where = f"conversation {rec['__cid']!r}"
-        turns, bad = [], None
-        for row, label, text in zip(rows, labels, texts):
-            role = role_of.get(label)
-            if role is None:
-                bad = roles.unknown(label, f"{where}, row {row}, column {c.role!r}")
-                break
-            turns.append(Turn({"role": role, "content": text if text is not None else ""}, [row]))
-        if bad:
+        found = [role_of.get(label) for label in labels]
+        if None in found:
+            i = found.index(None)
             sink.counts["unknown_role"] += 1
-            sink.reject(list(rows), "unknown_role", bad)
+            sink.reject(list(rows), "unknown_role", roles.unknown(labels[i], f"{where}, row {rows[i]}, column {c.role!r}"))
             continue
-        sink.add(turns, list(rows), rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
+        turns = [Turn({"role": role, "content": text if text is not None else ""}, [row])
+                 for row, role, text in zip(rows, found, texts)]
+        sink.add(turns, rows, rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
     return sink.examples_frame(), rejects_frame(sink.rejects), sink.counts
