@@ -19,7 +19,9 @@ CONVERSATIONS_PER_TASK = 25_000
 def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, executor=None) -> None:
     c = inp.columns
     roles = RoleMap(inp.roles, index)
-    cid = pl.col(c.conversation_id).str.strip_chars()
+    cid = pl.col(c.conversation_id)
+    if frame.select(cid.str.contains(r"^\s|\s$").any()).item():  # (\s is what strip_chars strips: White_Space)
+        cid = cid.str.strip_chars()  # else __cid is the column itself, not a copy of every id
     missing = frame.filter(cid.is_null() | (cid == ""))
     for row in missing[ROW].to_list():
         sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
