@@ -1,13 +1,15 @@
-"""`make bench`: the default pipeline at 100k and 1M synthetic conversations, side by side with peers.
+"""`make bench`: the default pipeline at 100k and 1M conversations, side by side with peers, on the
+synthetic text and on real messages (bench/synthetic.py --text synthetic|real).
 
 Prints per-stage seconds and throughput, wall time, peak RSS, the scaling ratio (1M / 100k), the warm
-rerun speed-up, the Ray backend against the local one at the smallest size (a local Ray instance with this
-machine's CPUs, started by the run: its start-up is part of its time), the OpenAI-cookbook loop and
-Data-Juicer on the same data, and writes it all as JSON to bench/results/bench.json. Not part of `make test`;
-no test asserts a time.
+rerun speed-up, the Ray backend against the local one at the smallest size on the first kind of text (a local
+Ray instance with this machine's CPUs, started by the run: its start-up is part of its time), the
+OpenAI-cookbook loop and Data-Juicer on the same data, for each kind of text, and
+writes it all as JSON to bench/results/bench.json (`texts.<synthetic|real>`; a kind that could not be made
+is under `skipped`). Not part of `make test`; no test asserts a time.
 
-    python -m bench                      # 100k and 1M, Ray at 100k, peers included
-    python -m bench --sizes 20000 --no-peers --no-ray
+    python -m bench                      # 100k and 1M, both texts, peers included
+    python -m bench --sizes 20000 --no-peers --no-ray --text real
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import cookbook_baseline, data_juicer, synthetic
+from bench import cookbook_baseline, data_juicer, real_text, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,11 +122,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def ray_vs_local(n: int, data: Path, work: Path, moderation: bool, local: dict) -> dict:
+def ray_vs_local(n: int, csv: Path, work: Path, moderation: bool, local: dict) -> dict:
     """The same cold run with execution.backend: ray (a local Ray instance sized to this machine's CPUs):
     wall time against the local backend's, per stage, and whether the data files are byte-identical."""
     log(f"running the pipeline on {n:,} with the Ray backend …")
-    config = bench_config(synthetic.write(n, data)["csv"], work, moderation, "ray")
+    config = bench_config(csv, work, moderation, "ray")
     ray = measured_run(config, work / "out-ray")
     ray["label"] = f"{n:,} cold, Ray backend"
     same = all((work / "out" / f).read_bytes() == (work / "out-ray" / f).read_bytes()
@@ -139,41 +141,39 @@ def ray_vs_local(n: int, data: Path, work: Path, moderation: bool, local: dict) 
             "ray": ray, "overhead": round(ray["wall_s"] / local["wall_s"] - 1, 3), "identical": same}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--no-peers", action="store_true", help="skip Data-Juicer (its install takes minutes)")
-    ap.add_argument("--moderation", action="store_true", help="keep the moderation stage (needs a server)")
-    ap.add_argument("--no-ray", action="store_true", help="skip the Ray backend run (needs make setup-ray)")
-    ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
-    args = ap.parse_args()
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken_cache"))
+def run_text(text: str, args) -> dict:
+    """Every size on one kind of text (cold + warm), the cookbook loop and Data-Juicer at the smallest size.
+    {"skipped": why} (printed too) when the data cannot be made, e.g. `real` without ../shared/realdata."""
     results: dict = {"sizes": {}, "peers": {}}
     runs = []
     for n in args.sizes:
-        log(f"generating {n:,} synthetic conversations …")
-        paths = synthetic.write(n, args.data)
-        work = Path(tempfile.mkdtemp(prefix=f"bench-{n}-"))
+        log(f"generating {n:,} conversations ({text} text) …")
+        try:
+            paths = synthetic.write(n, args.data, text=text)
+        except real_text.RealDataMissing as e:
+            print(f"\n--text {text} skipped: {e}")
+            return {"skipped": str(e)}
+        work = Path(tempfile.mkdtemp(prefix=f"bench-{text}-{n}-"))
         config = bench_config(paths["csv"], work, args.moderation)
-        log(f"running the pipeline on {n:,} …")
+        log(f"running the pipeline on {n:,} ({text} text) …")
         cold = measured_run(config, work / "out")
-        cold["label"] = f"{n:,} cold"
+        cold["label"] = f"{n:,} cold, {text} text"
         warm = measured_run(config, work / "out-warm")
-        warm["label"] = f"{n:,} warm rerun"
+        warm["label"] = f"{n:,} warm rerun, {text} text"
         runs += [cold, warm]
         results["sizes"][n] = {"cold": cold, "warm": warm, "rerun_speedup": round(cold["wall_s"] / warm["wall_s"], 1),
-                               "work": str(work)}
+                               "work": str(work), "data": str(paths["csv"])}
     print(table(runs))
     sizes = sorted(results["sizes"])
     if len(sizes) >= 2:
         a, b = results["sizes"][sizes[0]]["cold"]["wall_s"], results["sizes"][sizes[-1]]["cold"]["wall_s"]
         results["scaling_ratio"] = round(b / a, 2)
-        print(f"\nscaling: {sizes[-1]:,} / {sizes[0]:,} conversations took {b / a:.2f}× the time "
+        print(f"\nscaling ({text} text): {sizes[-1]:,} / {sizes[0]:,} conversations took {b / a:.2f}× the time "
               f"(data ×{sizes[-1] / sizes[0]:.0f})")
     base = sizes[0]
-    if not args.no_ray:
-        results["ray"] = ray_vs_local(base, args.data, Path(results["sizes"][base]["work"]), args.moderation,
-                                      results["sizes"][base]["cold"])
+    if not args.no_ray and text == args.text[0]:
+        results["ray"] = ray_vs_local(base, Path(results["sizes"][base]["data"]), Path(results["sizes"][base]["work"]),
+                                      args.moderation, results["sizes"][base]["cold"])
     train = Path(results["sizes"][base]["work"]) / "out" / "train.jsonl"
     cook = cookbook_baseline.run(train)
     ours = results["sizes"][base]["cold"]["stats"]["stages"]
@@ -182,23 +182,45 @@ def main() -> int:
     print(f"\nOpenAI cookbook loop (validate + count) on {cook['examples']:,} exported examples: {cook['seconds']:.1f} s"
           f" — ours (validate + tokens stages): {ours_s:.1f} s → {cook['seconds'] / ours_s:.1f}× " if ours_s else "")
     for n in sizes:
-        print(f"warm rerun at {n:,}: {results['sizes'][n]['rerun_speedup']}× faster than cold")
+        print(f"warm rerun at {n:,} ({text} text): {results['sizes'][n]['rerun_speedup']}× faster than cold")
     if not args.no_peers:
-        log(f"Data-Juicer on {base:,} conversations …")
-        dj = data_juicer.run(synthetic.write(base, args.data)["parquet"], log)
+        log(f"Data-Juicer on {base:,} conversations ({text} text) …")
+        dj = data_juicer.run(synthetic.write(base, args.data, text=text)["parquet"], log)
         results["peers"]["data_juicer"] = dj
         if dj["available"]:
             ours_wall = results["sizes"][base]["cold"]["wall_s"]
-            print(f"Data-Juicer {dj['version']} on {base:,}: {dj['seconds']:.0f} s wall — ours {ours_wall:.0f} s "
-                  f"(all stages) → {dj['seconds'] / ours_wall:.1f}× faster")
+            print(f"Data-Juicer {dj['version']} on {base:,} ({text} text): {dj['seconds']:.0f} s wall — ours "
+                  f"{ours_wall:.0f} s (all stages) → {dj['seconds'] / ours_wall:.1f}× faster")
         else:
             print(f"Data-Juicer not run: {dj['why']}")
-    out = ROOT / "bench" / "results" / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     for n in [*results["sizes"].values(), *([results["ray"]] if "ray" in results else [])]:
         for k in ("cold", "warm", "local", "ray"):
             if k in n and "stats" in n[k]:
                 n[k]["stages"] = n[k].pop("stats")["stages"]
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--text", nargs="+", choices=synthetic.TEXTS, default=list(synthetic.TEXTS),
+                    help="the data's text: random words (synthetic), real messages from ../shared/realdata (real), "
+                         "or both (default; real is skipped with a message when the folder is absent)")
+    ap.add_argument("--no-peers", action="store_true", help="skip Data-Juicer (its install takes minutes)")
+    ap.add_argument("--moderation", action="store_true", help="keep the moderation stage (needs a server)")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray backend run (needs make setup-ray)")
+    ap.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+    args = ap.parse_args()
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken_cache"))
+    results: dict = {"texts": {}, "skipped": {}}
+    for text in dict.fromkeys(args.text):
+        got = run_text(text, args)
+        if "skipped" in got:
+            results["skipped"][text] = got["skipped"]
+        else:
+            results["texts"][text] = got
+    out = ROOT / "bench" / "results" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nfigures written to {out.relative_to(ROOT)}")
     return 0

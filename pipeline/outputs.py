@@ -15,7 +15,7 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.config_loader import config_hash
-from pipeline.engine.atomic_files import atomic_write, line_bytes, write_json, write_series_lines
+from pipeline.engine.atomic_files import atomic_write, line_bytes, write_json
 from pipeline.engine.environment import library_versions
 from pipeline.engine.parts import Parts
 from pipeline.report import render_report
@@ -31,6 +31,9 @@ OUTPUT_FILES = ("train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.
                 "manifest.json", "report.html")
 STAGING = ".chatprep-staging"  # inside the output folder
 COMMITTED = "COMMITTED"  # in the staging folder: the files in it are complete and are being moved in
+# provenance and reject lines are built and written this many at a time: at 1M conversations the reject
+# lines (with each rejected example's text) held whole, and copied twice on the way out, took ~1 GB
+LINES_PER_SLICE = 50_000
 
 
 def finish_interrupted_outputs(out_dir: Path) -> None:
@@ -84,6 +87,13 @@ def reject_lines(rejects: pl.DataFrame) -> pl.Series:
     return rejects.select(line.alias("l"))["l"]
 
 
+def _provenance_bytes(examples: pl.DataFrame, split: str):
+    """provenance_lines of `split`, LINES_PER_SLICE at a time (the same bytes as all at once)."""
+    rows = examples.filter(pl.col("split") == split)
+    for start, chunk in zip(range(0, rows.height, LINES_PER_SLICE), rows.iter_slices(LINES_PER_SLICE)):
+        yield from line_bytes(provenance_lines(chunk, split, first_line=start + 1))
+
+
 @dataclass
 class TargetRun:
     """One destination's share of the run: the examples it takes (slim, no text), its rejects (the common
@@ -121,8 +131,9 @@ def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim:
         t_slim = run.slim.sort(order) if order else run.slim
         sizes = write_splits(folder, t, line_column(t, j == 0), examples, order)
         atomic_write(folder / "provenance.jsonl", (data for split in ("train", "validation")
-                                                    for data in line_bytes(provenance_lines(t_slim, split))))
-        write_series_lines(folder / "rejects.jsonl", reject_lines(run.rejects))
+                                                    for data in _provenance_bytes(t_slim, split)))
+        atomic_write(folder / "rejects.jsonl", (data for chunk in run.rejects.iter_slices(LINES_PER_SLICE)
+                                                for data in line_bytes(reject_lines(chunk))))
         extras = write_extras(folder, t, config.is_preference())
         counts = {s: int((t_slim["split"] == s).sum()) if "split" in t_slim.columns else 0
                   for s in ("train", "validation")}

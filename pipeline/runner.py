@@ -164,7 +164,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
     universe = universe_parts.read_all()
     rows = account_rows(universe, slim, rejects)
-    runs = target_runs(resolve_targets(config), universe, examples, slim, rejects)
+    runs = target_runs(resolve_targets(config), universe, examples, slim, rejects, rows)
     shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
     problems.extend(share_warnings)
     problems.extend(Problem(n.level, n.code, n.message) for r in runs for n in notices(r.target)
@@ -182,10 +182,11 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
 
 
 def target_runs(targets, universe: pl.DataFrame, examples: Parts, slim: pl.DataFrame,
-                rejects: pl.DataFrame) -> list[TargetRun]:
-    """Each target's examples and rejects, every source row proven in exactly one of them (per target)."""
+                rejects: pl.DataFrame, rows: dict) -> list[TargetRun]:
+    """Each target's examples and rejects, every source row proven in exactly one of them (per target);
+    `rows`: account_rows(universe, slim, rejects), which one target's run is."""
     if len(targets) == 1:
-        return [TargetRun(targets[0], slim, rejects, empty_rejects(), account_rows(universe, slim, rejects))]
+        return [TargetRun(targets[0], slim, rejects, empty_rejects(), rows)]
     runs = []
     for t in targets:
         mask = kept_mask(slim, t.folder)

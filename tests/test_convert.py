@@ -78,6 +78,22 @@ def test_missing_conversation_id_row_rejected():
     assert r.rejects["reason"].to_list() == ["missing_conversation_id"]
 
 
+def test_conversation_ids_are_matched_without_surrounding_whitespace():
+    """Ids are stripped (any Unicode white space, as str.strip_chars) before grouping: a padded id joins its
+    conversation and one of white space only is missing; a file without padded ids groups the same."""
+    f = frame(cid=[" a", "a\u3000", "\u00a0a\t", " ", "b"], who=["customer", "agent", "customer", "agent", "customer"],
+              text=["q", "answer", "more", "lost", "x"])
+    r = convert_table(f, "f.csv", msgs_input(), 0, ConvertConfig(), [])
+    (a,) = examples(r)
+    assert a["messages"] == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "answer"}]
+    assert r.examples["group_id"].to_list() == ["f.csv#a"]
+    reasons = sorted((x["reason"], tuple(x["source_rows"])) for x in r.rejects.iter_rows(named=True))
+    assert reasons == [("missing_conversation_id", (4,)), ("no_assistant_message", (5,)), ("trailing_turn", (3,))]
+    plain = convert_table(frame(cid=["a", "a", "a"], who=["customer", "agent", "customer"], text=["q", "answer", "more"]),
+                          "f.csv", msgs_input(), 0, ConvertConfig(), [])
+    assert plain.examples["example"].to_list() == r.examples["example"].to_list()
+
+
 def test_pairs_with_system_context_and_ids():
     inp = PairsInput(path="p.json", layout="pairs", metadata=["cat"],
                      columns={"prompt": "instruction", "context": "input", "response": "output", "system": "sys", "id": "id"})

@@ -69,3 +69,45 @@ def test_an_unclosed_quote_costs_one_row_on_both_paths(tmp_path, rows, data):
     (reject,) = table.rejects
     assert reject.row == at + 1 and reject.reason == "unclosed_quote"
     assert table.frame["__row"].to_list() == [n for n in range(1, len(rows) + 1) if n != at + 1]
+
+
+def _prose_csv(tmp_path, n: int = 40):
+    """Real-looking messages: line breaks, and lines with as many commas as a record has separators."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "speaker", "text"])
+    for i in range(n):
+        text = f"Mix the batter:\n1 cup flour, {i} eggs, 1/2 cup milk\nThen say \"done\", and rest, {i} min."
+        w.writerow([f"c{i}", "agent", text])
+        w.writerow([f"c{i}", "customer", "thanks"])
+    p = tmp_path / "prose.csv"
+    p.write_text(buf.getvalue(), encoding="utf-8")
+    return p
+
+
+def test_prose_with_line_breaks_and_commas_takes_the_fast_path(tmp_path):
+    """Such cells look like swallowed records; the file's quoting is checked (csv module, strict) and,
+    being clean, Arrow's table stands: the same as the exact path's."""
+    from pipeline.ingest.csv_reader import _may_hold_unclosed_quote
+
+    p = _prose_csv(tmp_path)
+    src, opts = SourceFile(0, str(p), "csv"), CsvOptions()
+    exact = _read_csv_exact(src, opts)
+    assert exact.rejects == [] and _may_hold_unclosed_quote([exact.frame.drop("__row")], ",")
+    fast = _read_csv_arrow(src, opts)
+    assert fast is not None and fast.n_rows == exact.n_rows == 80
+    assert fast.frame.to_dicts() == exact.frame.to_dicts()
+    # a record over half the exact path's record limit: the exact path reads it (or rejects it)
+    assert _read_csv_arrow(src, opts, max_chars=160) is None and _read_csv_arrow(src, opts, max_chars=200) is not None
+
+
+def test_a_stray_quote_among_such_prose_still_goes_to_the_exact_path(tmp_path):
+    p = _prose_csv(tmp_path)
+    lines = p.read_text(encoding="utf-8").split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("c7,customer"))
+    lines[at] = 'c7,customer,"thanks'  # never closed: Arrow would swallow records up to the next quote
+    p.write_text("\n".join(lines), encoding="utf-8")
+    src, opts = SourceFile(0, str(p), "csv"), CsvOptions()
+    assert _read_csv_arrow(src, opts) is None
+    exact = _read_csv_exact(src, opts)
+    assert [r.reason for r in exact.rejects] == ["unclosed_quote"] and exact.frame.height == 79

@@ -44,3 +44,16 @@ def test_sample_outputs_match_the_pinned_hashes(run_config, monkeypatch, tmp_pat
     result, out = run_config(cfg)
     assert result.stats["rows"]["input"] == 1403
     assert _hashes(out) == PINNED
+
+
+def test_outputs_written_in_slices_match_the_pinned_hashes(run_config, monkeypatch, tmp_path):
+    """Provenance and reject lines are built a slice at a time (pipeline/outputs.py LINES_PER_SLICE): slices
+    of 7 lines, a prime that cuts both files many times, give the same bytes."""
+    from pipeline import outputs
+
+    monkeypatch.setattr(outputs, "LINES_PER_SLICE", 7)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(ROOT)
+    result, out = run_config({**_default_config(), "cache": {"dir": str(tmp_path / "cache"), "checkpoints": False}})
+    assert result.stats["rows"]["input"] == 1403
+    assert _hashes(out) == PINNED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import polars as pl
 
 from pipeline.convert.sink import ConversionSink
@@ -17,7 +19,9 @@ CONVERSATIONS_PER_TASK = 25_000
 def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, executor=None) -> None:
     c = inp.columns
     roles = RoleMap(inp.roles, index)
-    cid = pl.col(c.conversation_id).str.strip_chars()
+    cid = pl.col(c.conversation_id)
+    if frame.select(cid.str.contains(r"^\s|\s$").any()).item():  # (\s is what strip_chars strips: White_Space)
+        cid = cid.str.strip_chars()  # else __cid is the column itself, not a copy of every id
     missing = frame.filter(cid.is_null() | (cid == ""))
     for row in missing[ROW].to_list():
         sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
@@ -37,11 +41,33 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
     workers = executor.workers_for(n_conversations, n_tasks)
     parts = (rows.filter(pl.col("__task") == t).drop("__task") for t in range(n_tasks)) if n_tasks > 1 else \
         iter([rows.drop("__task")])
-    tasks = ((part, inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
-    for examples, rejects, counts in executor.map(_convert_groups, tasks, workers):
-        sink.take(examples)
+    task, pack, unpack = (_convert_groups, _same, _same) if workers == 1 else (_convert_ipc, _to_ipc, _from_ipc)
+    tasks = ((pack(part), inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
+    for examples, rejects, counts in executor.map(task, tasks, workers):
+        sink.take(unpack(examples))
         sink.reject_frames.append(rejects)
         sink.counts.update(counts)
+
+
+def _same(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
+
+
+def _to_ipc(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_ipc(buf)
+    return buf.getvalue()
+
+
+def _from_ipc(data: bytes) -> pl.DataFrame:
+    return pl.read_ipc(io.BytesIO(data))
+
+
+def _convert_ipc(rows: bytes, *args):
+    """_convert_groups in a pool worker: the rows come and the examples go back as Arrow IPC bytes, which
+    cost about a third of pickling the frames (the main process sends and takes every one)."""
+    examples, rejects, counts = _convert_groups(_from_ipc(rows), *args)
+    return _to_ipc(examples), rejects, counts
 
 
 def _group(frame: pl.DataFrame, inp) -> pl.DataFrame:
@@ -71,16 +97,13 @@ def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: st
     for rec in _group(rows, inp).iter_rows(named=True):
         rows, labels, texts = rec[ROW], rec[c.role], rec[c.content]
         where = f"conversation {rec['__cid']!r}"
-        turns, bad = [], None
-        for row, label, text in zip(rows, labels, texts):
-            role = role_of.get(label)
-            if role is None:
-                bad = roles.unknown(label, f"{where}, row {row}, column {c.role!r}")
-                break
-            turns.append(Turn({"role": role, "content": text if text is not None else ""}, [row]))
-        if bad:
+        found = [role_of.get(label) for label in labels]
+        if None in found:
+            i = found.index(None)
             sink.counts["unknown_role"] += 1
-            sink.reject(list(rows), "unknown_role", bad)
+            sink.reject(list(rows), "unknown_role", roles.unknown(labels[i], f"{where}, row {rows[i]}, column {c.role!r}"))
             continue
-        sink.add(turns, list(rows), rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
+        turns = [Turn({"role": role, "content": text if text is not None else ""}, [row])
+                 for row, role, text in zip(rows, found, texts)]
+        sink.add(turns, rows, rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
     return sink.examples_frame(), rejects_frame(sink.rejects), sink.counts

@@ -58,11 +58,11 @@ class ConversionSink:
         for drop_rows, code, detail in dropped:
             self.reject(drop_rows, code, detail)
             gone.update(drop_rows)
-        rows = [r for r in rows if r not in gone]
-        obj = {"messages": [t.message for t in kept], **(top_level or {})}
+        rows = [r for r in rows if r not in gone] if gone else list(rows)
         if reason:
             self.counts[reason] += 1
             if rows:
+                obj = {"messages": [t.message for t in kept], **(top_level or {})}
                 self.reject(rows, reason, f"{where}: {_DETAIL.get(reason, reason)}", obj, part)
             return
         pieces, outside = shape_conversation(kept, rows, self.cfg, self.counts, top_level or {})

@@ -73,30 +73,35 @@ def clean_turns(turns: list[Turn], cfg, counts: Counter) -> tuple[list[Turn], li
             where = "row " + ", ".join(map(str, t.rows)) if len(t.rows) < 4 else f"rows {t.rows[0]}–{t.rows[-1]}"
             dropped.append((t.rows, reason, f"{where}: {what}"))
 
+    trim, drop_empty, merge = cfg.trim_whitespace, cfg.drop_empty_messages, cfg.merge_consecutive
     out: list[Turn] = []
-    for t in turns:
+    prev = None  # out[-1].message
+    for t in turns:  # per message of every conversation: the common case decided with the fewest lookups
         m = t.message
-        if m.get("role") == DROP:
+        role, content = m.get("role"), m.get("content")
+        if role == DROP:
             drop(t, "dropped_role", f"speaker {t.label!r} is mapped to drop in roles: its lines are not messages")
             counts[dropped_label_key(t.label)] += 1
             continue
-        if cfg.trim_whitespace and isinstance(m.get("content"), str):
-            stripped = m["content"].strip()
-            if stripped != m["content"]:
+        if trim and isinstance(content, str):
+            stripped = content.strip()
+            if stripped != content:
                 counts["trimmed"] += 1
+                content = stripped
                 m = {**m, "content": stripped}
                 t = Turn(m, t.rows)
-        if cfg.drop_empty_messages and _is_empty(m):
-            drop(t, "empty_message", f"empty {m.get('role')} message dropped")
+        if drop_empty and not (isinstance(content, str) and content and not content.isspace()) and _is_empty(m):
+            drop(t, "empty_message", f"empty {role} message dropped")
             continue
-        prev = out[-1].message if out else None
-        if cfg.merge_consecutive and prev is not None and prev["role"] == m["role"] and _plain(prev) and _plain(m):
-            joined = prev["content"] + cfg.merge_separator + m["content"] if prev["content"] else m["content"]
-            out[-1] = Turn({**prev, "content": joined}, out[-1].rows + t.rows)
+        if merge and prev is not None and prev["role"] == m["role"] and _plain(prev) and _plain(m):
+            joined = prev["content"] + cfg.merge_separator + content if prev["content"] else content
+            prev = {**prev, "content": joined}
+            out[-1] = Turn(prev, out[-1].rows + t.rows)
             counts["merged"] += 1
             continue
         out.append(t)
-    last_assistant = max((i for i, t in enumerate(out) if t.message.get("role") == "assistant"), default=-1)
+        prev = m
+    last_assistant = next((i for i in range(len(out) - 1, -1, -1) if out[i].message.get("role") == "assistant"), -1)
     if last_assistant < 0:
         return out, dropped, "no_assistant_message"
     if cfg.drop_trailing_turns:
