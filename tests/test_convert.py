@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.convert import convert_table
-from pipeline.convert.turns import Turn, clean_turns
+from pipeline.convert.turns import Turn, clean_plain_turns, clean_turns
 from schemas.config import ConvertConfig
 from schemas.inputs import ConversationsInput, MessagesInput, PairsInput
 
@@ -167,3 +167,23 @@ def test_cleanup_loses_no_row_and_keeps_order(turns, merge, trailing):
     else:
         assert reason == "no_assistant_message"
         assert not any(t.message["role"] == "assistant" for t in kept)
+
+
+plain_texts = st.text(alphabet=st.sampled_from(["a", "b", " ", "\t", "\n", "\u3000", "\x1c", "é"]), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(roles, plain_texts), min_size=1, max_size=10), st.booleans(), st.booleans(), st.booleans(),
+       st.booleans(), st.sampled_from([None, "Be brief."]), st.sampled_from(["\n", " | "]))
+def test_plain_cleanup_is_clean_turns(turns, merge, trailing, trim, drop_empty, system_prompt, sep):
+    """The messages layout's clean_plain_turns gives what clean_turns gives on the same messages: kept turns,
+    dropped rows with reasons and details, the reject reason, and the counts in the same order."""
+    cfg = ConvertConfig(merge_consecutive=merge, drop_trailing_turns=trailing, trim_whitespace=trim,
+                        drop_empty_messages=drop_empty, system_prompt=system_prompt, merge_separator=sep)
+    rows = [10 + i for i in range(len(turns))]
+    a_counts, b_counts = Counter(), Counter()
+    a = clean_turns([Turn({"role": r, "content": t}, [row]) for row, (r, t) in zip(rows, turns)], cfg, a_counts)
+    b = clean_plain_turns(rows, [r for r, _ in turns], [t for _, t in turns], cfg, b_counts)
+    assert [(t.message, t.rows, t.label) for t in b[0]] == [(t.message, t.rows, t.label) for t in a[0]]
+    assert b[1:] == a[1:]
+    assert list(b_counts.items()) == list(a_counts.items())

@@ -7,7 +7,7 @@ import io
 import polars as pl
 
 from pipeline.convert.sink import ConversionSink
-from pipeline.convert.turns import RoleMap, Turn
+from pipeline.convert.turns import DROP, RoleMap, Turn, clean_plain_turns
 from pipeline.engine.executor import SerialExecutor
 from pipeline.engine.records import rejects_frame
 from pipeline.ingest.readers import ROW
@@ -103,7 +103,13 @@ def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: st
             sink.counts["unknown_role"] += 1
             sink.reject(list(rows), "unknown_role", roles.unknown(labels[i], f"{where}, row {rows[i]}, column {c.role!r}"))
             continue
-        turns = [Turn({"role": role, "content": text if text is not None else ""}, [row])
-                 for row, role, text in zip(rows, found, texts)]
-        sink.add(turns, rows, rec["__cid"], where, meta={m: rec[m] for m in inp.metadata})
+        meta = {m: rec[m] for m in inp.metadata}
+        if None in texts:
+            texts = [text if text is not None else "" for text in texts]
+        if DROP in found:  # (filter_message_rows took such rows out already)
+            turns = [Turn({"role": role, "content": text}, [row]) for row, role, text in zip(rows, found, texts)]
+            sink.add(turns, rows, rec["__cid"], where, meta=meta)
+        else:  # plain messages: cleaned without a Turn per message (the same result)
+            sink.add(None, rows, rec["__cid"], where, meta=meta,
+                     cleaned=clean_plain_turns(rows, found, texts, sink.cfg, sink.counts))
     return sink.examples_frame(), rejects_frame(sink.rejects), sink.counts

@@ -49,11 +49,12 @@ class ConversionSink:
                               "source_rows": rows, "group_id": group_id, "example": dumps_example(obj), "flags": [],
                               **{f"meta.{m}": (meta or {}).get(m) for m in self.meta_columns}})
 
-    def add(self, turns: list[Turn], rows: list[int], group_key: str, where: str,
-            meta: dict | None = None, top_level: dict | None = None, part: int = 0) -> None:
+    def add(self, turns: list[Turn] | None, rows: list[int], group_key: str, where: str,
+            meta: dict | None = None, top_level: dict | None = None, part: int = 0, cleaned=None) -> None:
         """One conversation -> one example, or several (windows); `part` tells apart several examples
-        that start on the same row (e.g. the paths of one reply tree)."""
-        kept, dropped, reason = clean_turns(turns, self.cfg, self.counts)
+        that start on the same row (e.g. the paths of one reply tree). `cleaned`: clean_turns' result,
+        when the caller got it another way (turns.clean_plain_turns; `turns` is then unused)."""
+        kept, dropped, reason = cleaned if cleaned is not None else clean_turns(turns, self.cfg, self.counts)
         gone: set[int] = set()
         for drop_rows, code, detail in dropped:
             self.reject(drop_rows, code, detail)

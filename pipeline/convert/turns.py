@@ -112,3 +112,49 @@ def clean_turns(turns: list[Turn], cfg, counts: Counter) -> tuple[list[Turn], li
         out.insert(0, Turn({"role": "system", "content": cfg.system_prompt}))
         counts["system_added"] += 1
     return out, dropped, None
+
+
+def clean_plain_turns(rows: list[int], roles: list[str], texts: list[str], cfg, counts: Counter
+                      ) -> tuple[list[Turn], list[tuple[list[int], str, str]], str | None]:
+    """clean_turns for a conversation of plain messages, message i = {"role": roles[i], "content": texts[i]}
+    from row rows[i] (a string, never a role mapped to drop: the messages layout), without building a Turn
+    per message first. The same result, counts in the same order (tests/test_convert.py compares them)."""
+    dropped: list[tuple[list[int], str, str]] = []
+    trim, drop_empty, merge, sep = cfg.trim_whitespace, cfg.drop_empty_messages, cfg.merge_consecutive, cfg.merge_separator
+    out_roles: list[str] = []
+    out_texts: list[str] = []
+    out_rows: list[list[int]] = []
+    for row, role, content in zip(rows, roles, texts):
+        if trim:
+            stripped = content.strip()
+            if stripped != content:
+                counts["trimmed"] += 1
+                content = stripped
+        if drop_empty and (not content or content.isspace()):
+            counts["empty_message"] += 1
+            dropped.append(([row], "empty_message", f"row {row}: empty {role} message dropped"))
+            continue
+        if merge and out_roles and out_roles[-1] == role:
+            prev = out_texts[-1]
+            out_texts[-1] = prev + sep + content if prev else content
+            out_rows[-1] = out_rows[-1] + [row]
+            counts["merged"] += 1
+            continue
+        out_roles.append(role)
+        out_texts.append(content)
+        out_rows.append([row])
+    out = [Turn({"role": role, "content": text}, r) for role, text, r in zip(out_roles, out_texts, out_rows)]
+    last_assistant = next((i for i in range(len(out_roles) - 1, -1, -1) if out_roles[i] == "assistant"), -1)
+    if last_assistant < 0:
+        return out, dropped, "no_assistant_message"
+    if cfg.drop_trailing_turns and last_assistant + 1 < len(out):
+        for t in out[last_assistant + 1:]:
+            counts["trailing_turn"] += 1
+            where = "row " + ", ".join(map(str, t.rows)) if len(t.rows) < 4 else f"rows {t.rows[0]}–{t.rows[-1]}"
+            dropped.append((t.rows, "trailing_turn",
+                            f"{where}: {t.message['role']} message after the last assistant answer dropped"))
+        out = out[: last_assistant + 1]
+    if cfg.system_prompt and not any(t.message["role"] == "system" for t in out):
+        out.insert(0, Turn({"role": "system", "content": cfg.system_prompt}))
+        counts["system_added"] += 1
+    return out, dropped, None
