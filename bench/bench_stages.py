@@ -40,8 +40,9 @@ from bench import synthetic
 from bench.__main__ import bench_config
 from pipeline.config_loader import load_config
 from pipeline.convert.step import example_schema, read_and_convert
+from pipeline.engine import segments
 from pipeline.engine.parts import PartWriter
-from pipeline.engine.segments import finish_run, split_decisions, stage_facts
+from pipeline.engine.segments import split_decisions, stage_facts
 from pipeline.engine.stage import StageContext
 from pipeline.ingest import resolve_sources
 from pipeline.stages import stage_module
@@ -98,7 +99,8 @@ def run_once(config, paths: list[Path], stages: list[str], profile: str | None, 
                 facts[name].append(out.facts)
                 chunk = kept
             outputs.append(chunk)
-        for name in group:  # once all parts ran, as the engine does
+        finish_run = getattr(segments, "finish_run", None)  # absent in versions before the hook
+        for name in group if finish_run else ():  # once all parts ran, as the engine does
             t = time.process_time()
             finish_run(stage_module(name), params[name], ctx)
             cpu[name] += time.process_time() - t

@@ -100,3 +100,18 @@ def test_a_refused_text_raises_json_loads_error():
         loads_example("{")
     with pytest.raises(TypeError):
         loads_example(None)
+
+
+def test_a_lazy_list_converts_its_column_once_when_first_read(monkeypatch):
+    import polars as pl
+
+    from pipeline.engine.records import LazyList
+
+    series = pl.Series("source_rows", [[1, 2], None, [5]], dtype=pl.List(pl.Int64))
+    calls = []
+    real = pl.Series.to_list
+    monkeypatch.setattr(pl.Series, "to_list", lambda self: calls.append(self.name) or real(self))
+    rows = LazyList(series)
+    assert calls == []  # a stage that reports no row never pays for the conversion
+    assert [rows[2], rows[0], rows[1]] == [[5], [1, 2], None]
+    assert calls == ["source_rows"]

@@ -126,6 +126,21 @@ def test_plain_messages_count_as_the_cookbook_rule(messages):
     assert (counted.total, counted.assistant) == direct_count(example, enc())
 
 
+def test_plain_messages_with_lone_surrogates_and_a_full_memo_count_alike(monkeypatch):
+    import pipeline.chat.token_counting as counting
+
+    monkeypatch.setattr(counting, "_MEMO_CHARS", 100)  # the memo empties itself every few texts
+    counter = ChatTokenCounter(enc(), "o200k_base")
+    for k in range(4):  # the repeated text is counted fresh, then from the memo
+        example = {"messages": [{"role": "user", "content": f"a lone \ud800 surrogate, then more words {k}"},
+                                {"role": "assistant", "content": "x\udfffy and a second answer " * 3},
+                                {"role": "user", "content": f"a lone \ud800 surrogate, then more words {k}"}]}
+        counted = counter.example(example)
+        assert (counted.total, counted.assistant) == direct_count(example, enc())
+        assert counter._memo_chars == sum(map(len, counter._memo)) + sum(map(len, counter._tools_memo))
+        assert counter._memo_chars <= 100 + max(len(m["content"]) for m in example["messages"])
+
+
 def flat_tools_lower_bound(tools: list, e) -> int:
     """The cookbook's num_tokens_for_tools on the flat part of each schema (o200k constants)."""
     n = 12

@@ -224,14 +224,22 @@ class ChatTokenCounter:
             return self._capped(messages if isinstance(messages, list) else [], self.tools(example) + REPLY_PRIMING,
                                 cap)
         per_message, assistant = [], 0
-        memo = self._memo
+        memo, core = self._memo, self._core_encode
         for m in messages if isinstance(messages, list) else []:
             # the usual message, {"role": str, "content": str}, counted as message() would, inline
             if type(m) is dict and len(m) == 2 and type(c := m.get("content")) is str and type(
                     r := m.get("role")) is str:
                 w = memo.get(c)
-                if w is None:
-                    w = self._remember(memo, c, len(self._encode(c)))
+                if w is None:  # text() inline: most contents are new
+                    try:
+                        w = len(core(c))
+                    except UnicodeEncodeError:
+                        w = len(self._encoding.encode_ordinary(c))
+                    if self._memo_chars + len(c) > _MEMO_CHARS:
+                        self._remember(memo, c, w)  # which empties the memos first
+                    else:
+                        memo[c] = w
+                        self._memo_chars += len(c)
                 role = memo.get(r)
                 if role is None:
                     role = self._remember(memo, r, len(self._encode(r)))

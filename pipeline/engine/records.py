@@ -72,6 +72,21 @@ def loads_example(text: str):
         return json.loads(text)
 
 
+class LazyList:
+    """series.to_list(), made when a value is first read: for the columns a stage reads only on the few rows
+    it reports (source_rows alone costs ~0.07 CPU-s per 100k rows to convert)."""
+
+    __slots__ = ("_series", "_values")
+
+    def __init__(self, series: pl.Series):
+        self._series, self._values = series, None
+
+    def __getitem__(self, i: int):
+        if self._values is None:
+            self._values = self._series.to_list()
+        return self._values[i]
+
+
 def empty_examples(meta_columns: list[str] = ()) -> pl.DataFrame:
     return pl.DataFrame(schema={**EXAMPLE_SCHEMA, **{m: pl.Utf8 for m in meta_columns}})
 

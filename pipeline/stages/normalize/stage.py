@@ -41,7 +41,7 @@ from ftfy.badness import MOJIBAKE_CATEGORIES
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import Concat, Same, Sum, Tally
-from pipeline.engine.records import dumps_example, loads_example
+from pipeline.engine.records import LazyList, dumps_example, loads_example
 from pipeline.engine.stage import StageContext, StageOutput, keep_all
 
 RUNS = "per_part"
@@ -214,7 +214,7 @@ def _pick(candidates, limit: int, *, pool: bool) -> list:
 def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     cleaner = TextCleaner(params)
     examples = frame["example"].to_list()
-    ids, sources, rows_list = (frame[c].to_list() for c in ("example_id", "source_file", "source_rows"))
+    ids, sources, rows_list = (LazyList(frame[c]) for c in ("example_id", "source_file", "source_rows"))
     by_kind: Counter = Counter()
     changed_examples = changed_texts = emptied = 0
     pool: list[dict] = []

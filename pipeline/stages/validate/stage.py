@@ -48,7 +48,7 @@ from pydantic import ValidationError
 from pipeline.chat import preference
 from pipeline.chat.texts import text_slots
 from pipeline.engine.facts import FirstNPerKey, Same, Sum, Tally, render
-from pipeline.engine.records import dumps_example, loads_example
+from pipeline.engine.records import LazyList, dumps_example, loads_example
 from pipeline.engine.stage import Problem, StageContext, StageOutput, with_drops
 from pipeline.stages.validate.preference_pair import chat_of, pair_problems
 from pipeline.stages.validate.tool_arguments import bad_arguments
@@ -262,7 +262,7 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     losses: dict[str, Counter] = {t.folder: Counter() for t in judged}
     examples = frame["example"].to_list()
     flags = frame["flags"].to_list() if "flags" in frame.columns else [[] for _ in examples]
-    ids, sources, rows_list = (frame[c].to_list() for c in ("example_id", "source_file", "source_rows"))
+    ids, sources, rows_list = (LazyList(frame[c]) for c in ("example_id", "source_file", "source_rows"))
     rewritten = flagged = False
     by_reason, problems, warnings, found, stripped = Counter(), Counter(), Counter(), Counter(), Counter()
     samples: dict[str, list] = {}
