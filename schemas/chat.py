@@ -308,8 +308,8 @@ def explain_errors(err: ValidationError, obj: Any, prefix: tuple = ()) -> list[t
             role_value = got.get("role") if isinstance(got, dict) else None
             code = "invalid_role" if kind.startswith("union_tag") else "invalid_messages"
             if kind == "union_tag_invalid":
-                text = (f"role {role_value!r} is not accepted (roles: {', '.join(ROLES)})"
-                        + _ROLE_HINTS.get(role_value, ""))
+                hint = _ROLE_HINTS.get(role_value, "") if isinstance(role_value, str) else " (a role is a string)"
+                text = f"role {role_value!r} is not accepted (roles: {', '.join(ROLES)})" + hint
             elif kind == "union_tag_not_found":
                 text = f"no 'role' key (roles: {', '.join(ROLES)})"
             else:

@@ -76,7 +76,7 @@ def _check_message(i: int, m, call_ids: set) -> list[str]:
     if not isinstance(m, dict):
         return [f"{where}: not an object"]
     role = m.get("role")
-    if role not in ROLE_KEYS:
+    if not isinstance(role, str) or role not in ROLE_KEYS:
         return [f"{where}: bad role {role!r}"]
     errors = [f"{where}: key {k!r} not allowed for {role}" for k in sorted(set(m) - ROLE_KEYS[role])]
     if "name" in m and not _is_name(m["name"]):

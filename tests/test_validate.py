@@ -76,6 +76,8 @@ REJECTED = {  # name: (example, reason, words in the detail)
     "developer role": (ex({"role": "developer", "content": "x"}, u(), a()), "invalid_role", "use 'system'"),
     "unknown role": (ex({"role": "bot", "content": "x"}, a()), "invalid_role", "message 1 (bot)"),
     "no role": (ex({"content": "x"}, a()), "invalid_role", "no 'role' key"),
+    "list role": (ex({"role": ["user"], "content": "x"}, a()), "invalid_role", "a role is a string"),
+    "object role": (ex({"role": {"name": "user"}, "content": "x"}, a()), "invalid_role", "a role is a string"),
     "message not object": (ex("hi", a()), "invalid_messages", "message 1"),
     "unknown key": (ex(u(), a(foo=1)), "unknown_key", "key 'foo' is not allowed for assistant (allowed: content,"),
     "weight on user": (ex(u(weight=1), a()), "unknown_key", "assistant messages only"),

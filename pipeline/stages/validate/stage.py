@@ -97,7 +97,7 @@ def _fast_plain(obj) -> tuple[bool, bool] | None:
         if type(m) is not dict or len(m) != 2 or type(m.get("content")) is not str:
             return None
         role = m.get("role")
-        if role not in _PLAIN_ROLES:
+        if type(role) is not str or role not in _PLAIN_ROLES:  # a list or object role: the full check explains it
             return None
         roles.add(role)
     return "assistant" in roles, "user" in roles
