@@ -7,6 +7,7 @@ file's own problem. Nothing here knows any destination's record shape.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,3 +121,14 @@ def unexpected_keys(obj: dict, allowed: set[str], where: str) -> list[str]:
 def is_int(value) -> bool:
     """A JSON integer: not a float, not a bool."""
     return type(value) is int
+
+
+def preference_to_pair(record: dict) -> dict:
+    """{"prompt": [...], "chosen": [...], "rejected": [...], "tools"?} in OpenAI messages, from OpenAI's
+    preference line (the shape openai, azure-openai, fireworks and together all read)."""
+    pair = {"prompt": copy.deepcopy(record["input"]["messages"]),
+            "chosen": copy.deepcopy(record["preferred_output"]),
+            "rejected": copy.deepcopy(record["non_preferred_output"])}
+    if "tools" in record["input"]:
+        pair["tools"] = copy.deepcopy(record["input"]["tools"])
+    return pair

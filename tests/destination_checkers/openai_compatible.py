@@ -25,7 +25,13 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-from tests.destination_checkers.common import MIB, FileRules, check_records, unexpected_keys
+from tests.destination_checkers.common import (
+    MIB,
+    FileRules,
+    check_records,
+    preference_to_pair,  # noqa: F401  (this destination's, shared)
+    unexpected_keys,
+)
 from tests.openai_format_check import check_example
 
 PROVIDERS = ("openai", "azure-openai", "fireworks")
@@ -210,14 +216,6 @@ def _output_problems(output, provider: str, tools) -> list[str]:
     return errors + [e for e in check_example(example) if e != "no assistant message"]
 
 
-def preference_to_pair(record: dict) -> dict:
-    """{"prompt": [...], "chosen": [...], "rejected": [...], "tools"?} in OpenAI messages."""
-    pair = {"prompt": copy.deepcopy(record["input"]["messages"]),
-            "chosen": copy.deepcopy(record["preferred_output"]),
-            "rejected": copy.deepcopy(record["non_preferred_output"])}
-    if "tools" in record["input"]:
-        pair["tools"] = copy.deepcopy(record["input"]["tools"])
-    return pair
 
 
 def _known(provider: str) -> None:

@@ -21,7 +21,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from tests.destination_checkers.common import GIB, FileRules, check_file_rules, is_int, read_jsonl
+from tests.destination_checkers.common import (
+    GIB,
+    FileRules,
+    check_file_rules,
+    is_int,
+    preference_to_pair,  # noqa: F401  (this destination's, shared)
+    read_jsonl,
+)
 
 FORMATS = {  # together constants JSONL_REQUIRED_COLUMNS_MAP (+ JSONL_EXTRA_COLUMNS_MAP of together-py)
     "conversation": (("messages",), ("tools",)),
@@ -245,12 +252,3 @@ def to_chat(record: dict) -> dict:
     if "tools" in record:
         chat["tools"] = copy.deepcopy(record["tools"])
     return chat
-
-
-def preference_to_pair(record: dict) -> dict:
-    pair = {"prompt": copy.deepcopy(record["input"]["messages"]),
-            "chosen": copy.deepcopy(record["preferred_output"]),
-            "rejected": copy.deepcopy(record["non_preferred_output"])}
-    if "tools" in record["input"]:
-        pair["tools"] = copy.deepcopy(record["input"]["tools"])
-    return pair
