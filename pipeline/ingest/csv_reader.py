@@ -11,37 +11,25 @@ line is (after skipped lines, or a header repeated mid-file).
 from __future__ import annotations
 
 import csv
-import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import polars as pl
 
 from pipeline.errors import UserError
-from pipeline.ingest.binary_sniff import has_control_bytes, scan_for_binary
 from pipeline.ingest.conflict_markers import marker_above_header, record_is_marker
-from pipeline.ingest.file_streams import compression_of, is_utf8, open_bytes, open_text
+from pipeline.ingest.csv_stream import (  # noqa: F401 — _may_hold_unclosed_quote: tests use it from here
+    ArrowCsvStream,
+    _may_hold_unclosed_quote,
+    header_cells,
+    separator_for,
+)
+from pipeline.ingest.file_streams import open_text
 from pipeline.ingest.raw_table import RECORD_CHARS_FLOOR, ROW, RawTable, RowReject, max_record_chars
 from pipeline.ingest.sources import SourceFile
 
 csv.field_size_limit(sys.maxsize)
-# Arrow's streaming reader reads up to 32 blocks ahead of the batches taken: with 8 MiB blocks a file it
-# does not finish (binary data, a row it cannot parse) costs at most 256 MiB of read-ahead (64 MiB blocks
-# read a 2 GB file whole); a row longer than a block goes to the exact path. As fast as 64 MiB on the bench.
-CSV_BLOCK_BYTES = 8 << 20
-BOM = "\ufeff"
 EXACT_BATCH_ROWS = 50_000
-SUSPECT_CELL_LINES = 200  # a cell of more lines sends a file to the exact path (an unclosed quote?)
-MARKER_START = r"^(?:<{7}|={7}|>{7}|\|{7})"  # polars regex: where a git conflict marker line starts
-
-
-def separator_for(source: SourceFile, options) -> str:
-    """csv.separator, or by default a tab for .tsv data and ',' otherwise."""
-    if options.separator is not None:
-        return options.separator
-    return "\t" if source.data_name.lower().endswith(".tsv") else ","
 
 
 def read_csv(source: SourceFile, options, max_cell_chars: int = 0) -> RawTable:
@@ -50,122 +38,14 @@ def read_csv(source: SourceFile, options, max_cell_chars: int = 0) -> RawTable:
     return fast if fast is not None else _read_csv_exact(source, options, max_chars)
 
 
-def header_cells(record: list[str]) -> list[str]:
-    cells = [h.strip() for h in record]
-    if cells:
-        cells[0] = cells[0].lstrip(BOM).strip()
-    return cells
-
-
 def _read_csv_arrow(source: SourceFile, options, max_chars: int = RECORD_CHARS_FLOOR) -> RawTable | None:
-    if not is_utf8(options.encoding) or not options.has_header or options.skip_rows:
-        return None
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    sep = separator_for(source, options)
-    with open_text(source, "utf-8", "replace", newline="") as f:
-        reader = csv.reader(f, delimiter=sep, quotechar=options.quote)
-        try:
-            raw_header = next(reader)
-        except (StopIteration, csv.Error):
-            return None
-        header = header_cells(raw_header)
-        if (reader.line_num != 1 or not all(header) or len(set(header)) != len(header)
-                or record_is_marker(header, sep) or any("\ufffd" in h for h in header)):
-            return None  # unusual header (or undecodable bytes in it): let the exact path explain it
-    # a record that may be a conflict marker or the header again (checked on the first column only,
-    # cheap next to parsing): the exact path decides
-    first = pl.nth(0)  # by position: a column may be named like a polars pattern ("*", "^a$")
-    header_again = dict.fromkeys([header[0], raw_header[0], BOM + raw_header[0]])
-    maybe_not_a_record = first.str.contains(MARKER_START) | pl.any_horizontal(first == h for h in header_again)
-    # streamed block by block, each block turned into polars at once, so Arrow's copy of the file and
-    # polars' are never both whole in memory
-    frames = []
-    with _arrow_input(source) as data:
-        try:
-            reader = pacsv.open_csv(
-                data,
-                read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-                # no invalid_row_handler: Arrow decodes an invalid row's text as strict UTF-8 before calling it,
-                # and prints "Exception ignored … Traceback" for a non-UTF-8 row; an invalid row is ArrowInvalid
-                parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=options.quote, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
-                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
-            )
-            scanned = False
-            for batch in reader:
-                if not scanned and has_control_bytes(batch):
-                    scan_for_binary(source, options.encoding)  # stops at binary data; else reads on
-                    scanned = True
-                frame = pl.from_arrow(batch)
-                if frame.height and frame.select(maybe_not_a_record.any()).item():
-                    return None
-                frames.append(frame)
-        except (pa.ArrowInvalid, pa.ArrowException, OSError):
-            return None
-        finally:
-            pa.default_memory_pool().release_unused()
-    if not frames or sum(f.height for f in frames) == 0:
-        return None
-    if _may_hold_unclosed_quote(frames, sep) and not (_records_under(frames, max_chars // 2)
-                                                      and _quoting_is_clean(source, options, sep, len(header))):
+    """The whole file on Arrow's path (csv_stream.py), or None when Arrow's reading does not stand."""
+    stream = ArrowCsvStream(source, options, max_chars)
+    frames = list(stream)
+    if not stream.stands():
         return None
     frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
-    frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    return RawTable(source, frame.select(pl.nth([*range(1, frame.width), 0])), [], frame.height)  # row number last
-
-
-def _may_hold_unclosed_quote(frames: list[pl.DataFrame], sep: str) -> bool:
-    """Arrow takes a quoted field that runs to the end of the file, or to a stray quote lines later, as
-    one cell. Suspect (the exact path rejects the line whose quote never closes, `unclosed_quote`, and
-    reads on): a cell of the last record holding a line break, a cell of more than SUSPECT_CELL_LINES
-    lines, or a cell with a line (after a break) holding as many separators as a record: records
-    swallowed by a quote (Arrow drops the stray quote that closed it). A suspect file goes to the exact
-    path unless _quoting_is_clean shows no quote went wrong."""
-    def multiline(frame: pl.DataFrame, suspect) -> bool:
-        return bool(frame.height) and frame.select(pl.any_horizontal(
-            suspect(pl.nth(i)) for i in range(frame.width)).any()).item()
-
-    record_line = "\n[^\n]*" + f"(?:{re.escape(sep)}[^\n]*){{{max(frames[-1].width - 1, 1)}}}"
-    if multiline(frames[-1].tail(1), lambda c: c.str.contains("\n", literal=True)):
-        return True
-    return any(multiline(f, lambda c: (c.str.count_matches("\n", literal=True) > SUSPECT_CELL_LINES)
-                         | c.str.contains(record_line))
-               for f in frames)
-
-
-def _records_under(frames: list[pl.DataFrame], chars: int) -> bool:
-    """Every record's cells hold fewer than `chars` characters in all (half the exact path's record limit:
-    a record's line(s) in the file, quotes doubled, stay under the limit; a longer one, the exact path
-    reads or rejects)."""
-    return all(f.select(pl.sum_horizontal(pl.all().str.len_chars()).max()).item() < chars for f in frames)
-
-
-def _quoting_is_clean(source: SourceFile, options, sep: str, width: int) -> bool:
-    """Whether the csv module (strict, as the exact path reads) parses the whole file without an error and
-    into records of `width` fields only (blank lines aside). Then no quote is unclosed or closed by a stray
-    quote, so the exact path would reject nothing Arrow read, and Arrow's table stands. One pass at C speed
-    (~1 CPU-second per million records, a third of the exact path's), only for files whose cells look like
-    swallowed records: real prose with line breaks and commas looks like that too."""
-    with open_text(source, "utf-8", "replace", newline="") as f:
-        reader = csv.reader(f, delimiter=sep, quotechar=options.quote, strict=True)
-        try:
-            widths = Counter(map(len, reader))
-        except csv.Error:
-            return False
-    widths.pop(0, None)  # a blank line is no record on either path
-    return set(widths) <= {width}
-
-
-@contextmanager
-def _arrow_input(source: SourceFile) -> Iterator:
-    """What Arrow reads: a plain file by its path (natively), anything else as a stream."""
-    if source.member is None and compression_of(source.file) is None:
-        yield source.file
-    else:
-        with open_bytes(source) as f:
-            yield f
+    return RawTable(source, frame, [], frame.height)
 
 
 def _read_csv_exact(source: SourceFile, options, max_chars: int = RECORD_CHARS_FLOOR) -> RawTable:
