@@ -17,18 +17,7 @@ CONVERSATIONS_PER_TASK = 25_000
 
 
 def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink, executor=None) -> None:
-    c = inp.columns
-    roles = RoleMap(inp.roles, index)
-    cid = pl.col(c.conversation_id)
-    if frame.select(cid.str.contains(r"^\s|\s$").any()).item():  # (\s is what strip_chars strips: White_Space)
-        cid = cid.str.strip_chars()  # else __cid is the column itself, not a copy of every id
-    missing = frame.filter(cid.is_null() | (cid == ""))
-    for row in missing[ROW].to_list():
-        sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
-    if missing.height:  # (filtering copies every column: only when there is something to filter)
-        frame = frame.filter(cid.is_not_null() & (cid != ""))
-    frame = frame.with_columns(cid.alias("__cid"))
-    role_of = {label: roles.get(label) for label in frame[c.role].unique().to_list()}  # once per distinct label
+    frame = with_conversation_ids(frame, inp, sink)
     # conversations in order of their first row, CONVERSATIONS_PER_TASK to a task; each task's rows are
     # filtered out only when the task is sent (a few in flight), never all copied at once
     task = (frame.group_by("__cid").agg(pl.col(ROW).min().alias("__first")).sort("__first")
@@ -41,12 +30,40 @@ def convert_messages(frame: pl.DataFrame, inp, index: int, sink: ConversionSink,
     workers = executor.workers_for(n_conversations, n_tasks)
     parts = (rows.filter(pl.col("__task") == t).drop("__task") for t in range(n_tasks)) if n_tasks > 1 else \
         iter([rows.drop("__task")])
+    convert_message_tasks(parts, inp, index, sink, executor, workers)
+
+
+def with_conversation_ids(frame: pl.DataFrame, inp, sink: ConversionSink) -> pl.DataFrame:
+    """The rows with a conversation id, as column __cid (stripped); a row without one is rejected."""
+    c = inp.columns
+    cid = pl.col(c.conversation_id)
+    if frame.select(cid.str.contains(r"^\s|\s$").any()).item():  # (\s is what strip_chars strips: White_Space)
+        cid = cid.str.strip_chars()  # else __cid is the column itself, not a copy of every id
+    missing = frame.filter(cid.is_null() | (cid == ""))
+    for row in missing[ROW].to_list():
+        sink.reject([row], "missing_conversation_id", f"row {row}, column {c.conversation_id!r}: empty conversation id")
+    if missing.height:  # (filtering copies every column: only when there is something to filter)
+        frame = frame.filter(cid.is_not_null() & (cid != ""))
+    return frame.with_columns(cid.alias("__cid"))
+
+
+def convert_message_tasks(parts, inp, index: int, sink: ConversionSink, executor, workers: int) -> None:
+    """Convert each frame of `parts` (the rows of whole conversations, with __cid) as a task on `executor`;
+    the examples, rejects and counts go to `sink` in task order. `parts` is consumed as tasks are sent, so
+    it may read its rows as it goes (message_stream.py)."""
+    roles = RoleMap(inp.roles, index)
     task, pack, unpack = (_convert_groups, _same, _same) if workers == 1 else (_convert_ipc, _to_ipc, _from_ipc)
-    tasks = ((pack(part), inp, index, role_of, sink.path, sink.cfg, sink.meta_columns) for part in parts)
+    tasks = ((pack(part), inp, index, _roles_of(part, inp, roles), sink.path, sink.cfg, sink.meta_columns)
+             for part in parts)
     for examples, rejects, counts in executor.map(task, tasks, workers):
         sink.take(unpack(examples))
         sink.reject_frames.append(rejects)
         sink.counts.update(counts)
+
+
+def _roles_of(part: pl.DataFrame, inp, roles: RoleMap) -> dict:
+    """label -> role (None when unknown) for the labels of this task's rows, looked up once per label."""
+    return {label: roles.get(label) for label in part[inp.columns.role].unique().to_list()}
 
 
 def _same(frame: pl.DataFrame) -> pl.DataFrame:

@@ -139,6 +139,14 @@ class PartWriter:
             self.names.append(name)
             self.heights.append(chunk.height)
 
+    def mark(self) -> int:
+        """Where the writer is now: `rollback(mark)` forgets every part written after it."""
+        return len(self.names)
+
+    def rollback(self, mark: int) -> None:
+        """Forget the parts written since `mark` (the next ones reuse their names and overwrite them)."""
+        del self.names[mark:], self.heights[mark:]
+
     def parts(self) -> Parts:
         if not self.names:
             name = part_name(self.prefix, 0)

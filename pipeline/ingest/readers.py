@@ -30,7 +30,7 @@ def read_table(source: SourceFile, options, max_cell_chars: int) -> RawTable:
         table = read_json(source, options, max_cell_chars)
     else:
         table = _read_parquet(source, options)
-    return _reject_huge_cells(table, max_cell_chars)
+    return reject_huge_cells(table, max_cell_chars)
 
 
 # ----------------------------------------------------------------------------- Parquet
@@ -57,7 +57,7 @@ def _read_parquet(source: SourceFile, options) -> RawTable:
 # ----------------------------------------------------------------------------- limits
 
 
-def _reject_huge_cells(table: RawTable, limit: int) -> RawTable:
+def reject_huge_cells(table: RawTable, limit: int) -> RawTable:
     # columns by position: a raw column may be named like a polars pattern ("*", "^a$")
     text_cols = [(i, c) for i, (c, t) in enumerate(table.frame.schema.items()) if t == pl.Utf8]
     if not text_cols or table.frame.height == 0:
