@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine.records import _DECODE, dumps_example, loads_example
+from pipeline.engine.records import _DECODE, dumps_example, dumps_text_example, loads_example
 
 SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])
 TEXT = st.text(st.one_of(st.characters(), SURROGATES, st.sampled_from(list('"\\/\b\f\n\r\t\x00\x1f\x7f\u2028é😀'))))
@@ -115,3 +115,24 @@ def test_a_lazy_list_converts_its_column_once_when_first_read(monkeypatch):
     assert calls == []  # a stage that reports no row never pays for the conversion
     assert [rows[2], rows[0], rows[1]] == [[5], [1, 2], None]
     assert calls == ["source_rows"]
+
+
+TEXT_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2**200), max_value=2**200) | TEXT,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(TEXT, inner, max_size=5),
+    max_leaves=30)
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXT_VALUES)
+def test_text_examples_are_written_as_json_dumps_writes_them(value):
+    """dumps_text_example (msgspec) writes strings of any code point (lone surrogates go to json.dumps), ints
+    of any size, booleans, None, lists and dicts exactly as dumps_example does."""
+    assert dumps_text_example(value) == dumps_example(value)
+    assert dumps_text_example({"messages": [{"role": "user", "content": value}]}) == dumps_example(
+        {"messages": [{"role": "user", "content": value}]})
+
+
+def test_every_code_point_is_written_alike():
+    text = "".join(chr(i) for i in range(0x110000) if not 0xD800 <= i < 0xE000)
+    assert dumps_text_example({"content": text}) == dumps_example({"content": text})

@@ -9,7 +9,7 @@ import polars as pl
 from pipeline.convert.sink import ConversionSink
 from pipeline.convert.turns import DROP, RoleMap, Turn, clean_plain_turns
 from pipeline.engine.executor import SerialExecutor
-from pipeline.engine.records import rejects_frame
+from pipeline.engine.records import dumps_text_example, rejects_frame
 from pipeline.ingest.readers import ROW
 from schemas.raw_tables import int_of_text
 
@@ -105,7 +105,7 @@ def _convert_groups(rows: pl.DataFrame, inp, index: int, role_of: dict, path: st
     Runs in a worker or in-process; frames (not Python objects) travel back, cheaply."""
     c = inp.columns
     roles = RoleMap(inp.roles, index)
-    sink = ConversionSink(path, cfg, meta_columns)
+    sink = ConversionSink(path, cfg, meta_columns, dumps=dumps_text_example)  # roles and cells: text only
     if c.order:
         turns = rows.select("__cid", int_of_text(pl.col(c.order)).alias("__turn")).drop_nulls("__turn")
         duplicates = turns.height - turns.n_unique()

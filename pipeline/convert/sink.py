@@ -16,8 +16,9 @@ _DETAIL = {"no_assistant_message": "no assistant message to train on (after drop
 
 
 class ConversionSink:
-    def __init__(self, source_path: str, cfg, meta_columns: list[str]):
+    def __init__(self, source_path: str, cfg, meta_columns: list[str], dumps=dumps_example):
         self.path, self.cfg, self.meta_columns = source_path, cfg, meta_columns
+        self.dumps = dumps  # records.dumps_text_example where examples are built of text only
         self.examples: list[dict] = []
         self.rejects: list[dict] = []
         self.counts: Counter = Counter()
@@ -39,7 +40,7 @@ class ConversionSink:
 
     def reject(self, rows: list[int], reason: str, detail: str, example: dict | None = None, part: int = 0) -> None:
         self.rejects.append({"stage": STAGE, "reason": reason, "detail": detail, "source_file": self.path,
-                             "source_rows": rows, "example": dumps_example(example) if example else None,
+                             "source_rows": rows, "example": self.dumps(example) if example else None,
                              "example_id": example_id(self.path, rows[0], part) if example and rows else None})
 
     def add_example(self, obj: dict, rows: list[int], group_id: str, meta: dict | None = None, part: int = 0) -> None:
@@ -84,7 +85,7 @@ class ConversionSink:
                 "source_file": self.path,
                 "source_rows": piece.rows,
                 "group_id": f"{self.path}#{group_key}",
-                "example": dumps_example(obj),
+                "example": self.dumps(obj),
                 "flags": [],
                 **{f"meta.{m}": (meta or {}).get(m) for m in self.meta_columns},
             })

@@ -55,6 +55,21 @@ def dumps_example(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def dumps_text_example(obj: dict) -> str:
+    """dumps_example(obj) for an example made only of strings, integers, booleans, None, lists and dicts with
+    string keys (the messages layout's conversion builds such examples from text cells), ~4× faster on chat
+    text (msgspec writes those types exactly as json.dumps does: tests/test_records.py). Not for examples
+    that may hold floats: msgspec writes 1e-05 as 0.00001 and NaN as null. A string json.dumps takes but
+    msgspec refuses (a lone surrogate) goes to json.dumps."""
+    try:
+        return _ENCODE(obj).decode()
+    except Exception:  # noqa: BLE001 — whatever msgspec refuses, json.dumps writes (or raises) as before
+        return dumps_example(obj)
+
+
 _DECODE = msgspec.json.Decoder().decode
 
 
