@@ -40,7 +40,7 @@ from bench import synthetic
 from bench.__main__ import bench_config
 from pipeline.config_loader import load_config
 from pipeline.convert.step import example_schema, read_and_convert
-from pipeline.engine import segments
+from pipeline.engine import executor, segments
 from pipeline.engine.parts import PartWriter
 from pipeline.engine.segments import split_decisions, stage_facts
 from pipeline.engine.stage import StageContext
@@ -71,6 +71,7 @@ def _digest(h, frame: pl.DataFrame) -> None:
 def run_once(config, paths: list[Path], stages: list[str], profile: str | None, cache: Path) -> tuple[dict, str, str]:
     """CPU seconds per stage over every part, the digest of all outputs, and the profile of `profile` (text)."""
     params = {p.name: p for p in config.stages}
+    getattr(executor, "tune_garbage_collector", lambda: None)()  # as a pool worker starts (absent before it was)
     ctx = StageContext(config, cache, cache, lambda **kw: tqdm(disable=True, **kw), lambda m: None)
     cpu = dict.fromkeys(stages, 0.0)
     facts: dict[str, list] = {s: [] for s in stages}

@@ -81,9 +81,17 @@ def test_pool_keeps_order_caps_polars_threads_and_never_nests(monkeypatch):
         threads = list(ex.map(_polars_threads, [()] * 4, 2))
         assert threads == [max(1, ex.cpus // 2)] * 4    # 2 workers x polars threads <= the CPUs
         assert list(ex.map(_nested_workers, [()] * 2, 2)) == [1, 1]
+        # each worker collects cycles every GC_GEN0_THRESHOLD new containers, its imports frozen out of scans
+        assert list(ex.map(_gc_state, [()] * 2, 2)) == [(executor_mod.GC_GEN0_THRESHOLD, True)] * 2
     finally:
         ex.close()
     assert "POLARS_MAX_THREADS" not in os.environ       # the parent's environment is left as it was
+
+
+def _gc_state():
+    import gc
+
+    return gc.get_threshold()[0], gc.get_freeze_count() > 0
 
 
 def test_in_process_map_runs_in_order():
