@@ -24,6 +24,8 @@ import re
 import unicodedata
 from json.scanner import make_scanner
 
+import msgspec
+
 from pipeline.chat import preference
 from pipeline.chat.texts import message_text
 from pipeline.engine.records import loads_example
@@ -40,6 +42,20 @@ _CANONICAL = '{"messages":['
 PAIR_KEY_TEXT = f'"{preference.KEY}"'  # in JSON text only as a key or a whole string (a quote inside one is \")
 _SCAN = make_scanner(json.JSONDecoder())  # the C scanner json.loads uses, here one message at a time
 
+
+class _Message(msgspec.Struct):
+    """The fields of a message a side reads; the decoder skips the others."""
+
+    role: object = None
+    content: object = None
+    weight: object = 1
+
+
+class _Chat(msgspec.Struct):
+    messages: list[_Message]
+
+
+_DECODE_CHAT = msgspec.json.Decoder(_Chat).decode
 
 
 def side_texts(messages: list) -> tuple[str, str]:
@@ -69,7 +85,22 @@ def _side_of(m) -> tuple[int, str]:
 
 
 def example_samples(example: str, limit: int) -> tuple[str, str]:
-    """(user sample, assistant sample) of one example's JSON: clean_sample of each of its side_texts."""
+    """(user sample, assistant sample) of one example's JSON: clean_sample of each of its side_texts.
+
+    The usual example (an object whose `messages` are objects, the sides' contents strings) is decoded by
+    msgspec into just the three fields a side reads, in C (a repeated key's last value, as json.loads);
+    anything else (a message that is no object, a content that is no string, what msgspec refuses) takes
+    the general path below, which decodes as json.loads does."""
+    try:
+        messages = _DECODE_CHAT(example).messages
+        user = "\n".join([m.content for m in messages if m.role == "user"])
+        assistant = "\n".join([m.content for m in messages if m.role == "assistant" and m.weight != 0])
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):  # TypeError: a content that is no string
+        return _general_samples(example, limit)
+    return clean_sample(user, limit), clean_sample(assistant, limit)
+
+
+def _general_samples(example: str, limit: int) -> tuple[str, str]:
     if example.startswith(_CANONICAL):
         try:
             return _canonical_samples(example, limit)
