@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from pipeline.engine.records import dumps_example
 from pipeline.stages.language.sides import (
     NOISE,
+    PYTHON_WHITESPACE,
     clean_sample,
+    clean_samples,
     example_samples,
     has_letters,
     letters,
@@ -58,6 +60,27 @@ def test_long_tokens_are_linear():
     assert clean_sample(emails, 30) == "thanks"
 
 
+def test_python_whitespace_is_what_str_split_splits_on():
+    assert PYTHON_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+long_texts = st.tuples(st.lists(st.sampled_from(PIECES), min_size=1, max_size=6).map("".join),
+                       st.integers(0, 120)).map(lambda unit_repeat: (unit_repeat[0] + " ") * unit_repeat[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(texts, long_texts), max_size=12), st.integers(min_value=1, max_value=80))
+def test_clean_samples_of_many_texts_is_clean_sample_of_each(batch, limit):
+    # polars collapses the whitespace of prefixes: marks, Python's whitespace (\x1c, \u3000) and the
+    # prefixes that come out short must all end as the plain definition
+    assert clean_samples(batch, limit) == [reference(t, limit) for t in batch]
+
+
+def test_clean_samples_with_lone_surrogates_and_long_whitespace():
+    batch = ["a \ud800 b", "x" * 10 + " " * 500 + "tail words here", "\u3000 ".join(["wort"] * 200), ""]
+    assert clean_samples(batch, 30) == [reference(t, 30) for t in batch]
+
+
 message = st.fixed_dictionaries(
     {"role": st.sampled_from(["system", "user", "assistant", "tool"]),
      "content": st.one_of(texts, st.none(), st.lists(st.one_of(
@@ -73,6 +96,15 @@ def test_example_samples_equal_decoding_everything(messages, limit, canonical):
     example = dumps_example(obj) if canonical else json.dumps(obj, indent=1)  # the slow path too
     user, assistant = side_texts(messages)
     assert example_samples(example, limit) == (reference(user, limit), reference(assistant, limit))
+
+
+def test_repeated_keys_and_odd_messages_decode_as_json_loads():
+    example = ('{"messages":[{"role":"user","content":"eins","content":"zwei"},"not a message",'
+               '{"role":"assistant","content":"a","weight":0},{"role":"assistant","content":"b","weight":0.5}]}')
+    user, assistant = side_texts(json.loads(example)["messages"])
+    assert example_samples(example, 100) == (user, assistant) == ("zwei", "b")
+    repeated = '{"messages":[{"role":"user","content":"eins","content":"zwei"},{"role":"assistant","content":"b"}]}'
+    assert example_samples(repeated, 100) == ("zwei", "b")  # the msgspec path: the last value, as json.loads
 
 
 def test_non_canonical_key_order_is_decoded_whole():

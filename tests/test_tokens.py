@@ -15,7 +15,7 @@ import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.chat.encodings import get_encoding
+from pipeline.chat.encodings import PROJECT_CACHE, get_encoding
 from pipeline.chat.model_limits import UnknownModelError, resolve_model
 from pipeline.chat.token_counting import (
     TOOL_CALL_OVERHEAD,
@@ -420,3 +420,24 @@ def test_distribution_from_fixed_bins(tmp_path):
     assert small.facts["distribution"]["tokens"] == {  # below 512 the summary is exact
         "min": s.min(), "p50": float(s.quantile(0.5, "nearest")), "p95": float(s.quantile(0.95, "nearest")),
         "max": s.max(), "mean": round(s.mean(), 1)}
+
+
+_ODD_MESSAGES = [',"weight":0', ',"name":"n"', ',"content":"the repeated key wins"', ',"role":"assistant"',
+                 ',"content":null', ',"content":[{"type":"text","text":"part"}]', ',"content":1e400']
+
+
+@given(st.lists(st.tuples(st.sampled_from(["user", "assistant", "system"]), st.text(max_size=30),
+                          st.sampled_from(["", "", "", *_ODD_MESSAGES])), max_size=5),
+       st.sampled_from(["", ',"tools":null', ',"x":1', ',"functions":[{"name":"f"}]']))
+@settings(max_examples=150, deadline=None)
+def test_count_batch_plain_path_counts_as_the_general_one(messages, extra):
+    # count_batch decodes the usual example ({"role", "content"} strings only) with msgspec and counts it
+    # inline; anything else (another key, a repeated key, a content that is no string) takes the general path
+    from pipeline.chat.token_counting import chat_object, count_batch
+
+    text = ('{"messages":[' + ",".join('{"role":' + json.dumps(r) + ',"content":' + json.dumps(c) + odd + "}"
+                                       for r, c, odd in messages) + "]" + extra + "}")
+    obj = chat_object(text)
+    general = ChatTokenCounter(enc(), "o200k_base").example(obj)
+    assert count_batch("o200k_base", str(PROJECT_CACHE), [text]) == [
+        (general.total, general.assistant, len(general.messages), True)]

@@ -47,6 +47,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import msgspec
+
 from pipeline.engine.records import loads_example
 
 TOKENS_PER_MESSAGE, TOKENS_PER_NAME, REPLY_PRIMING = 3, 1, 3
@@ -254,6 +256,23 @@ class ChatTokenCounter:
         return ExampleCount(sum(per_message) + fixed, assistant, per_message, fixed)
 
 
+    def plain(self, messages: list[_PlainMessage]) -> tuple[int, int, int, bool]:
+        """count_batch's (total, assistant, n_messages, exact) of an example that is only `messages`, each
+        {"role": str, "content": str}: example()'s count (no tools block, every message inline)."""
+        memo, total, assistant = self._memo, REPLY_PRIMING, 0
+        for m in messages:
+            c, r = m.content, m.role
+            w = memo.get(c)
+            if w is None:
+                w = self._remember(memo, c, len(self._encode(c)))
+            role = memo.get(r)
+            if role is None:
+                role = self._remember(memo, r, len(self._encode(r)))
+            total += TOKENS_PER_MESSAGE + role + w
+            if r == "assistant":
+                assistant += w
+        return total, assistant, len(messages), True
+
     def _capped(self, messages: list, fixed: int, cap: int) -> ExampleCount:
         head = 0
         while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") == "system":
@@ -283,6 +302,20 @@ class ChatTokenCounter:
 
 
 # ---------------------------------------------------------------------- batches (also run in worker processes)
+class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True):
+    role: str
+    content: str
+
+
+class _PlainChat(msgspec.Struct, forbid_unknown_fields=True):
+    """An example that is only `messages`, each exactly a string role and a string content (a repeated key's
+    last value, as json.loads): the usual example, decoded in C into just that."""
+
+    messages: list[_PlainMessage]
+
+
+_DECODE_PLAIN = msgspec.json.Decoder(_PlainChat).decode
+
 _COUNTERS: dict[tuple[str, str], ChatTokenCounter] = {}
 
 
@@ -305,6 +338,14 @@ def count_batch(encoding_name: str, project_cache: str, texts: list[str],
     counter = counter_for(encoding_name, project_cache)
     out: list[tuple[int, int, int] | None] = []
     for text in texts:
+        if limit is None or capped(text, limit) is None:
+            try:
+                messages = _DECODE_PLAIN(text).messages
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass  # any other example (tools, weights, parts, what msgspec refuses): the general path
+            else:
+                out.append(counter.plain(messages))
+                continue
         obj = chat_object(text)
         if obj is None:
             out.append(None)

@@ -58,6 +58,9 @@ class BatchedLangid:
         self.no_feature = ((1 << feature_bits) - 1) << TEXT_BITS
         feature = np.asarray(ident.tk_output, dtype=np.int32)
         self.shifted_feature = np.where(feature >= 0, feature << TEXT_BITS, self.no_feature).astype(np.int32)
+        # the state after each byte is kept; a text's positions past its end hold PAST_END, which emits nothing
+        self.past_end = len(self.shifted_feature)
+        self.emitted = np.append(self.shifted_feature, np.int32(self.no_feature))
         first: dict[str, int] = {}
         self.alias_pairs = []  # (first column, duplicate column) of a label listed twice
         for i, c in enumerate(self.classes):
@@ -100,11 +103,12 @@ class BatchedLangid:
             rank = np.lexsort((top, -p), axis=1)
             best[idx] = np.take_along_axis(top, rank, axis=1)
             probability[idx] = np.take_along_axis(p, rank, axis=1)
-        names = np.array(self.classes, dtype=object)[best]  # (n, k) class names
+        names = np.array(self.classes, dtype=object)
         kept = 1 + (probability[:, 1:] >= MIN_PROBABILITY).sum(axis=1)  # sorted: the first ones
-        out = []
-        for ns, ps, m in zip(names.tolist(), probability.tolist(), kept.tolist()):
-            out.append(tuple(zip(ns[:m], ps[:m])))
+        out = [((lang, p),) for lang, p in zip(names[best[:, 0]].tolist(), probability[:, 0].tolist())]
+        for i in np.flatnonzero(kept > 1).tolist():  # the few with runners-up
+            m = int(kept[i])
+            out[i] = tuple(zip(names[best[i, :m]].tolist(), probability[i, :m].tolist()))
         return out
 
     def _probabilities(self, encoded: list[bytes]) -> np.ndarray:
@@ -112,30 +116,29 @@ class BatchedLangid:
         n = len(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         longest = int(lengths[0]) if n else 0
-        # byte p of every text in one contiguous row (texts padded to the longest), and the keys likewise
+        # byte p of every text in one contiguous row (texts padded to the longest), and the states likewise
         by_position = np.ascontiguousarray(
             np.frombuffer(b"".join(e.ljust(longest, b"\0") for e in encoded), dtype=np.uint8).reshape(n, longest).T)
-        keys = np.full((longest, n), self.no_feature, dtype=np.int32)  # feature emitted << TEXT_BITS
+        states = np.full((longest, n), self.past_end, dtype=np.intp)  # the DFA's state after byte p
         active = np.searchsorted(-lengths, -np.arange(longest), side="left")  # texts longer than p
         state = np.zeros(n, dtype=np.intp)
-        row = np.empty(n, dtype=np.intp)
+        at = np.empty(n, dtype=np.intp)
         for p in range(longest):
             k = int(active[p])
-            now, at = state[:k], row[:k]
-            np.take(self.rowbase, now, out=at)
-            at += by_position[p, :k]
-            np.take(self.nextmove, at, out=now)
-            np.take(self.shifted_feature, now, out=keys[p, :k])
-        keys |= np.arange(n, dtype=np.int32)  # | text; padding keeps the "no feature" mark
-        keys = keys.ravel()
-        # count each (feature, text) pair: one sort, then run lengths; "no feature" sorts last
+            np.take(self.rowbase, state[:k], out=at[:k])
+            at[:k] += by_position[p, :k]
+            np.take(self.nextmove, at[:k], out=states[p, :k])
+            state = states[p]
+        keys = np.take(self.emitted, states)  # feature emitted << TEXT_BITS, or the "no feature" mark
+        keys |= np.arange(n, dtype=np.int32)  # | text
+        keys = keys[keys < self.no_feature]  # the pairs only (flat)
+        # count each (feature, text) pair: one sort, then run lengths
         keys.sort()
-        keys = keys[: np.searchsorted(keys, self.no_feature)]
-        first = np.flatnonzero(np.diff(keys, prepend=-1))
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         counts = np.diff(first, append=keys.size).astype(np.float32)
         distinct = keys[first]
         feature = distinct >> TEXT_BITS
-        indptr = np.zeros(self.n_features + 1, dtype=np.int64)
+        indptr = np.zeros(self.n_features + 1, dtype=np.int32)  # int32 like the indices: scipy copies neither
         np.cumsum(np.bincount(feature, minlength=self.n_features), out=indptr[1:])
         # feature-major (CSC): each model row is read once per batch, not once per text that has it
         matrix = sparse.csc_matrix((np.log1p(counts), distinct & TEXT_MASK, indptr), shape=(n, self.n_features))

@@ -107,6 +107,8 @@ def _py3langid(languages: tuple[str, ...] | None, default_set: bool) -> Callable
     def detect(texts: Sequence[str]) -> list[Detection]:
         worded = [i for i, t in enumerate(texts) if any(map(str.isalpha, t))]
         if len(worded) == len(texts):
+            if not renamed:  # answer() inline
+                return [Detection(r[0][0], r[0][1], r) for r in model.rank(texts, RANKED, never)]
             return [answer(r) for r in model.rank(texts, RANKED, never)]
         out = [Detection(UNDETERMINED, 0.0)] * len(texts)
         for i, ranked in zip(worded, model.rank([texts[i] for i in worded], RANKED, never)):
@@ -308,6 +310,8 @@ def merge_stored(directory: Path | None, warn: Callable[[str], None] | None = No
 
 
 def _format_ranked(ranked: tuple[tuple[str, float], ...]) -> str:
+    if len(ranked) == 1:  # most answers: no runner-up
+        return f"{ranked[0][0]}={ranked[0][1]!r}"
     return " ".join(f"{lang}={p!r}" for lang, p in ranked)
 
 

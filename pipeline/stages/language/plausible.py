@@ -33,7 +33,8 @@ def folder(fold: dict[str, list[str]]) -> Callable[[Detection], tuple[tuple[str,
 
     def folded(d: Detection) -> tuple[tuple[str, float], ...]:
         ranked = d.ranked
-        if not group or not any(lang in group for lang, _ in ranked):
+        if not group or (ranked[0][0] not in group if len(ranked) == 1 else
+                         not any(lang in group for lang, _ in ranked)):
             return ranked  # the same object: nothing folded
         summed: dict[str, float] = {}
         for lang, p in ranked:

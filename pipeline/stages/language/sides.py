@@ -5,12 +5,10 @@ as [PERSON_NAME] (`NOISE`), whitespace-collapsed and cut to `limit` characters:
 
     " ".join(NOISE.sub(" ", text).split())[:limit]
 
-`example_samples` gives both samples of an example's JSON text; `rejected_sample` the third side of a
-preference pair, its rejected reply (cleaned and cut the same way). On the pipeline's canonical form
-(records.dumps_example: compact, `messages` first) it decodes the messages one by one and stops once both
-samples are complete, so a long conversation is not decoded past what the samples need; the result is
-the same as decoding everything, since a side's text after a complete sample only follows it.
-`clean_sample` computes exactly that while reading only what it needs: every NOISE match lies inside one
+`example_sides` gives both sides of an example's JSON text, uncleaned (msgspec decodes the usual example
+into just the fields a side reads), `example_samples` both samples; `rejected_sample` the third side of a
+preference pair, its rejected reply (cleaned and cut the same way).
+`clean_sample` computes one sample while reading only what it needs: every NOISE match lies inside one
 whitespace-free token, so cleaning a prefix that ends before a whitespace character gives a prefix of the
 full result; it grows the prefix only when the cleaned part is still shorter than `limit`. And the e-mail
 pattern (the only one that needs an "@", and the only one whose backtracking blows up on a long token) is
@@ -19,10 +17,11 @@ replaced by an exact linear-time equivalent on the tokens that contain an "@".
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from json.scanner import make_scanner
+
+import msgspec
+import polars as pl
 
 from pipeline.chat import preference
 from pipeline.chat.texts import message_text
@@ -36,10 +35,29 @@ _URL_AT_START = re.compile(r"https?://\S|www\.\S")
 _LAST_DOT_WORD = re.compile(r".*\.\w")  # greedy: ends just after the token's last "." + word character
 _WORD = re.compile(r"\w+")
 _ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CANONICAL = '{"messages":['
 PAIR_KEY_TEXT = f'"{preference.KEY}"'  # in JSON text only as a key or a whole string (a quote inside one is \")
-_SCAN = make_scanner(json.JSONDecoder())  # the C scanner json.loads uses, here one message at a time
+# str.split()'s whitespace (str.isspace, tests check the list); a run of it, or one that is not a space
+PYTHON_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_WS_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE)
+_WS_BUT_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE if c != " ")
+_WS_TO_SPACE = f"[{_WS_CLASS}]{{2,}}|[{_WS_BUT_SPACE}]"
+_NOISE_MARKS = ("@", "://", "www.", "[")  # a text with none of them is its own _denoise
 
+
+class _Message(msgspec.Struct):
+    """The fields of a message a side reads; the decoder skips the others."""
+
+    role: object = None
+    content: object = None
+    weight: object = 1
+
+
+class _Chat(msgspec.Struct):
+    messages: list[_Message]
+
+
+_DECODE_CHAT = msgspec.json.Decoder(_Chat).decode
 
 
 def side_texts(messages: list) -> tuple[str, str]:
@@ -68,16 +86,26 @@ def _side_of(m) -> tuple[int, str]:
     return side, content if type(content) is str else message_text(m)
 
 
+def example_sides(example: str) -> tuple[str, str]:
+    """(user text, trained assistant text) of one example's JSON: side_texts of its messages.
+
+    The usual example (an object whose `messages` are objects, the sides' contents strings) is decoded by
+    msgspec into just the three fields a side reads, in C (a repeated key's last value, as json.loads);
+    anything else (a message that is no object, a content that is no string, what msgspec refuses) is
+    decoded whole as json.loads does."""
+    try:
+        messages = _DECODE_CHAT(example).messages
+        return ("\n".join([m.content for m in messages if m.role == "user"]),
+                "\n".join([m.content for m in messages if m.role == "assistant" and m.weight != 0]))
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):  # TypeError: a content that is no string
+        obj = loads_example(example)
+        messages = obj.get("messages") if isinstance(obj, dict) else None
+        return side_texts(messages if isinstance(messages, list) else [])
+
+
 def example_samples(example: str, limit: int) -> tuple[str, str]:
     """(user sample, assistant sample) of one example's JSON: clean_sample of each of its side_texts."""
-    if example.startswith(_CANONICAL):
-        try:
-            return _canonical_samples(example, limit)
-        except (StopIteration, IndexError, TypeError, ValueError):
-            pass  # not the compact canonical form after all: decode it whole
-    obj = loads_example(example)
-    messages = obj.get("messages") if isinstance(obj, dict) else None
-    user, assistant = side_texts(messages if isinstance(messages, list) else [])
+    user, assistant = example_sides(example)
     return clean_sample(user, limit), clean_sample(assistant, limit)
 
 
@@ -91,32 +119,6 @@ def rejected_sample(example: str, limit: int) -> str | None:
         return None
     side, text = _side_of(preference.rejected(obj))
     return clean_sample(text, limit) if side == 1 else ""
-
-
-def _canonical_samples(example: str, limit: int) -> tuple[str, str]:
-    pos = len(_CANONICAL)
-    sides: tuple[list[str], list[str]] = ([], [])
-    chars = [0, 0]
-    check = limit  # cleaning never lengthens a text: below this many raw characters a sample is short
-    more = example[pos] != "]"
-    while more:
-        message, pos = _SCAN(example, pos)
-        sep = example[pos]
-        if sep not in ",]":
-            raise ValueError("not compact JSON")
-        pos += 1
-        more = sep == ","
-        side, text = _side_of(message)
-        if side < 0:
-            continue
-        sides[side].append(text)
-        chars[side] += len(text) + 1
-        if more and chars[0] >= check and chars[1] >= check:
-            user, assistant = clean_sample("\n".join(sides[0]), limit), clean_sample("\n".join(sides[1]), limit)
-            if len(user) == limit and len(assistant) == limit:
-                return user, assistant  # complete: later messages only add text after them
-            check = 2 * min(chars)  # URLs or whitespace shrank it: look again after more text
-    return clean_sample("\n".join(sides[0]), limit), clean_sample("\n".join(sides[1]), limit)
 
 
 def _denoise(text: str) -> str:
@@ -163,6 +165,39 @@ def clean_sample(text: str, limit: int) -> str:
             return head[:limit]
         end = 4 * end
     return " ".join(_denoise(text).split())[:limit]
+
+
+def clean_samples(texts: list[str], limit: int) -> list[str]:
+    """[clean_sample(t, limit) for t in texts], the whitespace of all of them collapsed at once by polars.
+
+    " ".join(t.split()) is t with every run of str.isspace characters made one space, stripped of spaces:
+    polars does that over the first limit + 64 characters of each text, after NOISE.sub on the texts with
+    one of its marks (here, on a prefix that ends before a space: a prefix of the whole one's). A prefix of
+    a text gives a prefix of its result, exact once it has `limit` characters; the few whose prefix came
+    out shorter, and all texts when polars cannot hold one (lone surrogates), go through clean_sample."""
+    if not texts:
+        return []
+    try:
+        series = pl.Series(texts, dtype=pl.Utf8)
+    except (UnicodeEncodeError, pl.exceptions.PolarsError):
+        return [clean_sample(t, limit) for t in texts]
+    head = limit + 64
+    marked = pl.select(pl.any_horizontal(series.str.contains(m, literal=True) for m in _NOISE_MARKS)).to_series()
+    rows = marked.arg_true()
+    if len(rows):
+        denoised = []
+        for i in rows.to_list():
+            text = texts[i]
+            cut = text.find(" ", head) if len(text) > head else -1
+            denoised.append(_denoise(text if cut < 0 else text[:cut]))
+        series = series.scatter(rows, denoised)
+    frame = pl.DataFrame({"t": series}).select(
+        c=pl.col("t").str.slice(0, head).str.replace_all(_WS_TO_SPACE, " ").str.strip_chars(" "))
+    short = pl.Series([len(t) > head for t in texts]) & (frame["c"].str.len_chars() < limit)
+    out = frame["c"].str.slice(0, limit).to_list()
+    for i in short.arg_true().to_list():
+        out[i] = clean_sample(texts[i], limit)
+    return out
 
 
 def letters(text: str) -> int:

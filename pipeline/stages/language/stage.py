@@ -63,7 +63,8 @@ from pipeline.stages.language.plausible import folder, mixed_languages, plausibl
 from pipeline.stages.language.sides import (
     PAIR_KEY_TEXT,
     clean_sample,
-    example_samples,
+    clean_samples,
+    example_sides,
     has_letters,
     rejected_sample,
     side_texts,
@@ -92,12 +93,10 @@ def _ranked(counts: Counter) -> Tally:
 
 
 def _samples(examples: list[str], limit: int) -> tuple[list[str], list[str]]:
-    users, assistants = [], []
-    for example in examples:
-        user, assistant = example_samples(example, limit)
-        users.append(user)
-        assistants.append(assistant)
-    return users, assistants
+    """Per example, its user and assistant samples (sides.example_samples, cleaned all at once)."""
+    sides = [text for example in examples for text in example_sides(example)]
+    cleaned = clean_samples(sides, limit)
+    return cleaned[0::2], cleaned[1::2]
 
 
 class _Judged(NamedTuple):
