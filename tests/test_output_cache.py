@@ -1,0 +1,81 @@
+"""A rerun whose every step is cached copies the first run's output files and report data
+(pipeline/output_cache.py) instead of rebuilding them: the same bytes, a new output folder, and a damaged
+cached copy is rebuilt rather than trusted."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.test_pinned_outputs import PINNED, _hashes
+
+LINE_FILES = tuple(PINNED)
+
+
+def _config(tmp_path) -> dict:
+    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    return {**cfg, "cache": {"dir": str(tmp_path / "cache")}}
+
+
+def _page_data(out) -> str:
+    """The report's chart and sample-viewer data (the page's JSON block)."""
+    html = (out / "report.html").read_text()
+    return re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.DOTALL).group(1)
+
+
+def _refuse_rebuilding(monkeypatch) -> None:
+    from pipeline import outputs
+
+    distributions = importlib.import_module("pipeline.report.distributions")  # the package exports a function
+    sample_viewer = importlib.import_module("pipeline.report.sample_viewer")  # of the same name
+
+    def refuse(*_a, **_k):
+        raise AssertionError("rebuilt instead of copied from the cache")
+
+    monkeypatch.setattr(outputs, "write_splits", refuse)
+    monkeypatch.setattr(outputs, "reject_lines", refuse)
+    monkeypatch.setattr(distributions, "_message_columns", refuse)
+    monkeypatch.setattr(sample_viewer, "_sample_examples", refuse)
+
+
+@pytest.fixture
+def cold_run(run_config, monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(ROOT)
+    _, out = run_config(_config(tmp_path), out="out-cold")
+    assert _hashes(out) == PINNED
+    return out
+
+
+def test_a_cached_rerun_copies_the_files_and_report_data(cold_run, run_config, monkeypatch, tmp_path):
+    _refuse_rebuilding(monkeypatch)
+    result, out = run_config(_config(tmp_path), out="out-warm")
+    assert _hashes(out) == PINNED
+    for name in (*LINE_FILES,):
+        assert (out / name).read_bytes() == (cold_run / name).read_bytes()
+        assert (out / name).stat().st_ino != (cold_run / name).stat().st_ino  # a copy, never a link
+    assert _page_data(out) == _page_data(cold_run)
+    assert result.stats["targets"] and result.stats["examples"]["train"] > 0
+
+
+def test_a_damaged_cached_file_is_rebuilt(cold_run, run_config, tmp_path):
+    cached = [p for p in (tmp_path / "cache" / "checkpoints").glob("*/*") if p.name[:3].isdigit()]
+    assert cached, "the cold run kept its files in the cache"
+    with open(cached[0], "ab") as f:
+        f.write(b"{}\n")
+    _, out = run_config(_config(tmp_path), out="out-warm")
+    assert _hashes(out) == PINNED
+    assert _page_data(out) == _page_data(cold_run)
+
+
+def test_outputs_are_not_kept_without_checkpoints(run_config, monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(ROOT)
+    cfg = {**_config(tmp_path), "cache": {"dir": str(tmp_path / "cache"), "checkpoints": False}}
+    _, out = run_config(cfg)
+    assert _hashes(out) == PINNED
+    assert not (tmp_path / "cache" / "checkpoints").exists()
