@@ -73,6 +73,12 @@ def test_a_damaged_cached_file_is_rebuilt(cold_run, run_config, tmp_path):
 
 
 def test_outputs_are_not_kept_without_checkpoints(run_config, monkeypatch, tmp_path):
+    from pipeline import output_cache
+
+    def refuse(*_a, **_k):
+        raise AssertionError("copied into the cache with checkpoints off")
+
+    monkeypatch.setattr(output_cache.shutil, "copyfile", refuse)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.chdir(ROOT)
     cfg = {**_config(tmp_path), "cache": {"dir": str(tmp_path / "cache"), "checkpoints": False}}
