@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
-from pipeline.engine.accounting import account_rows
+from pipeline.engine.accounting import account_rows, read_universe
 from pipeline.engine.checkpoints import CheckpointStore, cache_lock, chain_key, code_hash
 from pipeline.engine.executor import Executor, LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
@@ -163,7 +163,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
                         how="vertical_relaxed")
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
-    universe = universe_parts.read_all()
+    universe = read_universe(universe_parts)
     rows = account_rows(universe, slim, rejects)
     runs = target_runs(resolve_targets(config), universe, examples, slim, rejects, rows)
     shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])

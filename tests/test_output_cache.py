@@ -85,3 +85,20 @@ def test_outputs_are_not_kept_without_checkpoints(run_config, monkeypatch, tmp_p
     _, out = run_config(cfg)
     assert _hashes(out) == PINNED
     assert not (tmp_path / "cache" / "checkpoints").exists()
+
+
+def test_the_universe_read_as_a_dictionary_accounts_like_the_plain_frame(tmp_path):
+    import polars as pl
+
+    from pipeline.engine.accounting import account_rows, read_universe
+    from pipeline.engine.parts import write_parts
+
+    universe = pl.DataFrame({"source_file": ["b.csv"] * 3 + ["a.csv"] * 4, "row": [1, 2, 3, 1, 2, 3, 4]})
+    parts = write_parts(universe, tmp_path, "universe", 3)  # three parts; a file spans two of them
+    read = read_universe(parts)
+    assert read.schema["source_file"] == pl.Categorical
+    exported = pl.DataFrame({"source_file": ["a.csv", "b.csv"], "source_rows": [[1, 2, 3, 4], [2]]})
+    rejects = pl.DataFrame({"source_file": ["b.csv"], "source_rows": [[1, 3]]})
+    got = account_rows(read, exported, rejects)
+    assert got == account_rows(universe, exported, rejects)
+    assert list(got["by_source"]) == ["b.csv", "a.csv"]  # the order rows were read in
