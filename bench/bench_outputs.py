@@ -22,7 +22,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from pipeline.cli import EXIT_NOT_READY, EXIT_OK
 
 TIMED = ("seconds", "cpu_seconds")  # per-run values in stats.json's stages
 LINE_FILES = ("train.jsonl", "validation.jsonl", "provenance.jsonl", "rejects.jsonl")
@@ -65,12 +68,14 @@ def same_files(out: Path, reference: Path) -> list[str]:
 
 def run_once(config: Path, out: Path, pythonpath: str | None) -> dict:
     env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {})}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--quiet", "--config", str(config), "--out", str(out)],
-                   check=True, env=env, stdout=subprocess.DEVNULL, cwd=pythonpath or None)
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pipeline", "prepare", "--quiet", "--config", str(config),
+                           "--out", str(out)], check=False, env=env, stdout=subprocess.DEVNULL, cwd=pythonpath or None)
+    if done.returncode not in (EXIT_OK, EXIT_NOT_READY):  # not ready (e.g. a file over the destination's limit)
+        raise SystemExit(f"the run failed with exit code {done.returncode}")  # still writes every file
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"cpu_s": round(cpu, 2), "max_rss_gb": round(after.ru_maxrss / 2**20, 2)}  # largest child so far
+    return {"cpu_s": round(cpu, 2), "wall_s": round(time.perf_counter() - start, 1), "max_rss_gb": round(after.ru_maxrss / 2**20, 2)}  # largest child so far
 
 
 def main() -> None:
