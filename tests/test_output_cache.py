@@ -12,6 +12,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.test_pinned_outputs import PINNED, _hashes
+from tests.test_targets_framework import _featured_file, strict  # noqa: F401 (a fixture)
 
 LINE_FILES = tuple(PINNED)
 
@@ -102,3 +103,19 @@ def test_the_universe_read_as_a_dictionary_accounts_like_the_plain_frame(tmp_pat
     got = account_rows(read, exported, rejects)
     assert got == account_rows(universe, exported, rejects)
     assert list(got["by_source"]) == ["b.csv", "a.csv"]  # the order rows were read in
+
+
+@pytest.mark.usefixtures("strict")  # a test destination whose folder gets its own drops and a byte-order mark
+def test_several_targets_are_copied_folder_by_folder(run_config, monkeypatch, tmp_path):
+    """Each destination's folder (its lines with a byte-order mark, provenance, rejects with its own drops)."""
+    cfg = {"inputs": [{"path": str(_featured_file(tmp_path)), "layout": "conversations"}],
+           "stages": [{"name": "validate"}, {"name": "export"}],
+           "targets": [{"provider": "openai"}, {"provider": "strict"}],
+           "cache": {"dir": str(tmp_path / "cache")}}
+    _, cold = run_config(cfg, out="out-cold")
+    _refuse_rebuilding(monkeypatch)
+    _, warm = run_config(cfg, out="out-warm")
+    files = sorted(p.relative_to(cold) for p in cold.rglob("*.jsonl"))
+    assert len(files) == 8 and any(f.parts[0].startswith("strict") for f in files)
+    for f in files:
+        assert (warm / f).read_bytes() == (cold / f).read_bytes(), f
