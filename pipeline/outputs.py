@@ -18,6 +18,7 @@ from pipeline.config_loader import config_hash
 from pipeline.engine.atomic_files import atomic_write, line_bytes, write_json
 from pipeline.engine.environment import library_versions
 from pipeline.engine.parts import Parts
+from pipeline.output_cache import OutputCache
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict
@@ -107,19 +108,35 @@ class TargetRun:
 
 
 def write_outputs(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
-                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun]) -> None:
+                  rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun],
+                  cache: OutputCache | None = None) -> None:
     """`examples`: the exported examples on disk; `slim`: the same rows without their text (every other
     column), in the same order. The example lines stream part by part (with `export.shuffle`, whose
-    order is global, they are read at once)."""
+    order is global, they are read at once). `cache`: this run's files from an earlier run with the same
+    key, copied instead of rebuilt (on a miss, this run's are saved into it)."""
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _write_files(staging, config, config_path, examples, slim, rejects, stats, fingerprints, runs)
+    _write_files(staging, config, config_path, examples, slim, rejects, stats, fingerprints, runs, cache)
+    if cache is not None:
+        cache.save(staging)
     _commit(staging, out_dir)
 
 
+def _write_lines(folder: Path, run: TargetRun, line_column: str, examples: Parts, t_slim: pl.DataFrame,
+                 order: str | None) -> dict[str, int]:
+    """The destination's train/validation, provenance and rejects files; returns the line files' sizes."""
+    sizes = write_splits(folder, run.target, line_column, examples, order)
+    atomic_write(folder / "provenance.jsonl", (data for split in ("train", "validation")
+                                                for data in _provenance_bytes(t_slim, split)))
+    atomic_write(folder / "rejects.jsonl", (data for chunk in run.rejects.iter_slices(LINES_PER_SLICE)
+                                            for data in line_bytes(reject_lines(chunk))))
+    return sizes
+
+
 def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim: pl.DataFrame,
-                 rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun]) -> None:
+                 rejects: pl.DataFrame, stats: dict, fingerprints: list[dict], runs: list[TargetRun],
+                 cache: OutputCache | None = None) -> None:
     order = "export_order" if "export_order" in slim.columns else None
     several = len(runs) > 1
     tokens = config.stage("tokens")
@@ -129,12 +146,16 @@ def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim:
         t = run.target
         folder = out_dir / t.folder if several else out_dir
         t_slim = run.slim.sort(order) if order else run.slim
-        sizes = write_splits(folder, t, line_column(t, j == 0), examples, order)
-        atomic_write(folder / "provenance.jsonl", (data for split in ("train", "validation")
-                                                    for data in _provenance_bytes(t_slim, split)))
-        atomic_write(folder / "rejects.jsonl", (data for chunk in run.rejects.iter_slices(LINES_PER_SLICE)
-                                                for data in line_bytes(reject_lines(chunk))))
-        extras = write_extras(folder, t, config.is_preference())
+        cached = cache.target(t.folder if several else "") if cache is not None else None
+        if cached:
+            cache.copy_into(out_dir, t.folder if several else "")
+            sizes, extras = cached["sizes"], cached["extras"]
+        else:
+            sizes = _write_lines(folder, run, line_column(t, j == 0), examples, t_slim, order)
+            extras = write_extras(folder, t, config.is_preference())
+            if cache is not None:
+                cache.remember(t.folder if several else "", sizes,
+                               [*sizes, "provenance.jsonl", "rejects.jsonl", *extras], extras)
         counts = {s: int((t_slim["split"] == s).sum()) if "split" in t_slim.columns else 0
                   for s in ("train", "validation")}
         problems = file_problems(t, counts, sizes)
@@ -160,5 +181,5 @@ def _write_files(out_dir: Path, config, config_path: str, examples: Parts, slim:
     stats["verdict"] = verdict(RunData(stats, manifest, slim, rejects))
     write_json(out_dir / "stats.json", stats)
     write_json(out_dir / "manifest.json", manifest)
-    atomic_write(out_dir / "report.html", render_report(stats, manifest, slim, rejects,
-                                                        example_texts=examples.texts))
+    atomic_write(out_dir / "report.html", render_report(stats, manifest, slim, rejects, example_texts=examples.texts,
+                                                        memo=cache.memo if cache is not None else None))

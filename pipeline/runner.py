@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.convert.metadata_join import join_fingerprints
 from pipeline.convert.step import example_schema, read_and_convert
-from pipeline.engine.accounting import account_rows
+from pipeline.engine.accounting import account_rows, read_universe
 from pipeline.engine.checkpoints import CheckpointStore, cache_lock, chain_key, code_hash
 from pipeline.engine.executor import Executor, LocalExecutor
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
@@ -27,6 +27,7 @@ from pipeline.engine.run_checks import check_run_paths
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
+from pipeline.output_cache import OutputCache
 from pipeline.outputs import TargetRun, finish_interrupted_outputs, write_outputs
 from pipeline.report.drop_review import drop_review
 from pipeline.report.preference_stats import preference_stats
@@ -162,7 +163,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     rejects = pl.concat([input_rejects.read_all(), *(_to_rejects(name, p.read_all()) for name, p in dropped_parts)],
                         how="vertical_relaxed")
     slim = examples.read_all(without=TEXT_COLUMNS)  # the text stays on disk; lines stream from it
-    universe = universe_parts.read_all()
+    universe = read_universe(universe_parts)
     rows = account_rows(universe, slim, rejects)
     runs = target_runs(resolve_targets(config), universe, examples, slim, rejects, rows)
     shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
@@ -174,7 +175,14 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     if config.is_preference():  # export recorded the pairs' facts; stats.json shows them apart, with the rest
         pairs = stats["facts"].get("export", {}).pop("preference", None) or {}
         stats["preference"] = preference_stats(pairs, stats, rejects, [r.target for r in runs])
-    write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints, runs)
+    # the files depend on the last step's output (its key chains every step before) and on the config
+    key = chain_key(key, "outputs", config.model_dump(mode="json", exclude={"output", "cache", "execution"}),
+                    code_hash())
+    used_keys.add(key)
+    cache = OutputCache(store, key)
+    if cache.hit:
+        say("outputs: copying the files of an earlier run with the same checkpoints")
+    write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints, runs, cache)
     problems.extend(Problem(**p) for p in stats["problems"][len(problems):])
     max_gb = config.cache.max_gb
     store.prune(used_keys, None if max_gb is None else max_gb * 2**30)

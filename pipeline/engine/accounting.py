@@ -15,11 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
+from pipeline.engine import storage
+from pipeline.engine.parts import Parts
 from pipeline.errors import InternalInvariantError
 
 # rows cited by more than one exported example; exported rows that a reject cites too (for another example)
 IN_SEVERAL, ALSO_REJECTED = "in_several_examples", "exported_also_rejected"
+
+
+def read_universe(parts: Parts) -> pl.DataFrame:
+    """Every source row read (source_file, row), with source_file as a Categorical: read as Arrow's
+    dictionary, the file name is not repeated per row (at 1M conversations, 11M rows: ~0.47 GB as strings,
+    ~0.13 GB so)."""
+    frames = []
+    for path in parts.paths:
+        fs, where = storage.filesystem(path) if storage.is_uri(path) else (None, path)
+        frames.append(pl.from_arrow(pq.read_table(where, filesystem=fs, read_dictionary=["source_file"])))
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
 def _rows_by_file(frame: pl.DataFrame) -> dict[str, np.ndarray]:

@@ -104,15 +104,15 @@ def _sections(data: RunData) -> dict:
 
 
 def render_report(stats: dict, manifest: dict, examples: pl.DataFrame, rejects: pl.DataFrame,
-                  strict: bool = False, example_texts=None) -> str:
+                  strict: bool = False, example_texts=None, memo=None) -> str:
     """The report page for a finished run.
 
     examples: the exported frame (with `split` and the columns stages added; without `example`, texts come
-    from example_texts(ids) -> {example_id: text}); rejects: in rejects.jsonl order.
+    from example_texts(ids) -> {example_id: text}); rejects: in rejects.jsonl order; memo: see RunData.
     A section whose data cannot be prepared (e.g. a stage recorded facts of an unexpected shape) shows the
     error in its place instead of failing the run; strict=True (tests) raises instead.
     """
-    data = RunData(stats, manifest, examples, rejects, example_texts)
+    data = RunData(stats, manifest, examples, rejects, example_texts, memo)
     html, charts_out, samples = [], [], {"examples": []}
     for name, build in _sections(data).items():
         try:

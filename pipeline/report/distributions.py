@@ -21,8 +21,20 @@ MESSAGE_SAMPLE = 20_000  # ~200k messages: plenty for histograms, ~0.6 s to pars
 ROLES = ("system", "user", "assistant", "tool")
 
 
+EXAMPLE_SCHEMA = {"split": pl.Utf8, "n_messages": pl.Int64}
+MESSAGE_SCHEMA = {"role": pl.Utf8, "chars": pl.Int64, "split": pl.Utf8}
+
+
 def _message_frame(data: RunData) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """(per example: split, n_messages) and (per message: role, chars) on the bounded sample."""
+    """(per example: split, n_messages) and (per message: role, chars) on the bounded sample (a rerun with
+    the same checkpoint key reuses the first run's)."""
+    columns = data.memoized("message_sample", lambda: _message_columns(data))
+    return (pl.DataFrame(columns["examples"], schema=EXAMPLE_SCHEMA),
+            pl.DataFrame(columns["messages"], schema=MESSAGE_SCHEMA), columns["sampled"])
+
+
+def _message_columns(data: RunData) -> dict:
+    """_message_frame's data as JSON: {"examples": {column: values}, "messages": {...}, "sampled": n}."""
     examples = data.examples
     sample = examples if examples.height <= MESSAGE_SAMPLE else examples.sort("example_id").head(MESSAGE_SAMPLE)
     sample = data.with_texts(sample)
@@ -45,10 +57,8 @@ def _message_frame(data: RunData) -> tuple[pl.DataFrame, pl.DataFrame, int]:
             roles.append(str(m.get("role")))
             lengths.append(n)
             msg_split.append(split)
-    ex = pl.DataFrame(per_example, schema={"split": pl.Utf8, "n_messages": pl.Int64}, orient="row")
-    msgs = pl.DataFrame({"role": roles, "chars": lengths, "split": msg_split},
-                        schema={"role": pl.Utf8, "chars": pl.Int64, "split": pl.Utf8})
-    return ex, msgs, sample.height
+    return {"examples": {"split": [s for s, _ in per_example], "n_messages": [n for _, n in per_example]},
+            "messages": {"role": roles, "chars": lengths, "split": msg_split}, "sampled": sample.height}
 
 
 def _split_col(examples: pl.DataFrame, name: str, split: str) -> pl.Series | None:

@@ -6,12 +6,15 @@ examples  the exported examples frame (with `split` and any columns stages added
           leave out the `example` text column, which sections then fetch for the rows they show
           through `texts` (the runner keeps exported text on disk)
 rejects   the rejects frame, in rejects.jsonl order (row i is line i + 1)
+memo      memo(name, build) -> build(), or the value an earlier run with the same checkpoint key built
+          (pipeline/output_cache.py): for the sections that read the examples' text; values are JSON data
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -23,6 +26,11 @@ class RunData:
     examples: pl.DataFrame
     rejects: pl.DataFrame
     example_texts: Callable[[list[str]], dict[str, str]] | None = None
+    memo: Callable[[str, Callable[[], Any]], Any] | None = None
+
+    def memoized(self, name: str, build: Callable[[], Any]) -> Any:
+        """build() (JSON data), or what an earlier run with the same key built (see `memo`)."""
+        return build() if self.memo is None else self.memo(name, build)
 
     def texts(self, ids) -> dict[str, str]:
         """example_id -> example JSON text of exported examples."""

@@ -87,6 +87,11 @@ def _messages(example: str, counter: _Counted) -> tuple[list[dict], int]:
 
 
 def sample_examples(data: RunData) -> dict:
+    """The viewer's examples (JSON data; a rerun with the same checkpoint key reuses the first run's)."""
+    return data.memoized("sample_viewer", lambda: _sample_examples(data))
+
+
+def _sample_examples(data: RunData) -> dict:
     ex = data.examples
     if not ex.height:
         return {"examples": [], "total": 0, "shown": 0}
