@@ -41,6 +41,7 @@ from pipeline.stages.dedup.near_duplicates import (
     split_straddle_facts,
 )
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
+from pipeline.stages.dedup.near_duplicates.pairs import packed_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
 from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
 from pipeline.stages.split import stage as split_stage
@@ -198,13 +199,29 @@ def test_banding_and_verification_as_tasks_give_the_same_pairs(monkeypatch):
     examples = corpus.examples + corpus.examples[:5] * 2
     texts_of = lambda rows_: [examples[i] for i in rows_.tolist()]
     whole = pair_jaccard(one[0], one[1], texts_of, spec)
-    monkeypatch.setattr(fingerprints_mod, "PAIRS_PER_TASK", 7)
+    monkeypatch.setattr(fingerprints_mod, "SETS_PER_TASK", 7)
     fan = _FanOut()
     assert np.array_equal(pair_jaccard(one[0], one[1], texts_of, spec, fan), whole)
-    assert fan.tasks == -(-len(one[0]) // 7)
+    assert fan.tasks == -(-len(np.unique(np.concatenate(one[:2]))) // 7)
     sets = shingle_sets(examples, spec)
     assert whole.tolist() == [len(np.intersect1d(sets[a], sets[b])) / len(np.union1d(sets[a], sets[b]))
                               for a, b in zip(one[0].tolist(), one[1].tolist())]
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 1 << 22])
+def test_packed_jaccard_equals_set_jaccard_whatever_the_chunk(chunk):
+    """The vectorised comparison of packed shingle sets gives each pair's exact Jaccard, in chunks of any size
+    (a chunk smaller than one pair still takes that pair)."""
+    rng = np.random.default_rng(5)
+    sets = [np.unique(rng.integers(0, 2**32, rng.integers(1, 60), dtype=np.uint64).astype(np.uint32) % 97)
+            for _ in range(40)]
+    sets += [sets[0].copy(), sets[1][:1].copy()]
+    ids, counts = np.concatenate(sets), np.array([s.size for s in sets])
+    left, right = rng.integers(0, len(sets), 300), rng.integers(0, len(sets), 300)
+    left, right = np.append(left, [0, 1, 2]), np.append(right, [40, 41, 2])
+    expected = [np.intersect1d(sets[a], sets[b]).size / np.union1d(sets[a], sets[b]).size
+                for a, b in zip(left.tolist(), right.tolist())]
+    assert packed_jaccard(ids, counts, left, right, chunk=chunk).tolist() == expected
 
 
 def test_bucket_limit_bounds_work_but_keeps_giant_clusters_connected():
