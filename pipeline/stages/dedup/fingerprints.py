@@ -45,7 +45,7 @@ from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.pairs import packed_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids
-from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows, minhash_signatures
 from pipeline.stages.dedup.near_duplicates.token_stream import TokenStream
 
 BATCH = 2000
@@ -72,7 +72,7 @@ class Fingerprints:
     prompt: list[str | None] | pl.Series
     near_key: list[str | None] | pl.Series
     n_chars: np.ndarray
-    signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
+    signatures: np.ndarray | SignatureRows  # (examples x num_perm) uint32; rows without words: EMPTY values
 
     def to_frame(self) -> pl.DataFrame:
         """Columns FEATURE_COLUMNS (the signature as a fixed-size array column), for the runner to carry."""
@@ -84,10 +84,11 @@ class Fingerprints:
 
     @staticmethod
     def from_frame(frame: pl.DataFrame, num_perm: int) -> Fingerprints:
-        sig = (frame["__fp_sig"].to_numpy().astype(np.uint32, copy=False).reshape(frame.height, -1)
+        # keys stay polars Series (no Python string per row); the signatures stay in the column's chunks (one per
+        # part: the runner does not rechunk the features), each viewed as a (rows x num_perm) array without a copy
+        sig = (SignatureRows([c.to_numpy().astype(np.uint32, copy=False).reshape(c.len(), num_perm)
+                              for c in frame["__fp_sig"].get_chunks()], None, num_perm)
                if "__fp_sig" in frame.columns else np.empty((frame.height, 0), np.uint32))
-        # keys stay polars Series (no Python string per row); the signature matrix is a view when the
-        # column is one chunk (the runner rechunks features once)
         return Fingerprints(frame["__fp_exact"], frame["__fp_prompt"], frame["__fp_near"],
                             frame["__fp_chars"].to_numpy(), sig)
 

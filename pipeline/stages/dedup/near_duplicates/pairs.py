@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.engine.executor import Executor
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
-from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows, estimated_jaccard
 
 PREFILTER_MARGIN = 0.1
 
@@ -74,7 +74,7 @@ def _keyed(ids: np.ndarray, starts: np.ndarray, counts: np.ndarray, rows: np.nda
     return np.repeat(np.arange(len(rows), dtype=np.uint64), sizes) << np.uint64(32) | ids[index].astype(np.uint64)
 
 
-def near_duplicate_pairs(signatures: np.ndarray, settings: LshSettings,
+def near_duplicate_pairs(signatures: np.ndarray | SignatureRows, settings: LshSettings,
                          verify: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                          executor: Executor | None = None) -> NearPairs:
     """Verified pairs among the rows of `signatures` (every row must come from a non-empty shingle set).
