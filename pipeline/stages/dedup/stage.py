@@ -278,8 +278,12 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
 
     src_files, src_rows, ids = frame["source_file"], frame["source_rows"], frame["example_id"]
 
+    kept_of_dropped = np.unique(survivor[survivor != idx])   # read from the frame at once, not row by row
+    places = dict(zip(kept_of_dropped.tolist(), (f"{f} {_rows_text(r)}" for f, r in zip(
+        src_files.gather(kept_of_dropped).to_list(), src_rows.gather(kept_of_dropped).to_list()))))
+
     def where(k: int) -> str:
-        return f"{src_files[k]} {_rows_text(src_rows[k].to_list())}"
+        return places[k]
 
     def detail(i: int) -> str:
         k, rel = int(survivor[i]), relation[i]
