@@ -43,7 +43,11 @@ from pipeline.stages.dedup.near_duplicates import (
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
 from pipeline.stages.dedup.near_duplicates.pairs import packed_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
-from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.signatures import (
+    SignatureRows,
+    estimated_jaccard,
+    minhash_signatures,
+)
 from pipeline.stages.split import stage as split_stage
 from schemas.config import Config
 from schemas.stages.dedup import DedupParams
@@ -222,6 +226,25 @@ def test_packed_jaccard_equals_set_jaccard_whatever_the_chunk(chunk):
     expected = [np.intersect1d(sets[a], sets[b]).size / np.union1d(sets[a], sets[b]).size
                 for a, b in zip(left.tolist(), right.tolist())]
     assert packed_jaccard(ids, counts, left, right, chunk=chunk).tolist() == expected
+
+
+def test_signature_row_blocks_act_as_the_whole_matrix():
+    """Signatures kept as the row blocks of the feature column's chunks (never copied into one array) give the
+    same rows, bands, estimates and LSH candidates as the whole matrix, for a selection of rows too."""
+    rng = np.random.default_rng(2)
+    whole = rng.integers(0, 4, (50, 12), dtype=np.uint32)
+    blocks = SignatureRows([whole[:7], whole[7:7], whole[7:30], whole[30:]])
+    rows = rng.permutation(50)[:31]
+    assert np.array_equal(blocks.take(rows), whole[rows])
+    assert np.array_equal(blocks.take(rows, 3, 9), whole[rows, 3:9])
+    chosen = np.sort(rows)
+    assert np.array_equal(blocks.select(chosen).take(np.array([4, 0, 30, 4])), whole[chosen[[4, 0, 30, 4]]])
+    left, right = rng.integers(0, 50, 80), rng.integers(0, 50, 80)
+    assert np.array_equal(estimated_jaccard(blocks, left, right, chunk=9), estimated_jaccard(whole, left, right))
+    by_blocks = candidate_pairs(blocks.select(chosen), 4, 3, bucket_limit=3)
+    by_array = candidate_pairs(whole[chosen], 4, 3, bucket_limit=3)
+    assert all(np.array_equal(a, b) for a, b in zip(by_blocks[:2], by_array[:2])) and by_blocks[2] == by_array[2]
+    assert len(by_blocks[0]) > 0
 
 
 def test_bucket_limit_bounds_work_but_keeps_giant_clusters_connected():
