@@ -41,8 +41,13 @@ from pipeline.stages.dedup.near_duplicates import (
     split_straddle_facts,
 )
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
+from pipeline.stages.dedup.near_duplicates.pairs import packed_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids, tokens
-from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.signatures import (
+    SignatureRows,
+    estimated_jaccard,
+    minhash_signatures,
+)
 from pipeline.stages.split import stage as split_stage
 from schemas.config import Config
 from schemas.stages.dedup import DedupParams
@@ -198,13 +203,48 @@ def test_banding_and_verification_as_tasks_give_the_same_pairs(monkeypatch):
     examples = corpus.examples + corpus.examples[:5] * 2
     texts_of = lambda rows_: [examples[i] for i in rows_.tolist()]
     whole = pair_jaccard(one[0], one[1], texts_of, spec)
-    monkeypatch.setattr(fingerprints_mod, "PAIRS_PER_TASK", 7)
+    monkeypatch.setattr(fingerprints_mod, "SETS_PER_TASK", 7)
     fan = _FanOut()
     assert np.array_equal(pair_jaccard(one[0], one[1], texts_of, spec, fan), whole)
-    assert fan.tasks == -(-len(one[0]) // 7)
+    assert fan.tasks == -(-len(np.unique(np.concatenate(one[:2]))) // 7)
     sets = shingle_sets(examples, spec)
     assert whole.tolist() == [len(np.intersect1d(sets[a], sets[b])) / len(np.union1d(sets[a], sets[b]))
                               for a, b in zip(one[0].tolist(), one[1].tolist())]
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 1 << 22])
+def test_packed_jaccard_equals_set_jaccard_whatever_the_chunk(chunk):
+    """The vectorised comparison of packed shingle sets gives each pair's exact Jaccard, in chunks of any size
+    (a chunk smaller than one pair still takes that pair)."""
+    rng = np.random.default_rng(5)
+    sets = [np.unique(rng.integers(0, 2**32, rng.integers(1, 60), dtype=np.uint64).astype(np.uint32) % 97)
+            for _ in range(40)]
+    sets += [sets[0].copy(), sets[1][:1].copy()]
+    ids, counts = np.concatenate(sets), np.array([s.size for s in sets])
+    left, right = rng.integers(0, len(sets), 300), rng.integers(0, len(sets), 300)
+    left, right = np.append(left, [0, 1, 2]), np.append(right, [40, 41, 2])
+    expected = [np.intersect1d(sets[a], sets[b]).size / np.union1d(sets[a], sets[b]).size
+                for a, b in zip(left.tolist(), right.tolist())]
+    assert packed_jaccard(ids, counts, left, right, chunk=chunk).tolist() == expected
+
+
+def test_signature_row_blocks_act_as_the_whole_matrix():
+    """Signatures kept as the row blocks of the feature column's chunks (never copied into one array) give the
+    same rows, bands, estimates and LSH candidates as the whole matrix, for a selection of rows too."""
+    rng = np.random.default_rng(2)
+    whole = rng.integers(0, 4, (50, 12), dtype=np.uint32)
+    blocks = SignatureRows([whole[:7], whole[7:7], whole[7:30], whole[30:]])
+    rows = rng.permutation(50)[:31]
+    assert np.array_equal(blocks.take(rows), whole[rows])
+    assert np.array_equal(blocks.take(rows, 3, 9), whole[rows, 3:9])
+    chosen = np.sort(rows)
+    assert np.array_equal(blocks.select(chosen).take(np.array([4, 0, 30, 4])), whole[chosen[[4, 0, 30, 4]]])
+    left, right = rng.integers(0, 50, 80), rng.integers(0, 50, 80)
+    assert np.array_equal(estimated_jaccard(blocks, left, right, chunk=9), estimated_jaccard(whole, left, right))
+    by_blocks = candidate_pairs(blocks.select(chosen), 4, 3, bucket_limit=3)
+    by_array = candidate_pairs(whole[chosen], 4, 3, bucket_limit=3)
+    assert all(np.array_equal(a, b) for a, b in zip(by_blocks[:2], by_array[:2])) and by_blocks[2] == by_array[2]
+    assert len(by_blocks[0]) > 0
 
 
 def test_bucket_limit_bounds_work_but_keeps_giant_clusters_connected():

@@ -63,17 +63,15 @@ class Parts:
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
     def texts(self, ids) -> dict[str, str]:
-        """example_id -> example text for the rows whose example_id is in `ids` (one filtered scan)."""
+        """example_id -> example text for the rows whose example_id is in `ids`, read part by part (so only one
+        part's texts are in memory besides the ones found)."""
         if not len(ids):
             return {}
         wanted = pl.Series(list(ids), dtype=pl.Utf8).implode()
-        if storage.is_uri(self.folder):  # part by part through pyarrow.fs
-            found = pl.concat([f.filter(pl.col("example_id").is_in(wanted))
-                               for f in self.frames(["example_id", "example"])])
-        else:
-            found = (pl.scan_parquet(self.paths).select("example_id", "example")
-                     .filter(pl.col("example_id").is_in(wanted)).collect())
-        return dict(found.iter_rows())
+        found: dict[str, str] = {}
+        for frame in self.frames(["example_id", "example"]):
+            found.update(frame.filter(pl.col("example_id").is_in(wanted)).iter_rows())
+        return found
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "heights": list(self.heights)}

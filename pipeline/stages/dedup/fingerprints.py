@@ -43,13 +43,13 @@ import polars as pl
 from pipeline.chat import preference
 from pipeline.chat.message_equality import message_key, normalized
 from pipeline.engine.executor import Executor, SerialExecutor
-from pipeline.stages.dedup.near_duplicates.pairs import exact_jaccard
+from pipeline.stages.dedup.near_duplicates.pairs import packed_jaccard
 from pipeline.stages.dedup.near_duplicates.shingles import TokenHasher, shingle_ids
-from pipeline.stages.dedup.near_duplicates.signatures import minhash_signatures
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows, minhash_signatures
 from pipeline.stages.dedup.near_duplicates.token_stream import TokenStream
 
 BATCH = 2000
-PAIRS_PER_TASK = 50_000  # candidate pairs verified per task
+SETS_PER_TASK = BATCH  # rows shingled per verification task (larger batches are slower per row)
 _HASHER = TokenHasher()
 _TOP_LEVEL = ("tools", "functions", "parallel_tool_calls")
 
@@ -72,7 +72,7 @@ class Fingerprints:
     prompt: list[str | None] | pl.Series
     near_key: list[str | None] | pl.Series
     n_chars: np.ndarray
-    signatures: np.ndarray  # (examples x num_perm) uint32; rows without words hold the EMPTY value
+    signatures: np.ndarray | SignatureRows  # (examples x num_perm) uint32; rows without words: EMPTY values
 
     def to_frame(self) -> pl.DataFrame:
         """Columns FEATURE_COLUMNS (the signature as a fixed-size array column), for the runner to carry."""
@@ -84,10 +84,11 @@ class Fingerprints:
 
     @staticmethod
     def from_frame(frame: pl.DataFrame, num_perm: int) -> Fingerprints:
-        sig = (frame["__fp_sig"].to_numpy().astype(np.uint32, copy=False).reshape(frame.height, -1)
+        # keys stay polars Series (no Python string per row); the signatures stay in the column's chunks (one per
+        # part: the runner does not rechunk the features), each viewed as a (rows x num_perm) array without a copy
+        sig = (SignatureRows([c.to_numpy().astype(np.uint32, copy=False).reshape(c.len(), num_perm)
+                              for c in frame["__fp_sig"].get_chunks()], None, num_perm)
                if "__fp_sig" in frame.columns else np.empty((frame.height, 0), np.uint32))
-        # keys stay polars Series (no Python string per row); the signature matrix is a view when the
-        # column is one chunk (the runner rechunks features once)
         return Fingerprints(frame["__fp_exact"], frame["__fp_prompt"], frame["__fp_near"],
                             frame["__fp_chars"].to_numpy(), sig)
 
@@ -294,12 +295,25 @@ def fingerprint_batch(examples: list[str], spec: FingerprintSpec) -> Fingerprint
     return Fingerprints(exact, prompt, near_key, np.array(n_chars, dtype=np.int64), sig)
 
 
-def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
-    """Sorted unique shingle ids of each example (for exact Jaccard)."""
+def packed_shingle_sets(examples: list[str], spec: FingerprintSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted unique shingle ids of each example, concatenated (uint32), and how many each has: one
+    verification task (a batch's sets made unique at once, keyed by example)."""
     _, _, _, hashes, lengths = _batch_tokens(examples, spec, keys=False)
     ids, counts = shingle_ids(hashes, lengths, spec.shingle_size)
-    ends = np.cumsum(counts)
-    return [np.unique(ids[e - c:e]) for c, e in zip(counts.tolist(), ends.tolist())]
+    keyed = np.sort(np.repeat(np.arange(len(counts), dtype=np.uint64), counts) << np.uint64(32) | ids)
+    if keyed.size:   # sort + adjacent compare: numpy 2's np.unique hashes first, ~4x slower on millions of ids
+        first = np.empty(keyed.size, bool)
+        first[0] = True
+        np.not_equal(keyed[1:], keyed[:-1], out=first[1:])
+        keyed = keyed[first]
+    return (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32), np.bincount(
+        (keyed >> np.uint64(32)).astype(np.int64), minlength=len(counts)).astype(np.int64)
+
+
+def shingle_set_batch(examples: list[str], spec: FingerprintSpec) -> list[np.ndarray]:
+    """Sorted unique shingle ids of each example (for exact Jaccard)."""
+    ids, counts = packed_shingle_sets(examples, spec)
+    return np.split(ids, np.cumsum(counts)[:-1]) if len(counts) else []
 
 
 def _batches(examples, size: int):
@@ -342,30 +356,23 @@ def shingle_sets(examples, spec: FingerprintSpec, executor: Executor | None = No
     return [s for part in _run_batches(shingle_set_batch, examples, spec, executor) for s in part]
 
 
-def jaccard_batch(texts: list[str], left: np.ndarray, right: np.ndarray, spec: FingerprintSpec) -> np.ndarray:
-    """Exact Jaccard of the pairs (left[i], right[i]) of positions in `texts`: one verification task."""
-    return exact_jaccard(shingle_set_batch(texts, spec), left, right)
-
-
 def pair_jaccard(left: np.ndarray, right: np.ndarray, texts_of, spec: FingerprintSpec,
                  executor: Executor | None = None) -> np.ndarray:
-    """Exact Jaccard of each candidate pair of rows, `texts_of(rows)` giving the rows' texts (read once). On the
-    executor, a task takes PAIRS_PER_TASK pairs with the texts of their rows and shingles and compares them
-    there (a row in several tasks' pairs is shingled by each); in-process, every row is shingled once."""
+    """Exact Jaccard of each candidate pair of rows, `texts_of(rows)` giving the rows' texts (read once). Every
+    row is shingled once, SETS_PER_TASK rows a task (on the executor when there are enough), and only the
+    compact shingle sets come back; the pairs are then compared at once (pairs.packed_jaccard)."""
     if not len(left):
         return np.empty(0, np.float64)
     rows = np.unique(np.concatenate([left, right]))
     texts = texts_of(rows)
     executor = executor or SerialExecutor()
-    n_tasks = -(-len(left) // PAIRS_PER_TASK)
+    n_tasks = -(-len(rows) // SETS_PER_TASK)
     workers = executor.workers_for(len(rows), n_tasks)
-    step = len(left) if workers <= 1 else PAIRS_PER_TASK
-
-    def tasks():
-        for i in range(0, len(left), step):
-            lo, hi = left[i:i + step], right[i:i + step]
-            mine = np.unique(np.concatenate([lo, hi]))
-            at = np.searchsorted(rows, mine)
-            yield ([texts[k] for k in at.tolist()], np.searchsorted(mine, lo), np.searchsorted(mine, hi), spec)
-
-    return np.concatenate(list(executor.map(jaccard_batch, tasks(), workers)))
+    tasks = ((texts[i:i + SETS_PER_TASK], spec) for i in range(0, len(rows), SETS_PER_TASK))
+    ids, counts = [], []
+    for task_ids, task_counts in executor.map(packed_shingle_sets, tasks, workers):
+        ids.append(task_ids)
+        counts.append(task_counts)
+    del texts
+    return packed_jaccard(np.concatenate(ids), np.concatenate(counts),
+                          np.searchsorted(rows, left), np.searchsorted(rows, right))

@@ -57,7 +57,7 @@ from pipeline.stages.dedup.near_duplicates import (
     near_duplicate_pairs,
     s_curve,
 )
-from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows, estimated_jaccard
 from pipeline.targets.target_drops import COLUMN as TARGET_DROPS
 
 PREFERENCE = True  # pairs: exact and near keys cover prompt, chosen and rejected (fingerprints.py); prompt keys the prompt
@@ -168,7 +168,7 @@ def _near_edges(params, fp, texts: _Texts, executor, bands: int, rows: int, near
             return pair_jaccard(left, right, lambda rows_: texts.at(reps[rows_]), spec, executor)
 
         settings = LshSettings(params.threshold, bands, rows, params.bucket_limit, params.verify)
-        pairs = near_duplicate_pairs(fp.signatures[reps], settings, verify, executor)
+        pairs = near_duplicate_pairs(SignatureRows.of(fp.signatures).select(reps), settings, verify, executor)
         lefts.append(reps[pairs.left])
         rights.append(reps[pairs.right])
         sims.append(pairs.similarity)
@@ -216,6 +216,9 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
     bands, rows = choose_banding(params.threshold, params.num_perm) if auto else (params.bands, params.rows)
     if "__fp_exact" in frame.columns:  # computed by `features` (the runner's path)
         fp = Fingerprints.from_frame(frame, params.num_perm)
+        # the output needs no feature column; and with_columns on a frame whose columns are chunked differently
+        # (the features come one chunk per part) copies every column into one chunk: ~0.7 GB at 1M
+        frame = frame.drop([c for c in frame.columns if c.startswith("__fp_")])
     else:
         fp = fingerprint_examples(frame["example"], _spec(params), ctx.executor, ctx.progress)
     scores = _keep_scores(frame, params.keep, fp.n_chars)
@@ -275,8 +278,12 @@ def run(frame: pl.DataFrame, params, ctx: StageContext) -> StageOutput:
 
     src_files, src_rows, ids = frame["source_file"], frame["source_rows"], frame["example_id"]
 
+    kept_of_dropped = np.unique(survivor[survivor != idx])   # read from the frame at once, not row by row
+    places = dict(zip(kept_of_dropped.tolist(), (f"{f} {_rows_text(r)}" for f, r in zip(
+        src_files.gather(kept_of_dropped).to_list(), src_rows.gather(kept_of_dropped).to_list()))))
+
     def where(k: int) -> str:
-        return f"{src_files[k]} {_rows_text(src_rows[k].to_list())}"
+        return places[k]
 
     def detail(i: int) -> str:
         k, rel = int(survivor[i]), relation[i]

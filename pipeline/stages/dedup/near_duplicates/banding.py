@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.engine.executor import Executor, SerialExecutor
 from pipeline.stages.dedup.near_duplicates.shingles import fmix64
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows
 
 RECALL_AT_THRESHOLD = 0.995
 _ROW_MULT = np.array([0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93,
@@ -53,7 +54,7 @@ def _band_key(block: np.ndarray) -> np.ndarray:
     return acc
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, bucket_limit: int,
+def candidate_pairs(signatures: np.ndarray | SignatureRows, bands: int, rows: int, bucket_limit: int,
                     executor: Executor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Unique candidate pairs (left < right, row indices into `signatures`) and the number of buckets
     larger than `bucket_limit + 1`, where each member was compared only with the `bucket_limit`
@@ -62,14 +63,13 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, bucket_limit:
     Each band is an independent shuffle (bucket by band key, pair within buckets), so bands are tasks on the
     executor: a task gets its band's columns of the signatures and returns that band's pair codes; the union
     does not depend on how the bands were cut or where they ran."""
+    signatures = SignatureRows.of(signatures)
     n = signatures.shape[0]
     executor = executor or SerialExecutor()
     workers = executor.workers_for(n, bands)
-    if workers <= 1:
-        tasks = [(signatures[:, :bands * rows], rows, bucket_limit)]
-    else:  # one band per task: n x rows values each
-        tasks = ((np.ascontiguousarray(signatures[:, b * rows:(b + 1) * rows]), rows, bucket_limit)
-                 for b in range(bands))
+    every = np.arange(n, dtype=np.int64)
+    # one band per task, n x rows values each, gathered as the task is handed out (never all bands at once)
+    tasks = ((signatures.take(every, b * rows, (b + 1) * rows), rows, bucket_limit) for b in range(bands))
     found, capped = [], 0
     for codes, band_capped in executor.map(band_pairs, tasks, workers):
         found.append(codes)

@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.engine.executor import Executor
 from pipeline.stages.dedup.near_duplicates.banding import candidate_pairs
-from pipeline.stages.dedup.near_duplicates.signatures import estimated_jaccard
+from pipeline.stages.dedup.near_duplicates.signatures import SignatureRows, estimated_jaccard
 
 PREFILTER_MARGIN = 0.1
 
@@ -42,17 +42,39 @@ class NearPairs:
     capped_buckets: int
 
 
-def exact_jaccard(sets, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Jaccard of sorted unique shingle-id arrays for each pair (`sets`: indexable by the pairs' rows)."""
+def packed_jaccard(ids: np.ndarray, counts: np.ndarray, left: np.ndarray, right: np.ndarray,
+                   chunk: int = 1 << 22) -> np.ndarray:
+    """Jaccard of the shingle sets of each pair (left[i], right[i]): `ids` holds every set's sorted unique ids
+    one set after the other, `counts` each set's size. Vectorised over pairs, about `chunk` ids at a time: each
+    side's ids are keyed by pair (pair << 32 | id), so both sides are sorted already, and the intersection is
+    the number of one side's keys found in the other's."""
     out = np.empty(len(left), dtype=np.float64)
-    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
-        sa, sb = sets[a], sets[b]
-        inter = np.intersect1d(sa, sb, assume_unique=True).size
-        out[i] = inter / (sa.size + sb.size - inter)
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    work = np.cumsum(counts[left] + counts[right])
+    lo = 0
+    while lo < len(left):
+        hi = max(lo + 1, int(np.searchsorted(work, (work[lo - 1] if lo else 0) + chunk, side="right")))
+        a, b = _keyed(ids, starts, counts, left[lo:hi]), _keyed(ids, starts, counts, right[lo:hi])
+        at = np.minimum(np.searchsorted(b, a), max(b.size - 1, 0))
+        hits = (a >> np.uint64(32))[b[at] == a].astype(np.int64) if b.size else np.empty(0, np.int64)
+        inter = np.bincount(hits, minlength=hi - lo)
+        out[lo:hi] = inter / (counts[left[lo:hi]] + counts[right[lo:hi]] - inter)
+        lo = hi
     return out
 
 
-def near_duplicate_pairs(signatures: np.ndarray, settings: LshSettings,
+def _keyed(ids: np.ndarray, starts: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The ids of each set in `rows`, keyed by its position i in `rows`: i << 32 | id (sorted, as each set is)."""
+    sizes = counts[rows]
+    total = int(sizes.sum())
+    offsets = np.cumsum(sizes) - sizes
+    index = np.repeat(starts[rows] - offsets, sizes) + np.arange(total, dtype=np.int64)
+    return np.repeat(np.arange(len(rows), dtype=np.uint64), sizes) << np.uint64(32) | ids[index].astype(np.uint64)
+
+
+def near_duplicate_pairs(signatures: np.ndarray | SignatureRows, settings: LshSettings,
                          verify: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                          executor: Executor | None = None) -> NearPairs:
     """Verified pairs among the rows of `signatures` (every row must come from a non-empty shingle set).

@@ -78,10 +78,54 @@ def minhash_signatures(ids: np.ndarray, counts: np.ndarray, num_perm: int, seed:
     return out
 
 
-def estimated_jaccard(signatures: np.ndarray, left: np.ndarray, right: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-    """Share of equal signature values for each pair (left[i], right[i])."""
+class SignatureRows:
+    """A signature matrix kept as the row blocks it arrived in (zero-copy views of a feature column's chunks, so
+    the whole matrix is never copied into one array), or the rows `selected` of it; `take` gathers rows."""
+
+    def __init__(self, blocks: list[np.ndarray], selected: np.ndarray | None = None, width: int = 0):
+        self.blocks = [b for b in blocks if b.shape[0]]
+        self.starts = np.cumsum([0] + [b.shape[0] for b in self.blocks])
+        self.selected = selected
+        width = self.blocks[0].shape[1] if self.blocks else width
+        self.shape = (int(self.starts[-1]) if selected is None else len(selected), width)
+
+    @staticmethod
+    def of(signatures) -> SignatureRows:
+        return signatures if isinstance(signatures, SignatureRows) else SignatureRows([signatures], None,
+                                                                                      signatures.shape[1])
+
+    def select(self, rows: np.ndarray) -> SignatureRows:
+        rows = np.asarray(rows, dtype=np.int64)
+        return SignatureRows(self.blocks, rows if self.selected is None else self.selected[rows], self.shape[1])
+
+    def take(self, rows: np.ndarray, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Values lo:hi of `rows` (positions in this selection) as one new (rows x values) array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.selected is not None:
+            rows = self.selected[rows]
+        hi = self.shape[1] if hi is None else hi
+        if len(self.blocks) == 1:
+            return self.blocks[0][rows, lo:hi]
+        out = np.empty((rows.size, hi - lo), np.uint32)
+        order = np.argsort(rows, kind="stable") if rows.size > 1 and bool((np.diff(rows) < 0).any()) else None
+        ordered = rows if order is None else rows[order]
+        cut = np.searchsorted(ordered, self.starts)
+        for b, block in enumerate(self.blocks):
+            at = slice(cut[b], cut[b + 1])
+            if at.start < at.stop:
+                values = block[ordered[at] - self.starts[b], lo:hi]
+                if order is None:
+                    out[at] = values
+                else:
+                    out[order[at]] = values
+        return out
+
+
+def estimated_jaccard(signatures, left: np.ndarray, right: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    """Share of equal signature values for each pair (left[i], right[i]); `signatures`: an array or SignatureRows."""
+    signatures = SignatureRows.of(signatures)
     out = np.empty(len(left), dtype=np.float64)
     for lo in range(0, len(left), chunk):
         sl = slice(lo, lo + chunk)
-        out[sl] = (signatures[left[sl]] == signatures[right[sl]]).mean(axis=1)
+        out[sl] = (signatures.take(left[sl]) == signatures.take(right[sl])).mean(axis=1)
     return out
