@@ -166,6 +166,8 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     universe = read_universe(universe_parts)
     rows = account_rows(universe, slim, rejects)
     runs = target_runs(resolve_targets(config), universe, examples, slim, rejects, rows)
+    del universe  # (every row is accounted for: the 11M-row list goes before the files are written)
+    _release_memory()
     shares, share_warnings = drop_review(config, dropped_parts, slim, rejects, rows["by_source"])
     problems.extend(share_warnings)
     problems.extend(Problem(n.level, n.code, n.message) for r in runs for n in notices(r.target)
@@ -182,6 +184,7 @@ def _run(config, config_path: str, ctx: StageContext, store: CheckpointStore, so
     cache = OutputCache(store, key)
     if cache.hit:
         say("outputs: copying the files of an earlier run with the same checkpoints")
+    _release_memory()  # (the temporaries of accounting and the drop review, before the lines are written)
     write_outputs(out_dir, config, config_path, examples, slim, rejects, stats, fingerprints, runs, cache)
     problems.extend(Problem(**p) for p in stats["problems"][len(problems):])
     max_gb = config.cache.max_gb
@@ -213,6 +216,18 @@ def _release_memory() -> None:
 
     gc.collect()
     pa.default_memory_pool().release_unused()
+    _trim_c_heap()
+
+
+def _trim_c_heap() -> None:
+    """glibc's malloc keeps the free space of its heap (numpy's and Python's freed blocks) until asked:
+    give it back (no-op where there is no glibc)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _to_rejects(stage: str, dropped: pl.DataFrame) -> pl.DataFrame:

@@ -52,6 +52,8 @@ def test_accounting_counts_rows_cited_by_several_examples():
     assert got["total"] == {"input": 5, "exported": 3, "rejected": 2, "in_several_examples": 3,
                             "exported_also_rejected": 1}
     assert got["by_source"]["a"] == got["total"]
+    thrice = account_rows(universe, _rows([("a", [1, 2]), ("a", [1, 3]), ("a", [1, 2])]), _rows([("a", [4, 5])]))
+    assert thrice["total"]["in_several_examples"] == 2  # rows 1 (three examples) and 2 (two)
     one_place = account_rows(universe, _rows([("a", [1, 2]), ("a", [3])]), _rows([("a", [4, 5])]))
     assert one_place["total"] == {"input": 5, "exported": 3, "rejected": 2}  # no new keys for one-place runs
     with pytest.raises(InternalInvariantError, match="neither exported nor rejected"):
