@@ -17,8 +17,8 @@ from pipeline import __version__
 from pipeline.config_loader import config_hash
 from pipeline.engine.atomic_files import atomic_write, line_bytes, write_json
 from pipeline.engine.environment import library_versions
+from pipeline.engine.output_cache import OutputCache
 from pipeline.engine.parts import Parts
-from pipeline.output_cache import OutputCache
 from pipeline.report import render_report
 from pipeline.report.run_data import RunData
 from pipeline.report.verdict import verdict

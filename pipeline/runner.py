@@ -21,13 +21,13 @@ from pipeline.convert.step import example_schema, read_and_convert
 from pipeline.engine.accounting import account_rows, read_universe
 from pipeline.engine.checkpoints import CheckpointStore, cache_lock, chain_key, code_hash
 from pipeline.engine.executor import Executor, LocalExecutor
+from pipeline.engine.output_cache import OutputCache
 from pipeline.engine.parts import TEXT_COLUMNS, Parts, PartWriter, write_parts
 from pipeline.engine.records import DROP_DETAIL, DROP_REASON, empty_rejects
 from pipeline.engine.run_checks import check_run_paths
 from pipeline.engine.segments import StageResult, plan_segments, run_segment
 from pipeline.engine.stage import Problem, StageContext
 from pipeline.ingest import resolve_sources
-from pipeline.output_cache import OutputCache
 from pipeline.outputs import TargetRun, finish_interrupted_outputs, write_outputs
 from pipeline.report.drop_review import drop_review
 from pipeline.report.preference_stats import preference_stats

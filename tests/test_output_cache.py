@@ -1,5 +1,5 @@
 """A rerun whose every step is cached copies the first run's output files and report data
-(pipeline/output_cache.py) instead of rebuilding them: the same bytes, a new output folder, and a damaged
+(pipeline/engine/output_cache.py) instead of rebuilding them: the same bytes, a new output folder, and a damaged
 cached copy is rebuilt rather than trusted."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_a_damaged_cached_file_is_rebuilt(cold_run, run_config, tmp_path):
 
 
 def test_outputs_are_not_kept_without_checkpoints(run_config, monkeypatch, tmp_path):
-    from pipeline import output_cache
+    from pipeline.engine import output_cache
 
     def refuse(*_a, **_k):
         raise AssertionError("copied into the cache with checkpoints off")

@@ -7,7 +7,7 @@ examples  the exported examples frame (with `split` and any columns stages added
           through `texts` (the runner keeps exported text on disk)
 rejects   the rejects frame, in rejects.jsonl order (row i is line i + 1)
 memo      memo(name, build) -> build(), or the value an earlier run with the same checkpoint key built
-          (pipeline/output_cache.py): for the sections that read the examples' text; values are JSON data
+          (pipeline/engine/output_cache.py): for the sections that read the examples' text; values are JSON data
 """
 
 from __future__ import annotations
