@@ -193,7 +193,13 @@ def _records_under(frames: list[pl.DataFrame], chars: int) -> bool:
     """Every record's cells hold fewer than `chars` characters in all (half the exact path's record limit:
     a record's line(s) in the file, quotes doubled, stay under the limit; a longer one, the exact path
     reads or rejects)."""
-    return all(f.select(pl.sum_horizontal(pl.all().str.len_chars()).max()).item() < chars for f in frames)
+    def under(frame: pl.DataFrame) -> bool:  # bytes first (read off Arrow's offsets): a cell has no more
+        # characters than bytes, so counting characters is needed only for a record that may be long
+        if frame.select(pl.sum_horizontal(pl.all().str.len_bytes()).max()).item() < chars:
+            return True
+        return frame.select(pl.sum_horizontal(pl.all().str.len_chars()).max()).item() < chars
+
+    return all(under(f) for f in frames)
 
 
 def _quoting_is_clean(source: SourceFile, options, sep: str, width: int) -> bool:
